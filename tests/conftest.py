@@ -1,0 +1,55 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trajsr import Trajectory
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data" / "mbgdml-water"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def run_cli(*args, check=True):
+    """Run ``trajsr ARGS`` in a subprocess, as a user would."""
+    proc = subprocess.run([sys.executable, "-m", "trajsr.cli", *map(str, args)], capture_output=True,
+                          text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    if check and proc.returncode != 0:
+        raise AssertionError(f"trajsr {' '.join(map(str, args))} failed:\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+def make_wiggle(n_frames=41, n_atoms=5, dt_ps=0.0005, seed=0):
+    """A smooth synthetic 'molecule': atoms oscillating with a few frequencies (nm, ps)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n_frames) * dt_ps
+    base = rng.normal(scale=0.15, size=(n_atoms, 3))
+    amp = rng.normal(scale=0.005, size=(3, n_atoms, 3))
+    omega = np.array([20.0, 55.0, 110.0])  # rad/ps
+    phase = rng.uniform(0, 2 * np.pi, size=(3, n_atoms, 3))
+    pos = base + np.einsum("kai,tkai->tai", amp, np.sin(omega[None, :, None, None] * t[:, None, None, None] + phase))
+    vel = np.einsum("kai,tkai->tai", amp * omega[:, None, None],
+                    np.cos(omega[None, :, None, None] * t[:, None, None, None] + phase))
+    elements = (["C", "O", "H", "H", "N"] * n_atoms)[:n_atoms]
+    return Trajectory(positions=pos, velocities=vel, time=t, elements=elements, source="wiggle")
+
+
+@pytest.fixture
+def wiggle():
+    return make_wiggle()
+
+
+@pytest.fixture(scope="session")
+def ethanol():
+    """The first 0.5 ps of the shipped GFN2-xTB ethanol trajectory."""
+    from trajsr.datasets import shipped_path
+    from trajsr.io import load
+    return load(shipped_path("ethanol-gfn2"))[:1001]

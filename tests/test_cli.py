@@ -1,0 +1,101 @@
+import json
+
+import numpy as np
+
+from trajsr import load, save
+from trajsr.datasets import shipped_path
+
+
+def test_stride_baseline_evaluate(tmp_path, cli, ethanol):
+    save(ethanol, tmp_path / "fine.h5")
+    cli("stride", tmp_path / "fine.h5", "-o", tmp_path / "coarse.dcd", "--factor", 10)
+    save(ethanol[:1], tmp_path / "top.pdb")
+    out = cli("baseline", tmp_path / "coarse.dcd", "-t", tmp_path / "top.pdb", "--dt", 5, "--factor", 10,
+              "--method", "spline", "-o", tmp_path / "fine_spline.dcd").stdout
+    assert "101 -> 1001 frames" in out
+    res = cli("evaluate", tmp_path / "fine.h5", tmp_path / "fine_spline.dcd", "-t", tmp_path / "top.pdb",
+              "--factor", 10, "--json", tmp_path / "e.json", "--plot", tmp_path / "e.png")
+    assert "MAE (Å)" in res.stdout
+    e = json.loads((tmp_path / "e.json").read_text())
+    assert {"mae_angstrom", "rmse_angstrom", "max_angstrom", "mae_by_element_angstrom"} <= set(e)
+    assert 1e-4 < e["mae_angstrom"] < 1e-1
+    assert (tmp_path / "e.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_hermite_through_cli(tmp_path, cli, ethanol):
+    save(ethanol.stride(5), tmp_path / "coarse.trr")
+    save(ethanol[:1], tmp_path / "top.pdb")
+    cli("baseline", tmp_path / "coarse.trr", "-t", tmp_path / "top.pdb", "--factor", 5, "--method", "hermite",
+        "-o", tmp_path / "h.npz")
+    rebuilt = load(tmp_path / "h.npz")
+    assert rebuilt.n_frames == ethanol.n_frames and rebuilt.has_velocities
+
+
+def ethanol_tail(tmp_path, ethanol):
+    save(ethanol[500:], tmp_path / "tail.h5")
+    return tmp_path / "tail.h5"
+
+
+def _fails(proc, *words):
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("trajsr: error:"), proc.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+def test_bad_inputs(tmp_path, cli, ethanol):
+    fine = tmp_path / "fine.h5"
+    save(ethanol, fine)
+    save(ethanol[:1], tmp_path / "top.pdb")
+    save(ethanol.stride(5), tmp_path / "coarse.dcd")  # a format without velocities
+    out = tmp_path / "out.h5"
+    _fails(cli("stride", fine, "-o", out, "--factor", 1, check=False), "--factor")
+    _fails(cli("baseline", tmp_path / "missing.dcd", "-o", out, "--factor", 5, check=False), "missing.dcd")
+    _fails(cli("baseline", tmp_path / "coarse.dcd", "-t", tmp_path / "top.pdb", "-o", out, "--factor", 5,
+               "--method", "hermite", check=False), "velocities")
+    # atom-count mismatch between topology and trajectory
+    alanine_pdb = shipped_path("alanine-dipeptide-amber").parent / "alanine-dipeptide.pdb"
+    _fails(cli("baseline", tmp_path / "coarse.dcd", "-t", alanine_pdb, "-o", out, "--factor", 5, check=False),
+           "atom count mismatch", "22", "9")
+    # uneven time steps
+    time = ethanol.time.copy()
+    time[40:] += 0.001
+    save(ethanol.replace(time=time), tmp_path / "uneven.h5")
+    _fails(cli("stride", tmp_path / "uneven.h5", "-o", out, "--factor", 5, check=False), "frame 40")
+    # NaN coordinates
+    np.savez(tmp_path / "nan.npz", R=np.full((3, 2, 3), np.nan), z=np.array([1, 1]))
+    _fails(cli("stride", tmp_path / "nan.npz", "-o", out, "--factor", 2, check=False), "NaN", "frame 0")
+    # truncated file
+    (tmp_path / "trunc.h5").write_bytes(fine.read_bytes()[:700])
+    _fails(cli("stride", tmp_path / "trunc.h5", "-o", out, "--factor", 2, check=False), "trunc.h5")
+    # reference and reconstruction that do not correspond
+    save(ethanol.stride(5), tmp_path / "c5.h5")
+    cli("baseline", tmp_path / "c5.h5", "-o", tmp_path / "r5.h5", "--factor", 5)
+    _fails(cli("evaluate", fine, tmp_path / "r5.h5", "--factor", 2, check=False), "kept frame 2")
+    _fails(cli("evaluate", ethanol_tail(tmp_path, ethanol), tmp_path / "r5.h5", "--factor", 5, check=False),
+           "frames")
+    assert not out.exists()
+    # no silent overwrite
+    before = (tmp_path / "r5.h5").read_bytes()
+    _fails(cli("baseline", tmp_path / "c5.h5", "-o", tmp_path / "r5.h5", "--factor", 5, "--method", "linear",
+               check=False), "--force")
+    assert (tmp_path / "r5.h5").read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left behind
+
+
+def test_help_on_every_command(cli):
+    for command in ("stride", "baseline", "evaluate", "datasets", "demo"):
+        assert "usage" in cli(command, "--help").stdout
+
+
+def test_datasets_list(cli):
+    out = cli("datasets", "list").stdout
+    for name in ("ethanol-gfn2", "alanine-dipeptide-amber", "water-tip3p", "aspirin-gfn2"):
+        assert name in out
+
+
+def test_demo(tmp_path, cli):
+    out = cli("demo", "-o", tmp_path).stdout
+    assert "spline" in out and "hermite" in out and "MAE (Å)" in out
+    assert (tmp_path / "gap_errors.png").exists()

@@ -1,0 +1,128 @@
+import warnings
+
+import numpy as np
+import pytest
+
+from trajsr import Trajectory, TrajsrError, load, save
+from trajsr.datasets import shipped_path
+
+from .conftest import SHARED
+
+PDB = shipped_path("alanine-dipeptide-amber").parent / "alanine-dipeptide.pdb"
+
+
+@pytest.fixture(scope="module")
+def ala():
+    return load(shipped_path("alanine-dipeptide-amber"))[:20]
+
+
+# format, tolerance on positions (nm), keeps velocities, keeps time, needs topology
+FORMATS = [(".h5", 1e-6, True, True, False), (".npz", 1e-9, True, True, False),
+           (".extxyz", 1e-6, True, True, False), (".trr", 1e-6, True, True, True),
+           (".dcd", 1e-6, False, False, True), (".nc", 1e-4, False, True, True),
+           (".xtc", 1e-3, False, True, True), (".pdb", 1e-3, False, False, False),
+           (".gro", 1e-3, False, False, False)]
+
+
+@pytest.mark.parametrize("suffix,tol,has_v,has_t,needs_top", FORMATS)
+def test_round_trip(tmp_path, ala, suffix, tol, has_v, has_t, needs_top):
+    path = tmp_path / f"traj{suffix}"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        save(ala, path)
+    assert any("0.001 nm" in str(w.message) for w in caught) == (suffix == ".xtc")
+    back = load(path, top=PDB if needs_top else None)
+    assert back.n_frames == ala.n_frames and back.elements == ala.elements
+    np.testing.assert_allclose(back.positions, ala.positions, atol=tol)
+    if has_v:
+        np.testing.assert_allclose(back.velocities, ala.velocities, rtol=1e-5, atol=1e-5)
+    else:
+        assert back.velocities is None
+    if has_t:
+        np.testing.assert_allclose(back.time, ala.time, rtol=1e-5, atol=1e-7)
+        assert back.dt == pytest.approx(0.0005, rel=1e-4)
+    else:
+        with pytest.raises(TrajsrError, match="--dt"):
+            back.dt
+        assert load(path, top=PDB if needs_top else None, dt_fs=0.5).dt == pytest.approx(0.0005)
+
+
+def test_h5_keeps_metadata_and_energy(tmp_path, ala):
+    save(ala, tmp_path / "a.h5")
+    back = load(tmp_path / "a.h5")
+    assert back.info["seed"] == 0 and back.info["temperature_K"] == 300.0
+    np.testing.assert_allclose(back.potential_energy, ala.potential_energy, rtol=1e-6)
+
+
+def test_npz_units_are_honoured(tmp_path):
+    R = np.random.default_rng(0).normal(size=(3, 2, 3))
+    np.savez(tmp_path / "a.npz", R=R, z=np.array([8, 1]), r_unit=np.array("nm"), V=R, v_unit=np.array("nm/ps"),
+             t=np.array([0.0, 1.0, 2.0]), t_unit=np.array("ps"))
+    t = load(tmp_path / "a.npz")
+    np.testing.assert_allclose(t.positions, R)
+    np.testing.assert_allclose(t.velocities, R)
+    assert t.dt == 1.0 and t.elements == ["O", "H"]
+
+
+def test_npz_with_pickled_objects_is_refused(tmp_path):
+    np.savez(tmp_path / "a.npz", R=np.zeros((2, 1, 3)), z=np.array([{"x": 1}], dtype=object))
+    with pytest.raises(TrajsrError, match="pickle"):
+        load(tmp_path / "a.npz")
+
+
+def test_reads_mbgdml_sgdml_npz():
+    path = next(SHARED.glob("6h2o*.npz"))
+    t = load(path)
+    assert t.n_frames == 301 and t.n_atoms == 18 and t.elements[:3] == ["O", "H", "H"]
+    # Å/fs velocities -> nm/ps; positions agree with velocities (1 fs spacing, no time stored)
+    step = (t.positions[2:] - t.positions[:-2]) / 2.0  # nm per fs
+    np.testing.assert_allclose(step, t.velocities[1:-1] * 1e-3, atol=2e-4)
+    assert t.potential_energy is not None
+
+
+@pytest.mark.parametrize("pattern,frames,atoms", [("4h2o*.traj", 101, 12), ("10h2o*.traj", 1000, 30)])
+def test_reads_plain_xyz_named_traj(pattern, frames, atoms):
+    t = load(next(SHARED.glob(pattern)))
+    assert (t.n_frames, t.n_atoms) == (frames, atoms)
+    assert set(t.elements) == {"O", "H"}
+
+
+def test_uneven_time_names_the_frame(tmp_path, ala):
+    time = ala.time.copy()
+    time[7:] += 0.0005  # a missing frame after frame 6
+    save(ala.replace(time=time), tmp_path / "gap.h5")
+    with pytest.raises(TrajsrError, match="frame 7"):
+        load(tmp_path / "gap.h5")
+
+
+def test_nan_coordinates_are_refused():
+    pos = np.zeros((3, 2, 3))
+    pos[1, 1, 0] = np.nan
+    with pytest.raises(TrajsrError, match="frame 1, atom 1"):
+        Trajectory(positions=pos, elements=["H", "H"])
+
+
+def test_atom_count_mismatch(tmp_path, ala):
+    save(ala, tmp_path / "a.dcd")
+    ethanol_pdb = tmp_path / "ethanol.pdb"
+    save(load(shipped_path("ethanol-gfn2"))[:1], ethanol_pdb)
+    with pytest.raises(TrajsrError, match="atom count mismatch: topology has 9 atoms, trajectory has 22"):
+        load(tmp_path / "a.dcd", top=ethanol_pdb)
+
+
+def test_truncated_file(tmp_path, ala):
+    save(ala, tmp_path / "a.h5")
+    data = (tmp_path / "a.h5").read_bytes()
+    (tmp_path / "b.h5").write_bytes(data[: len(data) // 3])
+    with pytest.raises(TrajsrError, match="b.h5"):
+        load(tmp_path / "b.h5")
+
+
+def test_no_silent_overwrite_and_no_partial_file(tmp_path, ala):
+    save(ala, tmp_path / "a.npz")
+    with pytest.raises(TrajsrError, match="--force"):
+        save(ala, tmp_path / "a.npz")
+    save(ala, tmp_path / "a.npz", force=True)
+    with pytest.raises(TrajsrError):
+        save(ala, tmp_path / "a.unknownformat")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npz"]

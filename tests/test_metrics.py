@@ -1,0 +1,54 @@
+import numpy as np
+import pytest
+
+from trajsr import Trajectory, TrajsrError, get_baseline, reconstruction_errors
+from trajsr.metrics import bond_length_distance, bonds_of, vdos, vdos_overlap
+
+
+def test_vdos_of_harmonic_oscillator_peaks_at_its_frequency():
+    wavenumber = 1500.0  # cm^-1
+    freq_thz = wavenumber / 33.35640951981521
+    t = np.arange(8000) * 0.0005
+    x = 0.01 * np.sin(2 * np.pi * freq_thz * t)
+    pos = np.zeros((len(t), 2, 3))
+    pos[:, 1, 0] = 0.1 + x
+    traj = Trajectory(positions=pos, elements=["H", "H"], time=t)
+    w, p = vdos(traj)
+    assert w[np.argmax(p)] == pytest.approx(wavenumber, abs=5.0)
+    assert vdos_overlap(traj, traj) == pytest.approx(1.0, abs=1e-6)
+    shifted = traj.replace(positions=np.stack([pos[:, 0], pos[:, 1] * 0 + 0.1 + 0.01 * np.sin(
+        2 * np.pi * 1.5 * freq_thz * t)[:, None]], axis=1))
+    assert vdos_overlap(traj, shifted) < 0.1
+
+
+def test_errors_are_zero_for_the_reference_and_grow_with_factor(ethanol):
+    assert reconstruction_errors(ethanol, ethanol, 10)["mae_angstrom"] == 0.0
+    maes = [reconstruction_errors(ethanol, get_baseline("spline").interpolate(ethanol.stride(f), f), f)
+            ["mae_angstrom"] for f in (5, 10, 20)]
+    assert maes[0] < maes[1] < maes[2]
+
+
+def test_error_report_fields(ethanol):
+    e = reconstruction_errors(ethanol, get_baseline("linear").interpolate(ethanol.stride(10), 10), 10)
+    assert set(e["mae_by_element_angstrom"]) == {"C", "O", "H"}
+    assert e["mae_by_element_angstrom"]["H"] > e["mae_by_element_angstrom"]["C"]
+    assert len(e["mae_by_gap_position_angstrom"]) == 9 and e["gap_time_fs"][0] == pytest.approx(0.5)
+    assert e["max_angstrom"] >= e["rmse_angstrom"] >= e["mae_angstrom"] > 0
+
+
+def test_mismatched_reconstruction(ethanol):
+    rebuilt = get_baseline("linear").interpolate(ethanol.stride(10), 10)
+    with pytest.raises(TrajsrError, match="frames"):
+        reconstruction_errors(ethanol, rebuilt[:-10], 10)
+    with pytest.raises(TrajsrError, match="kept frame"):
+        reconstruction_errors(ethanol, rebuilt, 5)
+    with pytest.raises(TrajsrError, match="atoms"):
+        reconstruction_errors(ethanol, rebuilt.replace(positions=rebuilt.positions[:, :5],
+                                                       elements=rebuilt.elements[:5], velocities=None), 10)
+
+
+def test_bond_lengths(ethanol):
+    assert len(bonds_of(ethanol)) == 8  # ethanol has 8 bonds
+    assert bond_length_distance(ethanol, ethanol) == 0.0
+    stretched = ethanol.replace(positions=ethanol.positions * 1.05)
+    assert bond_length_distance(ethanol, stretched) > 0.03  # Å

@@ -1,0 +1,143 @@
+"""``trajsr`` command line: parse, call the API, report. Errors are one line and exit status 2."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+
+from .errors import TrajsrError
+
+
+def _add_input(p, name="input", help="trajectory file (any mdtraj format, .npz, .xyz, .h5)"):
+    p.add_argument(name, help=help)
+    p.add_argument("-t", "--top", help="topology file for formats without atoms (dcd, xtc, trr, nc, ...)")
+    p.add_argument("--dt", type=float, metavar="FS",
+                   help="frame spacing in fs, for files without time information")
+
+
+def _add_output(p, required=True):
+    p.add_argument("-o", "--output", required=required, help="output file; format from the extension")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+
+
+def cmd_stride(args):
+    from .io import load, save
+    traj = load(args.input, top=args.top, dt_fs=args.dt)
+    coarse = traj.stride(args.factor)
+    save(coarse, args.output, force=args.force)
+    print(f"kept {coarse.n_frames} of {traj.n_frames} frames (every {args.factor}th) -> {args.output}")
+
+
+def cmd_baseline(args):
+    from .baselines import get_baseline
+    from .io import load, save
+    coarse = load(args.input, top=args.top, dt_fs=args.dt)
+    fine = get_baseline(args.method).interpolate(coarse, args.factor)
+    save(fine, args.output, force=args.force)
+    print(f"{args.method}: {coarse.n_frames} -> {fine.n_frames} frames (factor {args.factor}) -> {args.output}")
+
+
+def cmd_evaluate(args):
+    from .io import check_writable, load
+    from .metrics import reconstruction_errors
+    from .report import format_errors
+    for path in (args.json, args.plot):
+        if path:
+            check_writable(path, args.force)
+    reference = load(args.reference, top=args.top, dt_fs=args.dt)
+    reconstruction = load(args.reconstruction, top=args.top, dt_fs=args.dt)
+    errors = reconstruction_errors(reference, reconstruction, args.factor)
+    print(format_errors({args.reconstruction: errors}))
+    if args.json:
+        from .io import atomic_path
+        with atomic_path(args.json, args.force) as tmp, open(tmp, "w") as f:
+            json.dump(errors, f, indent=2)
+    if args.plot:
+        from .plots import plot_gap_errors
+        plot_gap_errors({args.reconstruction: errors}, args.plot, force=args.force)
+
+
+def cmd_datasets(args):
+    from . import datasets
+    if args.action == "list":
+        from .report import format_datasets
+        print(format_datasets(datasets.RECIPES, datasets.shipped()))
+        return
+    if not args.name:
+        raise TrajsrError("datasets make needs a dataset NAME (see 'trajsr datasets list')")
+    paths = datasets.make(args.name, seeds=args.seed, steps=args.steps, temperature=args.temperature,
+                          out_dir=args.out_dir, processes=args.processes, force=args.force)
+    print("\n".join(str(p) for p in paths))
+
+
+def cmd_demo(args):
+    from .demo import run_demo
+    run_demo(out_dir=args.out_dir, factor=args.factor, force=args.force)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trajsr", description="Molecular-dynamics trajectory "
+                                     "super-resolution and learned propagators. Units: nm and ps inside, "
+                                     "Å and fs in reports and options.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("stride", help="keep every S-th frame of a fine trajectory")
+    _add_input(p)
+    _add_output(p)
+    p.add_argument("--factor", type=int, required=True, help="stride S (>= 2)")
+    p.set_defaults(func=cmd_stride)
+
+    p = sub.add_parser("baseline", help="upsample a coarse trajectory with linear/spline/hermite")
+    _add_input(p)
+    _add_output(p)
+    p.add_argument("--factor", type=int, required=True, help="upsampling factor S (>= 2)")
+    p.add_argument("--method", choices=["linear", "spline", "hermite"], default="spline",
+                   help="interpolation (hermite needs stored velocities)")
+    p.set_defaults(func=cmd_baseline)
+
+    p = sub.add_parser("evaluate", help="errors (Å) of a reconstruction over the dropped frames")
+    p.add_argument("reference", help="the fine reference trajectory")
+    _add_input(p, "reconstruction", "the reconstructed fine trajectory")
+    p.add_argument("--factor", type=int, required=True, help="the factor the reconstruction used")
+    p.add_argument("--json", help="write the errors as JSON here")
+    p.add_argument("--plot", help="write a PNG of MAE (Å) against time inside a gap (fs)")
+    p.add_argument("--force", action="store_true", help="overwrite existing --json/--plot files")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("datasets", help="list the reference datasets, or make one")
+    p.add_argument("action", choices=["list", "make"])
+    p.add_argument("name", nargs="?", help="dataset to make (see 'trajsr datasets list')")
+    p.add_argument("--seed", type=int, nargs="+", default=[0], help="one trajectory per seed")
+    p.add_argument("--steps", type=int, help="NVE steps of 0.5 fs to save")
+    p.add_argument("--temperature", type=float, help="temperature in K")
+    p.add_argument("-o", "--out-dir", default=".", help="where to write NAME-seedN.h5")
+    p.add_argument("--processes", type=int, help="parallel processes (default: one per core)")
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.set_defaults(func=cmd_datasets)
+
+    p = sub.add_parser("demo", help="stride a shipped trajectory, rebuild it, print the MAE table (Å)")
+    p.add_argument("-o", "--out-dir", default="trajsr-demo", help="where to write the PNG and JSON")
+    p.add_argument("--factor", type=int, default=10, help="stride to rebuild (default 10 = 5 fs)")
+    p.add_argument("--force", action="store_true", help="overwrite earlier demo output")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    warnings.formatwarning = lambda message, category, *a, **k: f"trajsr: warning: {message}\n"
+    try:
+        args.func(args)
+    except TrajsrError as err:
+        print(f"trajsr: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("trajsr: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Reference datasets: a registry of recipes that make fine-stride trajectories, and the shipped ones.
+
+``list_datasets()`` shows what can be made and what is shipped in ``datasets/``; ``make(name, ...)``
+runs the recipe (one process per core for several seeds, each single-threaded) and writes trajsr-h5.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import multiprocessing
+from pathlib import Path
+from typing import Callable
+
+from ..errors import TrajsrError
+
+#: the shipped reference trajectories (a checkout's ``datasets/`` folder)
+SHIPPED_DIR = Path(__file__).resolve().parents[2] / "datasets"
+MANIFEST = SHIPPED_DIR / "manifest.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """How one dataset is made.
+
+    Attributes
+    ----------
+    name : str
+        Registry key, e.g. ``"ethanol-gfn2"``.
+    method : str
+        Level of theory / force field, for the listing.
+    build : callable
+        ``build(seed, steps, temperature, progress) -> Trajectory``.
+    steps : int
+        Default number of saved 0.5 fs steps.
+    temperature : float
+        Default temperature in K.
+    """
+
+    name: str
+    method: str
+    build: Callable
+    steps: int = 20000
+    temperature: float = 500.0
+    dt_fs: float = 0.5
+
+
+def _xtb_recipe(name, geometry, temperature=500.0):
+    def build(seed, steps, temperature, progress=True):
+        from .molecules import molecule
+        from .xtb import run_gfn2_md
+        return run_gfn2_md(molecule(geometry), steps=steps, seed=seed, temperature=temperature,
+                           progress=progress, name=name)
+    return Recipe(name, "GFN2-xTB (tblite) via ASE, NVE 0.5 fs after 1 ps Langevin", build,
+                  temperature=temperature)
+
+
+def _openmm_recipe(name, system, method, temperature=300.0):
+    def build(seed, steps, temperature, progress=True):
+        from . import openmm_md
+        return getattr(openmm_md, system)(seed=seed, steps=steps, temperature=temperature,
+                                          progress=progress)
+    return Recipe(name, method, build, temperature=temperature)
+
+
+RECIPES = {r.name: r for r in [
+    _xtb_recipe("ethanol-gfn2", "ethanol"),
+    _xtb_recipe("malonaldehyde-gfn2", "malonaldehyde"),
+    _xtb_recipe("uracil-gfn2", "uracil"),
+    _xtb_recipe("aspirin-gfn2", "aspirin"),
+    _openmm_recipe("alanine-dipeptide-amber", "alanine_dipeptide",
+                   "OpenMM amber14-all.xml, vacuum, no cutoff, NVE 0.5 fs after 1 ps Langevin"),
+    _openmm_recipe("water-tip3p", "water_box",
+                   "OpenMM amber14 TIP3P periodic box, PME, NVE 0.5 fs after 1 ps Langevin"),
+]}
+
+
+def get_recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise TrajsrError(f"unknown dataset {name!r}; known: {', '.join(RECIPES)}")
+    return RECIPES[name]
+
+
+def shipped() -> list[dict]:
+    """The manifest entries of the shipped datasets (file, sha256, method, dt_fs, frames, seed, ...)."""
+    if not MANIFEST.exists():
+        return []
+    return json.loads(MANIFEST.read_text())["datasets"]
+
+
+def shipped_path(name: str) -> Path:
+    """Path of the shipped file of dataset ``name``."""
+    for entry in shipped():
+        if entry["name"] == name:
+            return SHIPPED_DIR / entry["file"]
+    raise TrajsrError(f"no shipped dataset {name!r}; shipped: {', '.join(e['name'] for e in shipped())}")
+
+
+def _make_one(args):
+    name, seed, steps, temperature, path, progress = args
+    from .xtb import single_threaded
+    single_threaded()
+    from ..io import save
+    traj = get_recipe(name).build(seed, steps, temperature, progress)
+    traj.info["dataset"] = name
+    save(traj, path, force=True)
+    return str(path)
+
+
+def make(name: str, seeds=(0,), steps: int | None = None, temperature: float | None = None,
+         out_dir=".", processes: int | None = None, progress: bool = True, force: bool = False) -> list:
+    """Make dataset ``name`` for each seed, one process per core; returns the written paths.
+
+    Files are named ``{name}-seed{seed}.h5`` in ``out_dir``. ``steps`` counts 0.5 fs NVE steps,
+    ``temperature`` is in K.
+    """
+    from ..io.atomic import check_writable
+    recipe = get_recipe(name)
+    steps = recipe.steps if steps is None else int(steps)
+    temperature = recipe.temperature if temperature is None else float(temperature)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    jobs = []
+    for seed in seeds:
+        path = out_dir / f"{name}-seed{seed}.h5"
+        check_writable(path, force)
+        jobs.append((name, int(seed), steps, temperature, path, progress))
+    processes = min(len(jobs), processes or multiprocessing.cpu_count())
+    if processes <= 1:
+        return [_make_one(job) for job in jobs]
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        return list(pool.imap(_make_one, jobs))

@@ -1,0 +1,82 @@
+"""The interface every interpolator answers: a coarse trajectory and a factor in, the fine one out.
+
+Baselines and learned models subclass :class:`Interpolator` and implement :meth:`fill`, which works
+on plain arrays (nm, ps). The base class handles what they share: checking the input, periodic
+unwrapping before and re-imaging after, time stamps, and putting the kept frames back unchanged.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import TrajsrError
+from .geometry import unwrap
+from .trajectory import Trajectory, check_factor
+
+
+class Interpolator:
+    """Base class: rebuild the ``factor − 1`` frames dropped between consecutive kept frames."""
+
+    #: short name used by the CLI and in reports
+    name = "interpolator"
+    #: whether :meth:`fill` needs the coarse velocities
+    needs_velocities = False
+
+    def fill(self, positions: np.ndarray, velocities: np.ndarray | None, dt: float, factor: int):
+        """Interpolate arrays.
+
+        Parameters
+        ----------
+        positions : ndarray, shape (n_kept, atoms, 3)
+            Kept frames in nm, periodic jumps already removed.
+        velocities : ndarray, shape (n_kept, atoms, 3) or None
+            Velocities of the kept frames in nm/ps.
+        dt : float
+            Spacing of the kept frames in ps (1.0 when the file has no time).
+        factor : int
+            Upsampling factor.
+
+        Returns
+        -------
+        positions : ndarray, shape ((n_kept − 1) * factor + 1, atoms, 3)
+        velocities : ndarray of the same shape, or None
+        """
+        raise NotImplementedError
+
+    def interpolate(self, coarse: Trajectory, factor: int) -> Trajectory:
+        """Return the fine trajectory: ``(len(coarse) − 1) * factor + 1`` frames, kept frames unchanged."""
+        factor = check_factor(factor)
+        if coarse.n_frames < 2:
+            raise TrajsrError(f"{coarse.source}: need at least 2 frames to interpolate, got {coarse.n_frames}")
+        if self.needs_velocities and coarse.velocities is None:
+            raise TrajsrError(f"{coarse.source}: {self.name} interpolation needs velocities, and this file "
+                              "stores none (formats with velocities: trr, nc, npz V, trajsr h5)")
+        dt = coarse.dt if coarse.time is not None else 1.0
+        positions = coarse.positions
+        if coarse.is_periodic:
+            positions = unwrap(positions, coarse.unitcell_vectors)
+        fine, fine_velocities = self.fill(positions, coarse.velocities, dt, factor)
+        if coarse.is_periodic:
+            # each gap goes back into the periodic image of its left kept frame
+            shift = np.repeat(coarse.positions - positions, factor, axis=0)[: len(fine)]
+            fine = fine + shift
+        fine[::factor] = coarse.positions
+        if fine_velocities is not None and coarse.velocities is not None:
+            fine_velocities[::factor] = coarse.velocities
+        n = len(fine)
+        time = None if coarse.time is None else coarse.time[0] + np.arange(n) * dt / factor
+        box = None if coarse.unitcell_vectors is None else np.repeat(coarse.unitcell_vectors, factor,
+                                                                      axis=0)[:n]
+        return Trajectory(positions=fine, elements=coarse.elements, velocities=fine_velocities, time=time,
+                          unitcell_vectors=box, topology=coarse.topology,
+                          info=dict(coarse.info, interpolation=self.name, factor=factor),
+                          source=f"{self.name} reconstruction of {coarse.source}")
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+def fine_times(n_kept: int, factor: int, dt: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Times (ps) of the kept frames and of every fine frame, for ``n_kept`` kept frames."""
+    kept = np.arange(n_kept) * dt
+    fine = np.arange((n_kept - 1) * factor + 1) * (dt / factor)
+    return kept, fine

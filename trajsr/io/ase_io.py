@@ -1,0 +1,71 @@
+"""(Extended) XYZ and ASE trajectory files through ASE.
+
+Some published ``.traj`` files are plain multi-frame XYZ text (sometimes with a blank first line);
+they are read as XYZ when ASE's binary reader refuses them.
+"""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from ..errors import TrajsrError
+from ..trajectory import Trajectory
+from ..units import ANGSTROM_PER_NM, NM_PER_ANGSTROM, NM_PER_PS_PER_ANGSTROM_PER_FS
+
+
+def read(path) -> Trajectory:
+    """Read every frame of an xyz/extxyz/ASE-traj file; Å in the file, nm in the result."""
+    import ase.io
+    from ase import units
+    try:
+        frames = ase.io.read(path, index=":")
+    except Exception as err:
+        frames = _read_text_xyz(path, err)
+    if not frames:
+        raise TrajsrError(f"{path}: no frames")
+    n_atoms = len(frames[0])
+    for i, atoms in enumerate(frames):
+        if len(atoms) != n_atoms:
+            raise TrajsrError(f"{path}: frame {i} has {len(atoms)} atoms, frame 0 has {n_atoms}")
+    positions = np.stack([a.get_positions() for a in frames]) * NM_PER_ANGSTROM
+    velocities = None
+    if all("momenta" in a.arrays for a in frames):
+        velocities = np.stack([a.get_velocities() * units.fs for a in frames]) * NM_PER_PS_PER_ANGSTROM_PER_FS
+    time = None
+    if all("time_fs" in a.info for a in frames):
+        time = np.array([a.info["time_fs"] for a in frames]) * 1e-3
+    box = None
+    if all(a.pbc.all() for a in frames):
+        box = np.stack([a.cell.array for a in frames]) * NM_PER_ANGSTROM
+    return Trajectory(positions=positions, elements=frames[0].get_chemical_symbols(), velocities=velocities,
+                      time=time, unitcell_vectors=box, source=str(path))
+
+
+def _read_text_xyz(path, first_error):
+    import ase.io
+    try:
+        with open(path) as f:
+            text = f.read().lstrip("\n\r ")
+        return ase.io.read(io.StringIO(text), index=":", format="extxyz")
+    except Exception as err:
+        raise TrajsrError(f"{path}: cannot read as XYZ or ASE trajectory ({first_error}; {err})") from None
+
+
+def write(traj: Trajectory, path) -> None:
+    """Write extended XYZ in Å (velocities as momenta, time in ``time_fs``)."""
+    import ase
+    import ase.io
+    from ase import units
+    frames = []
+    for i in range(traj.n_frames):
+        atoms = ase.Atoms(traj.elements, positions=traj.positions[i] * ANGSTROM_PER_NM)
+        if traj.unitcell_vectors is not None:
+            atoms.cell = traj.unitcell_vectors[i] * ANGSTROM_PER_NM
+            atoms.pbc = True
+        if traj.velocities is not None:
+            atoms.set_velocities(traj.velocities[i] / NM_PER_PS_PER_ANGSTROM_PER_FS / units.fs)
+        if traj.time is not None:
+            atoms.info["time_fs"] = float(traj.time[i] * 1e3)
+        frames.append(atoms)
+    ase.io.write(path, frames, format="extxyz")

@@ -1,0 +1,80 @@
+"""trajsr's own HDF5 schema (h5py).
+
+Layout (all datasets float32 unless noted, one row per frame)::
+
+    /positions         (frames, atoms, 3)  nm
+    /velocities        (frames, atoms, 3)  nm/ps       optional
+    /time              (frames,)           ps (float64) optional
+    /unitcell_vectors  (frames, 3, 3)      nm          optional
+    /potential_energy  (frames,)           kJ/mol      optional
+    /elements          (atoms,)            UTF-8 symbols
+    attrs: schema="trajsr-h5", version, units (JSON), dt_ps, method, temperature_K, seed, ...
+
+A ``.h5`` file without the schema attribute is handed to mdtraj's own HDF5 reader.
+"""
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+
+from ..errors import TrajsrError
+from ..trajectory import Trajectory
+
+SCHEMA = "trajsr-h5"
+VERSION = 1
+UNITS = {"positions": "nm", "velocities": "nm/ps", "time": "ps", "unitcell_vectors": "nm",
+         "potential_energy": "kJ/mol"}
+
+
+def is_trajsr_h5(path) -> bool:
+    """True if ``path`` is an HDF5 file written with trajsr's schema; False for other HDF5 files."""
+    try:
+        with h5py.File(path, "r") as f:
+            return f.attrs.get("schema") == SCHEMA
+    except OSError as err:
+        raise TrajsrError(f"{path}: not a readable HDF5 file (truncated or corrupt? {err})") from None
+
+
+def read(path) -> Trajectory:
+    """Read a trajsr-h5 file (see module docstring for the schema)."""
+    with h5py.File(path, "r") as f:
+        def get(name, dtype=np.float64):
+            return np.asarray(f[name], dtype=dtype) if name in f else None
+        info = {k: _from_attr(v) for k, v in f.attrs.items() if k not in ("schema", "version", "units")}
+        return Trajectory(positions=get("positions"), elements=[e.decode() if isinstance(e, bytes) else e
+                                                                 for e in f["elements"][()]],
+                          velocities=get("velocities"), time=get("time"),
+                          unitcell_vectors=get("unitcell_vectors"),
+                          potential_energy=get("potential_energy"), info=info, source=str(path))
+
+
+def write(traj: Trajectory, path) -> None:
+    """Write ``traj`` to ``path`` in trajsr's HDF5 schema (gzip-compressed, positions as float32)."""
+    with h5py.File(path, "w") as f:
+        f.attrs["schema"] = SCHEMA
+        f.attrs["version"] = VERSION
+        f.attrs["units"] = json.dumps(UNITS)
+        for key, value in traj.info.items():
+            if isinstance(value, (int, float, str, bool, np.integer, np.floating)):
+                f.attrs[key] = value
+        if traj.time is not None and traj.n_frames > 1:
+            f.attrs["dt_ps"] = float(np.mean(np.diff(traj.time)))
+        opts = dict(compression="gzip", shuffle=True)
+        f.create_dataset("positions", data=traj.positions.astype(np.float32), **opts)
+        f.create_dataset("elements", data=np.array(traj.elements, dtype=h5py.string_dtype()))
+        for name in ("velocities", "unitcell_vectors", "potential_energy"):
+            value = getattr(traj, name)
+            if value is not None:
+                f.create_dataset(name, data=value.astype(np.float32), **opts)
+        if traj.time is not None:
+            f.create_dataset("time", data=traj.time.astype(np.float64))
+
+
+def _from_attr(value):
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -1,0 +1,120 @@
+"""Every format mdtraj reads and writes, plus the velocities that trr and Amber NetCDF store."""
+from __future__ import annotations
+
+import re
+import warnings
+
+import numpy as np
+
+from ..errors import TrajsrError
+from ..trajectory import Trajectory
+
+#: formats whose frames carry a time stamp that mdtraj reads (ps)
+TIMED = {".xtc", ".trr", ".nc", ".ncdf", ".netcdf", ".h5", ".hdf5", ".lh5", ".dtr"}
+#: formats that store coordinates only and need a topology file (-t/--top)
+NEEDS_TOPOLOGY = {".dcd", ".xtc", ".trr", ".nc", ".ncdf", ".netcdf", ".binpos", ".mdcrd", ".crd",
+                  ".lammpstrj", ".dtr", ".arc", ".xyz", ".xyz.gz", ".inpcrd", ".rst7", ".restrt",
+                  ".ncrst"}
+#: Amber NetCDF stores velocities in Å / (1/20.455 ps)
+_AMBER_VELOCITY_SCALE = 20.455
+
+
+def load_topology(top):
+    """An mdtraj topology from a file (PDB, GRO, prmtop, ...) or an existing Topology/Trajectory."""
+    import mdtraj
+    if top is None or isinstance(top, mdtraj.Topology):
+        return top
+    if isinstance(top, mdtraj.Trajectory):
+        return top.topology
+    try:
+        return mdtraj.load_topology(str(top))
+    except Exception as err:
+        raise TrajsrError(f"{top}: cannot read topology ({_short(err)})") from None
+
+
+def read(path, top=None, suffix: str = "") -> Trajectory:
+    """Read any mdtraj format; positions nm, time ps (``None`` where the format has no time)."""
+    import mdtraj
+    topology = load_topology(top)
+    if topology is None and suffix in NEEDS_TOPOLOGY:
+        raise TrajsrError(f"{path}: {suffix} files hold no atoms; give a topology with -t/--top")
+    try:
+        traj = mdtraj.load(str(path), top=topology) if topology is not None else mdtraj.load(str(path))
+    except Exception as err:
+        raise _read_error(path, topology, err) from None
+    if traj.n_frames == 0:
+        raise TrajsrError(f"{path}: no frames")
+    elements = [a.element.symbol if a.element is not None else "X" for a in traj.topology.atoms]
+    velocities = _velocities(path, suffix, traj.n_frames)
+    return Trajectory(positions=traj.xyz, elements=elements, velocities=velocities,
+                      time=traj.time if suffix in TIMED else None,
+                      unitcell_vectors=traj.unitcell_vectors, topology=traj.topology, source=str(path))
+
+
+def write(traj: Trajectory, path, suffix: str) -> None:
+    """Write with mdtraj (float32 nm); trr also gets velocities. xtc warns: it keeps 0.001 nm."""
+    if suffix == ".xtc":
+        warnings.warn(f"{path}: xtc keeps positions to 0.001 nm (0.01 Å); use trr, dcd, nc or h5 "
+                      "for reference data", stacklevel=3)
+    md = traj.to_mdtraj()
+    if suffix == ".trr" and traj.velocities is not None:
+        from mdtraj.formats import TRRTrajectoryFile
+        n = traj.n_frames
+        box = md.unitcell_vectors if md.unitcell_vectors is not None else np.tile(np.eye(3), (n, 1, 1))
+        with TRRTrajectoryFile(str(path), "w") as f:
+            # mdtraj's public write() has no velocities; _write is the same call with them
+            f._write(md.xyz, md.time.astype(np.float32), np.arange(n, dtype=np.int32),
+                     box.astype(np.float32), np.zeros(n, np.float32),
+                     traj.velocities.astype(np.float32), None)
+        return
+    md.save(str(path))
+
+
+def _velocities(path, suffix, n_frames):
+    if suffix == ".trr":
+        from mdtraj.formats import TRRTrajectoryFile
+        with TRRTrajectoryFile(str(path)) as f:
+            try:
+                velocities = f._read(n_frames, None, get_velocities=True, get_forces=False)[5]
+            except Exception:  # frames without velocities
+                return None
+        return None if velocities is None else np.asarray(velocities, np.float64)
+    if suffix in (".nc", ".ncdf", ".netcdf"):
+        from scipy.io import netcdf_file
+        with netcdf_file(str(path), "r", mmap=False) as f:
+            if "velocities" not in f.variables:
+                return None
+            var = f.variables["velocities"]
+            scale = getattr(var, "scale_factor", _AMBER_VELOCITY_SCALE)
+            return np.asarray(var[:], np.float64) * scale * 0.1  # Å/ps after scaling -> nm/ps
+    return None
+
+
+def _atoms_in_file(path):
+    """Atom count stored in a coordinate file, or None if mdtraj cannot tell."""
+    import mdtraj
+    try:
+        with mdtraj.open(str(path)) as f:
+            return np.shape(f.read(n_frames=1)[0])[1]
+    except Exception:
+        return None
+
+
+def _read_error(path, topology, err):
+    message = _short(err)
+    if topology is not None:
+        n_file = _atoms_in_file(path)
+        if n_file is not None and n_file != topology.n_atoms:
+            return TrajsrError(f"{path}: atom count mismatch: topology has {topology.n_atoms} atoms, "
+                               f"trajectory has {n_file}")
+    match = re.search(r"shape \(Any, (\d+), 3\).*?\(\d+, (\d+), 3\)", message)
+    if match:
+        return TrajsrError(f"{path}: atom count mismatch: topology has {match.group(1)} atoms, "
+                           f"trajectory has {match.group(2)}")
+    if topology is not None and "atoms" in message and ("match" in message or "number" in message):
+        return TrajsrError(f"{path}: atom count mismatch with topology ({topology.n_atoms} atoms): {message}")
+    return TrajsrError(f"{path}: cannot read trajectory ({message})")
+
+
+def _short(err) -> str:
+    return " ".join(str(err).split())[:300] or type(err).__name__

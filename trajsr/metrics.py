@@ -1,0 +1,162 @@
+"""How a reconstruction compares with the truth: errors over dropped frames (Å), VDOS, bond lengths.
+
+MAE and RMSE are taken over Cartesian components (as the seed paper's loss and the MD17 literature
+do); the max error is the largest displacement |Δr| of one atom in one frame. Only dropped frames
+count: the kept frames are exact by construction.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import TrajsrError
+from .trajectory import Trajectory, check_factor
+from .units import ANGSTROM_PER_NM, FS_PER_PS, INVERSE_CM_PER_THZ
+
+#: kept frames of the reconstruction may differ from the reference by this much (Å) before the two
+#: count as not corresponding (float32 files round to ~1e-6 nm)
+KEPT_FRAME_TOLERANCE_ANGSTROM = 1e-3
+
+
+def check_correspondence(reference: Trajectory, reconstruction: Trajectory, factor: int) -> Trajectory:
+    """Check that ``reconstruction`` rebuilds ``reference`` at ``factor``; return the matching reference.
+
+    The reference may run up to ``factor − 1`` frames past the reconstruction (the tail that the coarse
+    trajectory could not cover); those frames are dropped. Anything else (atom count, elements,
+    frame count, frame spacing, kept frames that moved) raises :class:`TrajsrError`.
+    """
+    factor = check_factor(factor)
+    ref, rec = reference, reconstruction
+    if ref.n_atoms != rec.n_atoms:
+        raise TrajsrError(f"{rec.source}: {rec.n_atoms} atoms, but the reference {ref.source} has {ref.n_atoms}")
+    if ref.elements != rec.elements:
+        i = next(i for i, (a, b) in enumerate(zip(ref.elements, rec.elements)) if a != b)
+        raise TrajsrError(f"{rec.source}: atom {i} is {rec.elements[i]}, the reference has {ref.elements[i]}")
+    expected = (ref.n_frames - 1) // factor * factor + 1
+    if rec.n_frames != expected:
+        raise TrajsrError(f"{rec.source}: {rec.n_frames} frames, but a factor-{factor} reconstruction of "
+                          f"{ref.source} ({ref.n_frames} frames) has {expected}")
+    ref = ref[:expected]
+    if ref.time is not None and rec.time is not None:
+        ref_dt, rec_dt = ref.dt, rec.dt
+        if abs(ref_dt - rec_dt) > 1e-3 * ref_dt:
+            raise TrajsrError(f"{rec.source}: frame spacing {rec_dt * FS_PER_PS:g} fs, the reference has "
+                              f"{ref_dt * FS_PER_PS:g} fs")
+    kept_error = np.abs(rec.positions[::factor] - ref.positions[::factor]).max(axis=(1, 2)) * ANGSTROM_PER_NM
+    bad = np.flatnonzero(kept_error > KEPT_FRAME_TOLERANCE_ANGSTROM)
+    if bad.size:
+        raise TrajsrError(f"{rec.source}: kept frame {bad[0] * factor} differs from the reference by "
+                          f"{kept_error[bad[0]]:.3g} Å; is the factor right, and is it a reconstruction "
+                          f"of {ref.source}?")
+    return ref
+
+
+def dropped_mask(n_frames: int, factor: int) -> np.ndarray:
+    """Boolean mask of the frames a stride-``factor`` trajectory drops."""
+    mask = np.ones(n_frames, bool)
+    mask[::factor] = False
+    return mask
+
+
+def reconstruction_errors(reference: Trajectory, reconstruction: Trajectory, factor: int) -> dict:
+    """Errors of ``reconstruction`` against ``reference`` over the dropped frames, in Å.
+
+    Returns
+    -------
+    dict
+        ``mae_angstrom``, ``rmse_angstrom`` (over Cartesian components), ``max_angstrom`` (largest
+        atom displacement), ``mae_by_element_angstrom`` ({element: MAE}), ``mae_by_gap_position_angstrom``
+        (list, one entry per dropped frame of a gap), ``gap_time_fs`` (time of those frames after the
+        left kept frame, when known), ``n_dropped_frames``, ``factor``.
+    """
+    reference = check_correspondence(reference, reconstruction, factor)
+    mask = dropped_mask(reference.n_frames, factor)
+    if not mask.any():
+        raise TrajsrError(f"{reconstruction.source}: no dropped frames to compare")
+    diff = (reconstruction.positions - reference.positions)[mask] * ANGSTROM_PER_NM
+    abs_diff = np.abs(diff)
+    elements = np.array(reference.elements)
+    n_gaps = (reference.n_frames - 1) // factor
+    per_gap = np.abs(reconstruction.positions - reference.positions)[:-1].reshape(
+        n_gaps, factor, reference.n_atoms, 3)[:, 1:] * ANGSTROM_PER_NM
+    result = {
+        "factor": factor,
+        "n_dropped_frames": int(mask.sum()),
+        "mae_angstrom": float(abs_diff.mean()),
+        "rmse_angstrom": float(np.sqrt(np.mean(diff ** 2))),
+        "max_angstrom": float(np.linalg.norm(diff, axis=-1).max()),
+        "mae_by_element_angstrom": {str(e): float(abs_diff[:, elements == e].mean())
+                                    for e in dict.fromkeys(reference.elements)},
+        "mae_by_gap_position_angstrom": per_gap.mean(axis=(0, 2, 3)).tolist(),
+    }
+    if reference.time is not None:
+        result["gap_time_fs"] = (np.arange(1, factor) * reference.dt * FS_PER_PS).tolist()
+    return result
+
+
+# -- vibrational density of states --------------------------------------------------------------
+def velocities_of(traj: Trajectory) -> np.ndarray:
+    """Stored velocities (nm/ps), else central finite differences of the positions."""
+    if traj.velocities is not None:
+        return traj.velocities
+    return np.gradient(traj.positions, traj.dt, axis=0)
+
+
+def vdos(traj: Trajectory, mass_weighted: bool = True):
+    """Vibrational density of states: power spectrum of the velocities (Wiener–Khinchin: the Fourier
+    transform of the velocity autocorrelation).
+
+    Returns
+    -------
+    wavenumber : ndarray
+        Frequencies in cm⁻¹.
+    intensity : ndarray
+        Spectrum normalised to unit area over cm⁻¹.
+    """
+    v = velocities_of(traj)
+    v = v - v.mean(axis=0)
+    weights = np.sqrt(traj.masses)[None, :, None] if mass_weighted else 1.0
+    window = np.hanning(len(v))[:, None, None]
+    power = (np.abs(np.fft.rfft(v * weights * window, axis=0)) ** 2).sum(axis=(1, 2))
+    wavenumber = np.fft.rfftfreq(len(v), d=traj.dt) * INVERSE_CM_PER_THZ
+    area = np.trapezoid(power, wavenumber)
+    return wavenumber, power / area if area > 0 else power
+
+
+def vdos_overlap(a: Trajectory, b: Trajectory, max_wavenumber: float = 4500.0) -> float:
+    """Overlap ∫ min(p, q) dν of two unit-area VDOS up to ``max_wavenumber`` (cm⁻¹); 1 = identical."""
+    wa, pa = vdos(a)
+    wb, pb = vdos(b)
+    grid = np.linspace(0.0, min(max_wavenumber, wa[-1], wb[-1]), 2000)
+    p, q = np.interp(grid, wa, pa), np.interp(grid, wb, pb)
+    p, q = p / np.trapezoid(p, grid), q / np.trapezoid(q, grid)
+    return float(np.trapezoid(np.minimum(p, q), grid))
+
+
+# -- bond lengths -------------------------------------------------------------------------------
+def bonds_of(traj: Trajectory) -> np.ndarray:
+    """Bonded atom pairs (n_bonds, 2): the topology's bonds, else covalent radii on frame 0."""
+    if traj.topology is not None and traj.topology.n_bonds:
+        return np.array([[b[0].index, b[1].index] for b in traj.topology.bonds])
+    from ase import Atoms
+    from ase.neighborlist import NeighborList, natural_cutoffs
+    atoms = Atoms(traj.elements, positions=traj.positions[0] * ANGSTROM_PER_NM)
+    nl = NeighborList(natural_cutoffs(atoms), self_interaction=False, bothways=False)
+    nl.update(atoms)
+    pairs = [(i, j) for i in range(len(atoms)) for j in nl.get_neighbors(i)[0]]
+    return np.array(sorted(pairs), dtype=int).reshape(-1, 2)
+
+
+def bond_lengths(traj: Trajectory, bonds: np.ndarray) -> np.ndarray:
+    """Bond lengths in Å, shape (frames, bonds)."""
+    return np.linalg.norm(traj.positions[:, bonds[:, 0]] - traj.positions[:, bonds[:, 1]],
+                          axis=-1) * ANGSTROM_PER_NM
+
+
+def bond_length_distance(reference: Trajectory, other: Trajectory, bonds=None) -> float:
+    """Mean over bonds of the Wasserstein-1 distance between bond-length distributions, in Å."""
+    from scipy.stats import wasserstein_distance
+    if reference.n_atoms != other.n_atoms:
+        raise TrajsrError(f"{other.source}: {other.n_atoms} atoms, reference has {reference.n_atoms}")
+    bonds = bonds_of(reference) if bonds is None else np.asarray(bonds)
+    a, b = bond_lengths(reference, bonds), bond_lengths(other, bonds)
+    return float(np.mean([wasserstein_distance(a[:, k], b[:, k]) for k in range(len(bonds))]))

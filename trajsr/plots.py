@@ -1,0 +1,57 @@
+"""PNG figures: error against time inside a gap, and VDOS. Matplotlib with the Agg backend."""
+from __future__ import annotations
+
+
+from .io.atomic import atomic_path
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def plot_gap_errors(errors: dict, path, force: bool = False, title: str = "") -> None:
+    """MAE (Å) against time inside a gap, one line per method.
+
+    ``errors`` maps a method name to the dict of :func:`trajsr.metrics.reconstruction_errors`.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, e in errors.items():
+        mae = e["mae_by_gap_position_angstrom"]
+        x = e.get("gap_time_fs", list(range(1, len(mae) + 1)))
+        ax.semilogy(x, mae, "o-", label=f"{name} (MAE {e['mae_angstrom']:.2e} Å)")
+    ax.set_xlabel("time after left kept frame (fs)" if errors and "gap_time_fs" in next(iter(errors.values()))
+                  else "frame inside gap")
+    ax.set_ylabel("MAE (Å)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path, force) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+
+
+def plot_vdos(trajectories: dict, path, force: bool = False, max_wavenumber: float = 4000.0,
+              title: str = "") -> None:
+    """VDOS (cm⁻¹) of each named trajectory, overlaid."""
+    from .metrics import vdos
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, traj in trajectories.items():
+        w, p = vdos(traj)
+        keep = w <= max_wavenumber
+        ax.plot(w[keep], p[keep], lw=1, label=name)
+    ax.set_xlabel("wavenumber (cm$^{-1}$)")
+    ax.set_ylabel("VDOS (normalised)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path, force) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+
+
+__all__ = ["plot_gap_errors", "plot_vdos"]

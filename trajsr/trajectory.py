@@ -1,0 +1,205 @@
+"""The trajectory container that flows through trajsr: positions, velocities, time, elements.
+
+mdtraj's :class:`mdtraj.Trajectory` has no velocities, so trajsr carries its own small container and
+converts to and from mdtraj at the file boundary. Shapes and finiteness are checked once, here.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from .errors import TrajsrError
+from .units import FS_PER_PS
+
+#: relative tolerance on frame spacing before a trajectory counts as unevenly spaced
+SPACING_RTOL = 1e-3
+
+
+@dataclasses.dataclass
+class Trajectory:
+    """A trajectory in mdtraj's units.
+
+    Parameters
+    ----------
+    positions : ndarray, shape (n_frames, n_atoms, 3)
+        Positions in nm.
+    elements : list of str
+        Element symbol of each atom (``"C"``, ``"H"``, ...).
+    velocities : ndarray, shape (n_frames, n_atoms, 3), optional
+        Velocities in nm/ps.
+    time : ndarray, shape (n_frames,), optional
+        Time of each frame in ps. ``None`` when the source file has no time information.
+    unitcell_vectors : ndarray, shape (n_frames, 3, 3), optional
+        Periodic box vectors in nm; ``None`` for a molecule in vacuum.
+    potential_energy : ndarray, shape (n_frames,), optional
+        Potential energy of each frame in kJ/mol, where the generator recorded it.
+    topology : mdtraj.Topology, optional
+        Kept when the source has one, so that formats such as PDB can be written back.
+    info : dict
+        Provenance (method, temperature in K, seed, ...), written by formats that can store it.
+    source : str
+        Where the data came from; used in error messages.
+    """
+
+    positions: np.ndarray
+    elements: list
+    velocities: np.ndarray | None = None
+    time: np.ndarray | None = None
+    unitcell_vectors: np.ndarray | None = None
+    potential_energy: np.ndarray | None = None
+    topology: Any = None
+    info: dict = dataclasses.field(default_factory=dict)
+    source: str = "trajectory"
+
+    def __post_init__(self):
+        self.positions = np.asarray(self.positions, dtype=np.float64)
+        if self.positions.ndim == 2:
+            self.positions = self.positions[None]
+        if self.positions.ndim != 3 or self.positions.shape[2] != 3:
+            raise TrajsrError(f"{self.source}: positions must have shape (frames, atoms, 3), "
+                              f"got {self.positions.shape}")
+        self.elements = [str(e) for e in self.elements]
+        if len(self.elements) != self.n_atoms:
+            raise TrajsrError(f"{self.source}: {len(self.elements)} elements for {self.n_atoms} atoms")
+        _check_finite(self.positions, "coordinates", self.source)
+        if self.velocities is not None:
+            self.velocities = np.asarray(self.velocities, dtype=np.float64).reshape(self.positions.shape) \
+                if np.size(self.velocities) == self.positions.size else _bad_shape(self, "velocities")
+            _check_finite(self.velocities, "velocities", self.source)
+        if self.time is not None:
+            self.time = np.asarray(self.time, dtype=np.float64).reshape(-1)
+            if len(self.time) != self.n_frames:
+                raise TrajsrError(f"{self.source}: {len(self.time)} times for {self.n_frames} frames")
+        if self.unitcell_vectors is not None:
+            box = np.asarray(self.unitcell_vectors, dtype=np.float64)
+            self.unitcell_vectors = np.broadcast_to(box.reshape(-1, 3, 3), (self.n_frames, 3, 3)).copy()
+
+    # -- shape -----------------------------------------------------------------------------------
+    @property
+    def n_frames(self) -> int:
+        return self.positions.shape[0]
+
+    @property
+    def n_atoms(self) -> int:
+        return self.positions.shape[1]
+
+    def __len__(self) -> int:
+        return self.n_frames
+
+    @property
+    def has_velocities(self) -> bool:
+        return self.velocities is not None
+
+    @property
+    def is_periodic(self) -> bool:
+        return self.unitcell_vectors is not None
+
+    @property
+    def atomic_numbers(self) -> np.ndarray:
+        from ase.data import atomic_numbers
+        return np.array([atomic_numbers[e] for e in self.elements])
+
+    @property
+    def masses(self) -> np.ndarray:
+        """Atomic masses in g/mol (= Da)."""
+        from ase.data import atomic_masses
+        return atomic_masses[self.atomic_numbers]
+
+    # -- time ------------------------------------------------------------------------------------
+    @property
+    def dt(self) -> float:
+        """Frame spacing in ps.
+
+        Raises
+        ------
+        TrajsrError
+            If the trajectory has no time information, or its spacing is uneven (the message names the
+            first bad frame).
+        """
+        if self.time is None:
+            raise TrajsrError(f"{self.source}: no time information in this file; give the frame spacing "
+                              "with --dt (fs)")
+        if self.n_frames < 2:
+            raise TrajsrError(f"{self.source}: one frame has no frame spacing")
+        steps = np.diff(self.time)
+        dt = steps[0]
+        if dt <= 0:
+            raise TrajsrError(f"{self.source}: time does not increase at frame 1 "
+                              f"({self.time[0]:g} ps -> {self.time[1]:g} ps)")
+        bad = np.flatnonzero(np.abs(steps - dt) > SPACING_RTOL * abs(dt))
+        if bad.size:
+            i = bad[0] + 1
+            raise TrajsrError(f"{self.source}: uneven time step at frame {i}: "
+                              f"{steps[i - 1] * FS_PER_PS:g} fs after {dt * FS_PER_PS:g} fs "
+                              "(missing or repeated frames?)")
+        return float(np.mean(steps))
+
+    def with_dt(self, dt_ps: float) -> "Trajectory":
+        """A copy whose time is ``arange(n_frames) * dt_ps`` (ps), starting at the first stored time."""
+        t0 = self.time[0] if self.time is not None else 0.0
+        return self.replace(time=t0 + np.arange(self.n_frames) * float(dt_ps))
+
+    # -- slicing ---------------------------------------------------------------------------------
+    def replace(self, **changes) -> "Trajectory":
+        """A shallow copy with some fields replaced (see :func:`dataclasses.replace`)."""
+        return dataclasses.replace(self, **changes)
+
+    def __getitem__(self, index) -> "Trajectory":
+        """Frames by slice or index array; always returns a Trajectory."""
+        if isinstance(index, (int, np.integer)):
+            index = slice(index, index + 1 if index != -1 else None)
+
+        def take(a):
+            return None if a is None else a[index]
+        return self.replace(positions=self.positions[index], velocities=take(self.velocities),
+                            time=take(self.time), unitcell_vectors=take(self.unitcell_vectors),
+                            potential_energy=take(self.potential_energy))
+
+    def stride(self, factor: int) -> "Trajectory":
+        """Keep every ``factor``-th frame, starting with the first: the coarse trajectory."""
+        factor = check_factor(factor)
+        out = self[::factor]
+        out.info = dict(self.info, stride=factor)
+        return out
+
+    # -- mdtraj ----------------------------------------------------------------------------------
+    def to_mdtraj(self):
+        """An :class:`mdtraj.Trajectory` (positions, time, box; velocities are dropped)."""
+        import mdtraj
+        top = self.topology if self.topology is not None else topology_from_elements(self.elements)
+        traj = mdtraj.Trajectory(self.positions.astype(np.float32), top,
+                                 time=self.time if self.time is not None else np.arange(self.n_frames))
+        if self.unitcell_vectors is not None:
+            traj.unitcell_vectors = self.unitcell_vectors.astype(np.float32)
+        return traj
+
+
+def topology_from_elements(elements) -> "mdtraj.Topology":  # noqa: F821
+    """A one-residue mdtraj topology with one atom per element symbol."""
+    import mdtraj
+    top = mdtraj.Topology()
+    residue = top.add_residue("MOL", top.add_chain())
+    for i, symbol in enumerate(elements):
+        top.add_atom(f"{symbol}{i + 1}", mdtraj.element.get_by_symbol(symbol), residue)
+    return top
+
+
+def check_factor(factor) -> int:
+    """Validate a stride/upsampling factor (an integer ≥ 2)."""
+    if int(factor) != factor or factor < 2:
+        raise TrajsrError(f"--factor must be an integer >= 2, got {factor}")
+    return int(factor)
+
+
+def _check_finite(array: np.ndarray, what: str, source: str) -> None:
+    bad = ~np.isfinite(array)
+    if bad.any():
+        frame, atom, _ = np.argwhere(bad)[0]
+        raise TrajsrError(f"{source}: non-finite {what} (NaN or inf) at frame {frame}, atom {atom}")
+
+
+def _bad_shape(traj: Trajectory, what: str):
+    raise TrajsrError(f"{traj.source}: {what} have {np.size(getattr(traj, what))} values, "
+                      f"expected {traj.positions.size} (frames x atoms x 3)")
