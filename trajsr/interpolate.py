@@ -1,0 +1,130 @@
+"""Learned interpolators: one dynamics rolled across the gap, forward and (bidirectional) backward.
+
+``GapInterpolator`` is the Keras layer: it encodes the 2K kept frames into a latent state, rolls the
+dynamics over the S − 1 dropped frames, decodes a residual over the baseline (spline, or Hermite with
+velocities) at each step, and, when bidirectional, does the same from the time-reversed context and
+blends the two with weights falling linearly across the gap (the seed paper's recipe). The
+normalisation statistics (training data only) and the metadata (factor, dt, context, atoms, elements,
+units) live in the layer, so a ``.keras`` file carries everything needed to use it.
+"""
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from .dynamics import make_dynamics
+
+MODELS = {"bilstm": ("lstm", True), "lstm": ("lstm", False), "birnn": ("rnn", True), "rnn": ("rnn", False),
+          "biode": ("ode", True), "ode": ("ode", False), "bihnn": ("hnn", True), "hnn": ("hnn", False)}
+
+
+@keras.saving.register_keras_serializable(package="trajsr")
+class GapInterpolator(keras.layers.Layer):
+    """Predict the dropped frames of a gap (nm) from its context.
+
+    Parameters
+    ----------
+    family : {"lstm", "rnn", "ode", "hnn"}
+        Dynamics family.
+    bidirectional : bool
+        Blend a forward rollout from the left with a time-reversed one from the right.
+    n_atoms, factor, context : int
+        Atoms N, upsampling factor S, kept frames K on each side.
+    with_velocities : bool
+        Context carries velocities; the baseline is then Hermite.
+    units : int
+        Width of the encoder, dynamics and decoder.
+    metadata : dict
+        ``elements``, ``dt_fs`` (fine step, fs), ``reference`` (N×3 canonical geometry, nm), units, ...
+    """
+
+    def __init__(self, family, bidirectional, n_atoms, factor, context, with_velocities=False, units=128,
+                 solver="rk4", metadata=None, **kwargs):
+        super().__init__(**kwargs)
+        self.family, self.bidirectional = family, bool(bidirectional)
+        self.n_atoms, self.factor, self.context = int(n_atoms), int(factor), int(context)
+        self.with_velocities, self.units, self.solver = bool(with_velocities), int(units), solver
+        self.metadata = dict(metadata or {})
+        self.n_features = 3 * self.n_atoms * (2 if self.with_velocities else 1)
+        self.dynamics = make_dynamics(family, self.units, solver=solver)
+        self.encoder = [keras.layers.Dense(2 * self.units, activation="gelu", name="encoder1"),
+                        keras.layers.Dense(self.dynamics.state_size, name="encoder2")]
+        self.decoder = [keras.layers.Dense(2 * self.units, activation="gelu", name="decoder1"),
+                        keras.layers.Dense(3 * self.n_atoms, kernel_initializer="zeros", name="decoder2")]
+
+    def build(self, context_shape, baseline_shape=None):
+        f, n3, g = self.n_features, 3 * self.n_atoms, self.factor - 1
+        stat = dict(trainable=False, initializer="zeros")
+        self.context_mean = self.add_weight(shape=(f,), name="context_mean", **stat)
+        self.context_std = self.add_weight(shape=(f,), name="context_std", initializer="ones", trainable=False)
+        self.residual_std = self.add_weight(shape=(n3,), name="residual_std", initializer="ones",
+                                            trainable=False)
+        self.encoder[0].build((None, 2 * self.context * f))
+        self.encoder[1].build((None, 2 * self.units))
+        self.dynamics.build((None, self.dynamics.state_size), (None, g, n3 + 1))
+        self.decoder[0].build((None, self.dynamics.units + n3 + 1))
+        self.decoder[1].build((None, 2 * self.units))
+
+    def set_normalization(self, stats: dict) -> None:
+        """Store statistics computed from training windows (see :func:`trajsr.windows.normalization_stats`)."""
+        self.context_mean.assign(np.asarray(stats["context_mean"], np.float32))
+        self.context_std.assign(np.asarray(stats["context_std"], np.float32))
+        self.residual_std.assign(np.asarray(stats["residual_std"], np.float32))
+
+    def _rollout(self, context, baseline):
+        """One direction: context (B, 2K, F) raw, baseline (B, G, 3N) raw -> residual (B, G, 3N) nm."""
+        n3, g = 3 * self.n_atoms, self.factor - 1
+        ctx = (context - self.context_mean) / self.context_std
+        base = (baseline - self.context_mean[:n3]) / self.context_std[:n3]
+        phase = ops.broadcast_to(ops.reshape(ops.arange(1, g + 1, dtype="float32") / self.factor, (1, g, 1)),
+                                 (ops.shape(base)[0], g, 1))
+        steps = ops.concatenate([base, phase], axis=-1)
+        state = self.encoder[1](self.encoder[0](ops.reshape(ctx, (-1, 2 * self.context * self.n_features))))
+        hidden = self.dynamics(state, steps)
+        out = self.decoder[1](self.decoder[0](ops.concatenate([hidden, steps], axis=-1)))
+        return out * self.residual_std
+
+    def call(self, context, baseline):
+        residual = self._rollout(context, baseline)
+        if self.bidirectional:
+            reversed_context = ops.flip(context, axis=1)
+            if self.with_velocities:  # time reversal flips velocities
+                n3 = 3 * self.n_atoms
+                reversed_context = ops.concatenate([reversed_context[..., :n3], -reversed_context[..., n3:]], -1)
+            backward = ops.flip(self._rollout(reversed_context, ops.flip(baseline, axis=1)), axis=1)
+            w = ops.reshape(1.0 - ops.arange(1, self.factor, dtype="float32") / self.factor, (1, -1, 1))
+            residual = w * residual + (1.0 - w) * backward
+        return baseline + residual
+
+    def get_config(self):
+        return {**super().get_config(), "family": self.family, "bidirectional": self.bidirectional,
+                "n_atoms": self.n_atoms, "factor": self.factor, "context": self.context,
+                "with_velocities": self.with_velocities, "units": self.units, "solver": self.solver,
+                "metadata": self.metadata}
+
+
+def build_model(model: str, *, n_atoms: int, factor: int, context: int = 4, with_velocities: bool = False,
+                units: int = 128, solver: str = "rk4", metadata=None, learning_rate: float = 1e-3) -> keras.Model:
+    """A compiled ``keras.Model`` for one of :data:`MODELS` (``"bilstm"``, ``"ode"``, ...).
+
+    Inputs ``context`` (2K, F) and ``baseline`` (S − 1, 3N), output the dropped frames (S − 1, 3N),
+    all in nm in the canonical frame (see :mod:`trajsr.windows`). Loss: MAE; optimiser: Adam.
+    """
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
+    family, bidirectional = MODELS[model]
+    n_features = 3 * n_atoms * (2 if with_velocities else 1)
+    context_in = keras.Input((2 * context, n_features), name="context")
+    baseline_in = keras.Input((factor - 1, 3 * n_atoms), name="baseline")
+    layer = GapInterpolator(family, bidirectional, n_atoms, factor, context, with_velocities, units, solver,
+                            metadata=dict(metadata or {}, model=model), name="gap_interpolator")
+    net = keras.Model({"context": context_in, "baseline": baseline_in}, layer(context_in, baseline_in),
+                      name=model)
+    net.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mae")
+    return net
+
+
+def gap_layer(model: keras.Model) -> GapInterpolator:
+    """The :class:`GapInterpolator` inside a built or loaded model (holds the metadata)."""
+    return model.get_layer("gap_interpolator")

@@ -1,0 +1,126 @@
+"""A trained ``.keras`` super-resolution model behind the :class:`~trajsr.interpolator.Interpolator`
+interface, so the CLI, the demo and the benchmarks treat it like a baseline."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .errors import TrajsrError
+from .interpolator import Interpolator
+from .trajectory import Trajectory
+from .units import FS_PER_PS
+from .windows import build_windows, restore, spline_matrix
+
+
+def load_model(path):
+    """Load a trajsr ``.keras`` model with ``safe_mode=True``; one clear error if it is not one."""
+    import keras
+
+    from . import interpolate  # noqa: F401  (registers the custom layers)
+    path = Path(path)
+    if not path.exists():
+        raise TrajsrError(f"{path}: no such model file")
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception as err:
+        raise TrajsrError(f"{path}: cannot load as a trajsr .keras model ({' '.join(str(err).split())[:200]})") \
+            from None
+
+
+class LearnedInterpolator(Interpolator):
+    """Upsample with a trained model; gaps with fewer than K kept frames on a side use the spline.
+
+    Parameters
+    ----------
+    model : keras.Model or path
+        A model made by :func:`trajsr.train.fit`.
+    batch_size : int
+        Windows per inference batch.
+    """
+
+    def __init__(self, model, batch_size: int = 2048):
+        from .interpolate import gap_layer
+        self.model = load_model(model) if isinstance(model, (str, Path)) else model
+        layer = gap_layer(self.model)
+        self.factor, self.context = layer.factor, layer.context
+        self.with_velocities, self.meta = layer.with_velocities, layer.metadata
+        self.n_atoms, self.elements = layer.n_atoms, list(self.meta.get("elements", []))
+        self.reference = np.asarray(self.meta["reference"])
+        self.dt_fs = float(self.meta["dt_fs"])
+        self.name = self.meta.get("model", "learned")
+        self.needs_velocities = self.with_velocities
+        self.batch_size = batch_size
+        self.spline_fallback_gaps = 0
+
+    def check(self, coarse: Trajectory, factor: int) -> None:
+        """One-line errors for a trajectory the model was not trained for."""
+        if factor != self.factor:
+            raise TrajsrError(f"model upsamples by {self.factor}, not {factor}")
+        if coarse.n_atoms != self.n_atoms:
+            raise TrajsrError(f"{coarse.source}: {coarse.n_atoms} atoms, the model was trained on {self.n_atoms}")
+        if self.elements and coarse.elements != self.elements:
+            i = next(i for i, (a, b) in enumerate(zip(coarse.elements, self.elements)) if a != b)
+            raise TrajsrError(f"{coarse.source}: atom {i} is {coarse.elements[i]}, the model expects "
+                              f"{self.elements[i]}")
+        if coarse.time is not None and coarse.n_frames > 1:
+            spacing, expected = coarse.dt * FS_PER_PS, self.factor * self.dt_fs
+            if abs(spacing - expected) > 1e-3 * expected:
+                raise TrajsrError(f"{coarse.source}: frames are {spacing:g} fs apart; the model expects "
+                                  f"factor x dt = {self.factor} x {self.dt_fs:g} fs = {expected:g} fs")
+
+    def interpolate(self, coarse: Trajectory, factor: int | None = None) -> Trajectory:
+        factor = self.factor if factor is None else factor
+        self.check(coarse, factor)
+        if coarse.time is None:
+            coarse = coarse.with_dt(self.factor * self.dt_fs / FS_PER_PS)
+        return super().interpolate(coarse, factor)
+
+    def fill(self, positions, velocities, dt, factor):
+        """Fill every gap; the first and last K − 1 gaps (too little context) with a local spline."""
+        n, k = len(positions), self.context
+        n_gaps = n - 1
+        fine = np.empty((n_gaps * factor + 1, self.n_atoms, 3))
+        fine[::factor] = positions
+        interior = np.arange(k - 1, n - k)  # gaps with K kept frames on each side
+        masses = _masses(self.elements, self.n_atoms)
+        for lo in range(0, len(interior), self.batch_size):
+            gaps = interior[lo: lo + self.batch_size]
+            w = build_windows(positions, velocities, factor=factor, context=k, masses=masses,
+                              reference=self.reference, starts=gaps - (k - 1), spacing_ps=dt,
+                              with_velocities=self.with_velocities, targets=False, index_step=1)
+            pred = self.model.predict_on_batch(w.inputs())
+            pred = restore(np.asarray(pred, np.float64).reshape(len(gaps), factor - 1, self.n_atoms, 3),
+                           w.com, w.rotation)
+            for g, frames in zip(gaps, pred):
+                fine[g * factor + 1: (g + 1) * factor] = frames
+        edge = [g for g in range(n_gaps) if g < k - 1 or g >= n - k]
+        self.spline_fallback_gaps = len(edge)
+        for g in edge:
+            fine[g * factor + 1: (g + 1) * factor] = _local_spline(positions, g, k, factor)
+        return fine, None
+
+
+def _local_spline(positions, gap, context, factor):
+    """Spline through the 2K kept frames nearest to ``gap`` (fewer if the trajectory is shorter)."""
+    n = len(positions)
+    width = min(2 * context, n)
+    start = int(np.clip(gap - width // 2 + 1, 0, n - width))
+    m = spline_matrix(width // 2, factor, gap - start) if width % 2 == 0 else _odd_spline(width, factor,
+                                                                                           gap - start)
+    return np.einsum("gk,kai->gai", m, positions[start: start + width])
+
+
+def _odd_spline(width, factor, gap):
+    from scipy.interpolate import CubicSpline
+    at = gap + np.arange(1, factor) / factor
+    if width == 2:
+        return np.stack([1 - at, at], axis=1)
+    return CubicSpline(np.arange(width, dtype=float), np.eye(width), axis=0)(at)
+
+
+def _masses(elements, n_atoms):
+    from ase.data import atomic_masses, atomic_numbers
+    if not elements:
+        return np.ones(n_atoms)
+    return atomic_masses[[atomic_numbers[e] for e in elements]]

@@ -1,0 +1,163 @@
+"""Training and inference windows: K kept frames each side of a gap, and the gap's S − 1 dropped frames.
+
+A window is put in a canonical frame before the network sees it: its centre of mass is removed and it
+is rotated (Kabsch, one rotation for the whole window) onto a reference geometry; :func:`restore`
+undoes both. Periodic trajectories are unwrapped first. The baseline the network corrects is the
+cubic spline through the 2K kept frames (positions only) or the cubic Hermite between the two inner
+kept frames (with velocities); both are linear in the kept frames, so they are precomputed matrices.
+Units: nm, nm/ps; inside a window time runs in units of the kept-frame spacing.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from scipy.interpolate import CubicSpline
+
+from .errors import TrajsrError
+from .geometry import kabsch_rotation, unwrap
+
+
+@dataclasses.dataclass
+class Windows:
+    """Arrays for W windows of a trajectory with N atoms, in the canonical frame (nm, nm/ps·spacing).
+
+    Attributes
+    ----------
+    context : (W, 2K, N, 3)       kept frames
+    context_velocities : (W, 2K, N, 3) or None   velocities × kept spacing (nm), for with-velocities
+    baseline : (W, S − 1, N, 3)  spline/Hermite of the kept frames at the dropped frames
+    target : (W, S − 1, N, 3) or None   the true dropped frames
+    com : (W, 1, 3), rotation : (W, 3, 3)   what :func:`restore` needs
+    """
+
+    context: np.ndarray
+    context_velocities: np.ndarray | None
+    baseline: np.ndarray
+    target: np.ndarray | None
+    com: np.ndarray
+    rotation: np.ndarray
+
+    def __len__(self):
+        return len(self.context)
+
+    def inputs(self) -> dict:
+        """The model inputs: ``context`` (W, 2K, F) with F = 3N (or 6N with velocities), ``baseline``."""
+        w, k, n, _ = self.context.shape
+        ctx = self.context.reshape(w, k, 3 * n)
+        if self.context_velocities is not None:
+            ctx = np.concatenate([ctx, self.context_velocities.reshape(w, k, 3 * n)], axis=-1)
+        return {"context": ctx.astype(np.float32),
+                "baseline": self.baseline.reshape(w, -1, 3 * n).astype(np.float32)}
+
+    def targets(self) -> np.ndarray:
+        w, g, n, _ = self.target.shape
+        return self.target.reshape(w, g, 3 * n).astype(np.float32)
+
+
+def spline_matrix(context: int, factor: int, gap: int | None = None) -> np.ndarray:
+    """(S − 1, 2K) weights: not-a-knot cubic spline through 2K kept frames, evaluated in gap ``gap``
+    (default: the middle one, K − 1)."""
+    knots = np.arange(2 * context, dtype=float)
+    at = (context - 1 if gap is None else gap) + np.arange(1, factor) / factor
+    if context == 1:  # two knots: the spline is the straight line
+        return np.stack([1 - at, at], axis=1)
+    return CubicSpline(knots, np.eye(2 * context), axis=0)(at)
+
+
+def hermite_matrices(context: int, factor: int):
+    """Cubic Hermite between the two inner kept frames: weights (S − 1, 2K) on positions and on
+    velocities × kept spacing."""
+    s = np.arange(1, factor) / factor
+    h00, h10, h01, h11 = 2 * s**3 - 3 * s**2 + 1, s**3 - 2 * s**2 + s, -2 * s**3 + 3 * s**2, s**3 - s**2
+    wp, wv = np.zeros((factor - 1, 2 * context)), np.zeros((factor - 1, 2 * context))
+    wp[:, context - 1], wp[:, context] = h00, h01
+    wv[:, context - 1], wv[:, context] = h10, h11
+    return wp, wv
+
+
+def canonical_frame(context: np.ndarray, masses: np.ndarray, reference: np.ndarray):
+    """Centre of mass (W, 1, 3) and rotation (W, 3, 3) that take each window's two inner kept frames
+    (averaged) onto ``reference`` (N, 3, centred)."""
+    k = context.shape[1] // 2
+    inner = 0.5 * (context[:, k - 1] + context[:, k])
+    w = masses / masses.sum()
+    com = np.einsum("wai,a->wi", inner, w)[:, None, :]
+    rotation = kabsch_rotation(inner - com, reference, masses)
+    return com, rotation
+
+
+def _canonical(windows_positions, com, rotation):
+    return np.einsum("w...ai,wij->w...aj", windows_positions - com[:, None], rotation)
+
+
+def restore(positions: np.ndarray, com: np.ndarray, rotation: np.ndarray) -> np.ndarray:
+    """Undo the canonical frame: positions (W, G, N, 3) back to the file's frame (nm)."""
+    return np.einsum("wgaj,wij->wgai", positions, rotation) + com[:, None]
+
+
+def build_windows(positions, velocities, *, factor, context, masses, reference, starts, spacing_ps,
+                  with_velocities=False, targets=True, index_step=None) -> Windows:
+    """Windows whose first kept frame is at index ``starts`` (W,) of ``positions`` (frames, N, 3) nm.
+
+    Kept frames lie ``index_step`` apart in ``positions``: ``factor`` for a fine trajectory (training),
+    1 for a coarse one (inference, ``targets=False``). ``spacing_ps`` is the time between kept frames.
+    """
+    k = context
+    index_step = factor if index_step is None else index_step
+    kept_idx = starts[:, None] + index_step * np.arange(2 * k)
+    ctx = positions[kept_idx]
+    com, rotation = canonical_frame(ctx, masses, reference)
+    ctx = _canonical(ctx, com, rotation)
+    ctx_v = None
+    if with_velocities:
+        if velocities is None:
+            raise TrajsrError("with-velocities mode needs stored velocities")
+        ctx_v = np.einsum("wkai,wij->wkaj", velocities[kept_idx], rotation) * spacing_ps
+        wp, wv = hermite_matrices(k, factor)
+        baseline = np.einsum("gk,wkai->wgai", wp, ctx) + np.einsum("gk,wkai->wgai", wv, ctx_v)
+    else:
+        baseline = np.einsum("gk,wkai->wgai", spline_matrix(k, factor), ctx)
+    target = None
+    if targets:
+        target = _canonical(positions[starts[:, None] + (k - 1) * factor + np.arange(1, factor)], com, rotation)
+    return Windows(ctx, ctx_v, baseline, target, com, rotation)
+
+
+def training_windows(traj, *, factor, context, reference, with_velocities=False, step=1) -> Windows:
+    """Every window of a fine trajectory, starting at every ``step``-th fine frame (all coarse phases)."""
+    positions = unwrap(traj.positions, traj.unitcell_vectors) if traj.is_periodic else traj.positions
+    span = (2 * context - 1) * factor
+    if traj.n_frames <= span:
+        raise TrajsrError(f"{traj.source}: {traj.n_frames} frames is too short for factor {factor} with "
+                          f"context {context} (needs more than {span})")
+    starts = np.arange(0, traj.n_frames - span, step)
+    return build_windows(positions, traj.velocities, factor=factor, context=context, masses=traj.masses,
+                         reference=reference, starts=starts, spacing_ps=traj.dt * factor,
+                         with_velocities=with_velocities)
+
+
+def concatenate(windows: list) -> Windows:
+    """One Windows from several (e.g. one per trajectory)."""
+    def cat(name):
+        parts = [getattr(w, name) for w in windows]
+        return None if parts[0] is None else np.concatenate(parts)
+    return Windows(*(cat(f.name) for f in dataclasses.fields(Windows)))
+
+
+def normalization_stats(windows: Windows) -> dict:
+    """Per-feature statistics from *training* windows only: context mean/std (F,), residual std (3N,)."""
+    x = windows.inputs()
+    ctx = x["context"].reshape(-1, x["context"].shape[-1]).astype(np.float64)
+    residual = (windows.targets() - x["baseline"]).reshape(-1, x["baseline"].shape[-1]).astype(np.float64)
+    return {"context_mean": ctx.mean(0), "context_std": ctx.std(0) + 1e-6,
+            "residual_std": np.sqrt((residual ** 2).mean(0)) + 1e-9}
+
+
+def to_dataset(windows: Windows, batch_size: int = 256, shuffle: bool = True, seed: int = 0):
+    """A ``tf.data.Dataset`` of ``({"context", "baseline"}, target)`` batches."""
+    import tensorflow as tf
+    ds = tf.data.Dataset.from_tensor_slices((windows.inputs(), windows.targets()))
+    if shuffle:
+        ds = ds.shuffle(min(len(windows), 200_000), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
