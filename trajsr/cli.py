@@ -71,6 +71,32 @@ def cmd_datasets(args):
     print("\n".join(str(p) for p in paths))
 
 
+def cmd_train(args):
+    from .train import fit
+    if args.task != "interpolate":
+        raise TrajsrError(f"--task {args.task} is not available yet; use --task interpolate")
+    net, history = fit(args.inputs, model=args.model, factor=args.factor, context=args.context,
+                       with_velocities=args.with_velocities, validation=args.validation, output=args.output,
+                       epochs=args.epochs, batch_size=args.batch_size, units=args.units,
+                       learning_rate=args.learning_rate, patience=args.patience, window_step=args.window_step,
+                       max_minutes=args.max_minutes, seed=args.seed, strategy=args.strategy,
+                       solver=args.solver, force=args.force, top=args.top, dt_fs=args.dt,
+                       verbose=2 if args.quiet else 1)
+    key = "val_loss" if "val_loss" in history.history else "loss"
+    best = min(history.history[key]) * 10.0
+    print(f"{args.model}: best {key.replace('_loss', '')} MAE {best:.3e} Å after "
+          f"{len(history.history[key])} epochs -> {args.output}")
+
+
+def cmd_upsample(args):
+    from .upsample import upsample
+    summary = upsample(args.input, args.model, args.output, top=args.top, dt_fs=args.dt, force=args.force,
+                       chunk=args.chunk, batch_size=args.batch_size)
+    note = (f"; {summary.spline_gaps} gaps at the ends (less than K kept frames of context) used the cubic "
+            "spline") if summary.spline_gaps else ""
+    print(f"{summary.kept_frames} kept -> {summary.fine_frames} frames -> {summary.output}{note}")
+
+
 def cmd_demo(args):
     from .demo import run_demo
     run_demo(out_dir=args.out_dir, factor=args.factor, force=args.force)
@@ -115,6 +141,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--processes", type=int, help="parallel processes (default: one per core)")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
     p.set_defaults(func=cmd_datasets)
+
+    p = sub.add_parser("train", help="train a super-resolution model on fine trajectories")
+    p.add_argument("inputs", nargs="+", help="fine reference trajectories (same molecule and spacing)")
+    p.add_argument("-t", "--top", help="topology for formats without atoms")
+    p.add_argument("--dt", type=float, metavar="FS", help="frame spacing in fs for files without time")
+    _add_output(p)
+    p.add_argument("--task", choices=["interpolate", "propagate"], default="interpolate")
+    p.add_argument("--model", default="bilstm",
+                   choices=["bilstm", "lstm", "birnn", "rnn", "biode", "ode", "bihnn", "hnn"])
+    p.add_argument("--factor", type=int, required=True, help="upsampling factor S (>= 2)")
+    p.add_argument("--context", type=int, default=4, help="kept frames on each side of a gap (K)")
+    p.add_argument("--with-velocities", action="store_true",
+                   help="also feed the kept frames' velocities (files that store them)")
+    p.add_argument("--validation", nargs="+", help="held-out trajectories (default: the last input)")
+    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--units", type=int, default=128, help="width of the network")
+    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--patience", type=int, default=8, help="early-stopping patience (epochs)")
+    p.add_argument("--window-step", type=int, default=1, help="a training window every N fine frames")
+    p.add_argument("--max-minutes", type=float, help="wall-clock budget")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--strategy", choices=["default", "mirrored", "multiworker"], default="default",
+                   help="tf.distribute strategy")
+    p.add_argument("--solver", choices=["rk4", "dopri5"], default="rk4", help="ODE solver (ode/biode)")
+    p.add_argument("--quiet", action="store_true", help="one line per epoch")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("upsample", help="rebuild the dropped frames of a coarse trajectory with a model")
+    _add_input(p)
+    _add_output(p)
+    p.add_argument("--model", required=True, help="trained .keras model")
+    p.add_argument("--chunk", type=int, default=5000, help="kept frames per streamed chunk")
+    p.add_argument("--batch-size", type=int, default=2048, help="gaps per inference batch")
+    p.set_defaults(func=cmd_upsample)
 
     p = sub.add_parser("demo", help="stride a shipped trajectory, rebuild it, print the MAE table (Å)")
     p.add_argument("-o", "--out-dir", default="trajsr-demo", help="where to write the PNG and JSON")

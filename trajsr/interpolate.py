@@ -15,6 +15,7 @@ from keras import ops
 
 from .dynamics import make_dynamics
 
+STATS = ("structure_mean", "structure_std", "displacement_std", "residual_std")
 MODELS = {"bilstm": ("lstm", True), "lstm": ("lstm", False), "birnn": ("rnn", True), "rnn": ("rnn", False),
           "biode": ("ode", True), "ode": ("ode", False), "bihnn": ("hnn", True), "hnn": ("hnn", False)}
 
@@ -55,12 +56,10 @@ class GapInterpolator(keras.layers.Layer):
 
     def build(self, context_shape, baseline_shape=None):
         f, n3, g = self.n_features, 3 * self.n_atoms, self.factor - 1
-        stat = dict(trainable=False, initializer="zeros")
-        self.context_mean = self.add_weight(shape=(f,), name="context_mean", **stat)
-        self.context_std = self.add_weight(shape=(f,), name="context_std", initializer="ones", trainable=False)
-        self.residual_std = self.add_weight(shape=(n3,), name="residual_std", initializer="ones",
-                                            trainable=False)
-        self.encoder[0].build((None, 2 * self.context * f))
+        self.stats = {name: self.add_weight(shape=(n3 if name == "residual_std" else f,), name=name,
+                                            initializer="zeros" if name == "structure_mean" else "ones",
+                                            trainable=False) for name in STATS}
+        self.encoder[0].build((None, (2 * self.context + 1) * f))
         self.encoder[1].build((None, 2 * self.units))
         self.dynamics.build((None, self.dynamics.state_size), (None, g, n3 + 1))
         self.decoder[0].build((None, self.dynamics.units + n3 + 1))
@@ -68,22 +67,23 @@ class GapInterpolator(keras.layers.Layer):
 
     def set_normalization(self, stats: dict) -> None:
         """Store statistics computed from training windows (see :func:`trajsr.windows.normalization_stats`)."""
-        self.context_mean.assign(np.asarray(stats["context_mean"], np.float32))
-        self.context_std.assign(np.asarray(stats["context_std"], np.float32))
-        self.residual_std.assign(np.asarray(stats["residual_std"], np.float32))
+        for name in STATS:
+            self.stats[name].assign(np.asarray(stats[name], np.float32))
 
     def _rollout(self, context, baseline):
         """One direction: context (B, 2K, F) raw, baseline (B, G, 3N) raw -> residual (B, G, 3N) nm."""
-        n3, g = 3 * self.n_atoms, self.factor - 1
-        ctx = (context - self.context_mean) / self.context_std
-        base = (baseline - self.context_mean[:n3]) / self.context_std[:n3]
+        n3, g, st = 3 * self.n_atoms, self.factor - 1, self.stats
+        structure = ops.mean(context, axis=1, keepdims=True)
+        ctx = ops.concatenate([(context - structure) / st["displacement_std"],
+                               (structure - st["structure_mean"]) / st["structure_std"]], axis=1)
+        base = (baseline - structure[..., :n3]) / st["displacement_std"][:n3]
         phase = ops.broadcast_to(ops.reshape(ops.arange(1, g + 1, dtype="float32") / self.factor, (1, g, 1)),
                                  (ops.shape(base)[0], g, 1))
         steps = ops.concatenate([base, phase], axis=-1)
-        state = self.encoder[1](self.encoder[0](ops.reshape(ctx, (-1, 2 * self.context * self.n_features))))
+        state = self.encoder[1](self.encoder[0](ops.reshape(ctx, (-1, (2 * self.context + 1) * self.n_features))))
         hidden = self.dynamics(state, steps)
         out = self.decoder[1](self.decoder[0](ops.concatenate([hidden, steps], axis=-1)))
-        return out * self.residual_std
+        return out * st["residual_std"]
 
     def call(self, context, baseline):
         residual = self._rollout(context, baseline)

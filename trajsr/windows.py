@@ -146,11 +146,19 @@ def concatenate(windows: list) -> Windows:
 
 
 def normalization_stats(windows: Windows) -> dict:
-    """Per-feature statistics from *training* windows only: context mean/std (F,), residual std (3N,)."""
+    """Per-feature statistics from *training* windows only.
+
+    The network sees each window as its mean structure plus displacements from it, since the
+    displacements (~0.01 nm) carry the dynamics and would vanish beside the coordinates' spread.
+    Returns ``structure_mean``, ``structure_std``, ``displacement_std`` (F,) and ``residual_std`` (3N,).
+    """
     x = windows.inputs()
-    ctx = x["context"].reshape(-1, x["context"].shape[-1]).astype(np.float64)
+    ctx = x["context"].astype(np.float64)
+    structure = ctx.mean(axis=1)
+    displacement = (ctx - structure[:, None]).reshape(-1, ctx.shape[-1])
     residual = (windows.targets() - x["baseline"]).reshape(-1, x["baseline"].shape[-1]).astype(np.float64)
-    return {"context_mean": ctx.mean(0), "context_std": ctx.std(0) + 1e-6,
+    return {"structure_mean": structure.mean(0), "structure_std": structure.std(0) + 1e-6,
+            "displacement_std": np.sqrt((displacement ** 2).mean(0)) + 1e-9,
             "residual_std": np.sqrt((residual ** 2).mean(0)) + 1e-9}
 
 

@@ -25,17 +25,18 @@ def leapfrog(grad_v, grad_t, q, p, h: float, n_steps: int):
 class HamiltonianDynamics(keras.layers.Layer):
     """Latent Hamiltonian network: state = (q, p), each ``units // 2`` wide.
 
-    V(q) and T(p) are softplus MLPs with scalar output; their gradients come from an inner
+    V(q) and T(p) are softplus MLPs (``hidden`` wide) with scalar output; their gradients come from an inner
     ``tf.GradientTape``, so training differentiates through the leapfrog steps.
     """
 
-    def __init__(self, units: int, **kwargs):
+    def __init__(self, units: int, hidden: int | None = None, **kwargs):
         super().__init__(**kwargs)
         self.units = int(units) // 2 * 2
+        self.hidden = int(hidden or max(self.units, 32))
         half = self.units // 2
-        self.v_net = [keras.layers.Dense(self.units, activation="softplus", name="v1"),
+        self.v_net = [keras.layers.Dense(self.hidden, activation="softplus", name="v1"),
                       keras.layers.Dense(1, use_bias=False, name="v2")]
-        self.t_net = [keras.layers.Dense(self.units, activation="softplus", name="t1"),
+        self.t_net = [keras.layers.Dense(self.hidden, activation="softplus", name="t1"),
                       keras.layers.Dense(1, use_bias=False, name="t2")]
         self.half = half
 
@@ -43,10 +44,10 @@ class HamiltonianDynamics(keras.layers.Layer):
     def state_size(self) -> int:
         return self.units
 
-    def build(self, state_shape, inputs_shape=None):
+    def build(self, initial_state_shape, step_inputs_shape=None):
         for net in (self.v_net, self.t_net):
             net[0].build((None, self.half))
-            net[1].build((None, self.units))
+            net[1].build((None, self.hidden))
 
     def potential(self, q):
         return self.v_net[1](self.v_net[0](q))
@@ -73,4 +74,4 @@ class HamiltonianDynamics(keras.layers.Layer):
         return tf.concat([qs, ps], axis=-1)
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units}
+        return {**super().get_config(), "units": self.units, "hidden": self.hidden}

@@ -53,7 +53,7 @@ class ODEDynamics(keras.layers.Layer):
     def state_size(self) -> int:
         return self.units
 
-    def build(self, state_shape, inputs_shape=None):
+    def build(self, initial_state_shape, step_inputs_shape=None):
         self.f1.build((None, self.units))
         self.f2.build((None, self.units))
 

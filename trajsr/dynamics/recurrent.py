@@ -22,8 +22,8 @@ class RecurrentDynamics(keras.layers.Layer):
     def state_size(self) -> int:
         return 2 * self.units if self.cell == "lstm" else self.units
 
-    def build(self, state_shape, inputs_shape=None):
-        self.rnn.build(inputs_shape)
+    def build(self, initial_state_shape, step_inputs_shape=None):
+        self.rnn.build(step_inputs_shape)
 
     def call(self, initial_state, step_inputs):
         if self.cell == "lstm":

@@ -50,26 +50,45 @@ def read(path) -> Trajectory:
                           potential_energy=get("potential_energy"), info=info, source=str(path))
 
 
+FRAME_ARRAYS = ("positions", "velocities", "unitcell_vectors", "potential_energy", "time")
+
+
 def write(traj: Trajectory, path) -> None:
     """Write ``traj`` to ``path`` in trajsr's HDF5 schema (gzip-compressed, positions as float32)."""
     with h5py.File(path, "w") as f:
-        f.attrs["schema"] = SCHEMA
-        f.attrs["version"] = VERSION
-        f.attrs["units"] = json.dumps(UNITS)
-        for key, value in traj.info.items():
-            if isinstance(value, (int, float, str, bool, np.integer, np.floating)):
-                f.attrs[key] = value
-        if traj.time is not None and traj.n_frames > 1:
-            f.attrs["dt_ps"] = float(np.mean(np.diff(traj.time)))
-        opts = dict(compression="gzip", shuffle=True)
-        f.create_dataset("positions", data=traj.positions.astype(np.float32), **opts)
-        f.create_dataset("elements", data=np.array(traj.elements, dtype=h5py.string_dtype()))
-        for name in ("velocities", "unitcell_vectors", "potential_energy"):
-            value = getattr(traj, name)
-            if value is not None:
-                f.create_dataset(name, data=value.astype(np.float32), **opts)
-        if traj.time is not None:
-            f.create_dataset("time", data=traj.time.astype(np.float64))
+        write_header(f, traj)
+        append(f, traj)
+
+
+def write_header(f: h5py.File, traj: Trajectory) -> None:
+    """Schema attributes, metadata and elements, and empty resizable per-frame datasets."""
+    f.attrs["schema"] = SCHEMA
+    f.attrs["version"] = VERSION
+    f.attrs["units"] = json.dumps(UNITS)
+    for key, value in traj.info.items():
+        if isinstance(value, (int, float, str, bool, np.integer, np.floating)):
+            f.attrs[key] = value
+    if traj.time is not None and traj.n_frames > 1:
+        f.attrs["dt_ps"] = float(np.mean(np.diff(traj.time)))
+    f.create_dataset("elements", data=np.array(traj.elements, dtype=h5py.string_dtype()))
+    for name in FRAME_ARRAYS:
+        value = getattr(traj, name)
+        if value is not None:
+            dtype = np.float64 if name == "time" else np.float32
+            f.create_dataset(name, shape=(0,) + value.shape[1:], maxshape=(None,) + value.shape[1:],
+                             dtype=dtype, chunks=(min(1024, max(1, len(value))),) + value.shape[1:],
+                             compression="gzip", shuffle=True)
+
+
+def append(f: h5py.File, traj: Trajectory) -> None:
+    """Append the frames of ``traj`` to a file started with :func:`write_header`."""
+    for name in FRAME_ARRAYS:
+        value = getattr(traj, name)
+        if name in f and value is not None:
+            ds = f[name]
+            n = ds.shape[0]
+            ds.resize(n + len(value), axis=0)
+            ds[n:] = value
 
 
 def _from_attr(value):

@@ -1,0 +1,91 @@
+"""Every model: config and .keras round trips, training lowers the loss, normalisation sees training data only."""
+import keras
+import numpy as np
+import pytest
+
+from trajsr import TrajsrError
+from trajsr.interpolate import MODELS, GapInterpolator, build_model, gap_layer
+from trajsr.learned import LearnedInterpolator
+from trajsr.train import fit
+from trajsr.windows import normalization_stats, spline_matrix, training_windows
+
+
+@pytest.fixture(scope="module")
+def windows(ethanol):
+    reference = ethanol.positions[0] - ethanol.positions[0].mean(0)
+    return training_windows(ethanol[:400], factor=4, context=2, reference=reference, step=3)
+
+
+def test_window_shapes(ethanol, windows):
+    k, s, n = 2, 4, 9
+    assert windows.context.shape[1:] == (2 * k, n, 3)
+    assert windows.baseline.shape[1:] == windows.target.shape[1:] == (s - 1, n, 3)
+    x = windows.inputs()
+    assert x["context"].shape[1:] == (2 * k, 3 * n) and x["baseline"].shape[1:] == (s - 1, 3 * n)
+    assert len(windows) == len(range(0, 400 - (2 * k - 1) * s, 3))
+    # the target of window 0 is frames 5, 6, 7 (kept frames 0, 4, 8, 12), rotated rigidly
+    d = np.linalg.norm(windows.target[0, 0, 0] - windows.target[0, 0, 1])
+    assert d == pytest.approx(np.linalg.norm(ethanol.positions[5, 0] - ethanol.positions[5, 1]))
+
+
+def test_spline_matrix_reproduces_cubics():
+    m = spline_matrix(3, 5)
+    x = np.arange(6.0)
+    at = 2 + np.arange(1, 5) / 5
+    np.testing.assert_allclose(m @ (x ** 3 - 2 * x), at ** 3 - 2 * at, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_config_and_keras_round_trip(tmp_path, windows, name):
+    net = build_model(name, n_atoms=9, factor=4, context=2, units=8,
+                      metadata=dict(elements=["C"] * 9, dt_fs=0.5, reference=np.zeros((9, 3)).tolist()))
+    layer = gap_layer(net)
+    layer.set_normalization(normalization_stats(windows))
+    clone = GapInterpolator.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+    net.save(tmp_path / "m.keras")
+    back = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    x = {k: v[:7] for k, v in windows.inputs().items()}
+    np.testing.assert_allclose(back.predict_on_batch(x), net.predict_on_batch(x), atol=1e-6)
+    assert gap_layer(back).metadata["model"] == name
+
+
+@pytest.mark.parametrize("name", ["bilstm", "biode", "bihnn"])
+def test_a_few_steps_lower_the_loss(windows, name):
+    keras.utils.set_random_seed(1)
+    net = build_model(name, n_atoms=9, factor=4, context=2, units=16, learning_rate=3e-3)
+    gap_layer(net).set_normalization(normalization_stats(windows))
+    x, y = windows.inputs(), windows.targets()
+    before = net.evaluate(x, y, verbose=0)
+    net.fit(x, y, epochs=10, batch_size=16, verbose=0)
+    assert net.evaluate(x, y, verbose=0) < 0.9 * before
+
+
+def test_normalisation_comes_from_training_data_only(ethanol):
+    train, valid = ethanol[:500], ethanol[500:]
+    net, _ = fit([train], validation=[valid.replace(positions=valid.positions + 0.3)], model="rnn", factor=4,
+                 context=2, units=4, epochs=1, verbose=0, window_step=3)
+    reference = train.positions[0] - np.average(train.positions[0], axis=0, weights=train.masses)
+    expected = normalization_stats(training_windows(train, factor=4, context=2, reference=reference, step=3))
+    got = gap_layer(net).stats
+    for key in expected:
+        np.testing.assert_allclose(np.asarray(got[key]), expected[key], rtol=1e-4)
+
+
+def test_mismatched_model_and_trajectory(tmp_path, ethanol):
+    fit([ethanol[:400]], model="rnn", factor=4, context=2, units=4, epochs=1, verbose=0, window_step=5,
+        output=tmp_path / "m.keras")
+    interp = LearnedInterpolator(tmp_path / "m.keras")
+    with pytest.raises(TrajsrError, match="upsamples by 4"):
+        interp.interpolate(ethanol.stride(5), 5)
+    with pytest.raises(TrajsrError, match="3 fs apart.*4 x 0.5 fs = 2 fs"):
+        interp.interpolate(ethanol.stride(12).replace(time=ethanol.stride(12).time * 0.5), 4)
+    with pytest.raises(TrajsrError, match="atom 0 is O"):
+        interp.interpolate(ethanol.stride(4).replace(elements=["O"] + ethanol.elements[1:]))
+    with pytest.raises(TrajsrError, match="3 atoms"):
+        three = ethanol.stride(4)
+        interp.interpolate(three.replace(positions=three.positions[:, :3], velocities=None,
+                                         elements=three.elements[:3]))
+    (tmp_path / "bad.keras").write_bytes(b"not a model")
+    with pytest.raises(TrajsrError, match="bad.keras"):
+        LearnedInterpolator(tmp_path / "bad.keras")
