@@ -68,7 +68,7 @@ def fit(train, *, model: str = "bilstm", factor: int = 10, context: int = 4, wit
         validation=None, output=None, epochs: int = 100, batch_size: int = 256, units: int = 128,
         learning_rate: float = 1e-3, patience: int = 8, window_step: int = 1, max_minutes: float | None = None,
         seed: int = 0, strategy: str = "default", solver: str = "rk4", work_dir=None, force: bool = False,
-        top=None, dt_fs=None, verbose: int = 1):
+        top=None, dt_fs=None, callbacks=(), verbose: int = 1):
     """Train a super-resolution model on fine trajectories.
 
     Parameters
@@ -90,6 +90,10 @@ def fit(train, *, model: str = "bilstm", factor: int = 10, context: int = 4, wit
         Take a window at every ``window_step``-th fine frame.
     max_minutes : float, optional
         Wall-clock budget.
+    strategy : {"default", "mirrored", "multiworker"}
+        ``tf.distribute`` strategy the model is built under.
+    callbacks : sequence of keras.callbacks.Callback
+        Extra callbacks, run after trajsr's own.
 
     Returns
     -------
@@ -122,14 +126,16 @@ def fit(train, *, model: str = "bilstm", factor: int = 10, context: int = 4, wit
                           with_velocities=with_velocities, units=units, solver=solver, metadata=metadata,
                           learning_rate=learning_rate)
     gap_layer(net).set_normalization(stats)
-    train_ds = to_dataset(train_windows, batch_size, shuffle=True, seed=seed)
+    even = strategy != "default"
+    train_ds = to_dataset(train_windows, batch_size, shuffle=True, seed=seed, drop_remainder=even)
     valid_ds = None
     if valid:
         valid_ds = to_dataset(concatenate([training_windows(t, step=max(window_step, factor // 2), **opts)
-                                           for t in valid]), 4 * batch_size, shuffle=False)
+                                           for t in valid]), batch_size if even else 4 * batch_size, shuffle=False,
+                              drop_remainder=even)
     monitor = "val_loss" if valid_ds is not None else "loss"
     work = Path(work_dir) if work_dir else (Path(str(output) + ".work") if output else None)
-    callbacks = [keras.callbacks.EarlyStopping(monitor, patience=patience, restore_best_weights=True),
+    extra, callbacks = list(callbacks), [keras.callbacks.EarlyStopping(monitor, patience=patience, restore_best_weights=True),
                  keras.callbacks.ReduceLROnPlateau(monitor, factor=0.5, patience=max(2, patience // 3),
                                                    min_lr=1e-5)]
     if max_minutes:
@@ -140,6 +146,7 @@ def fit(train, *, model: str = "bilstm", factor: int = 10, context: int = 4, wit
                                                       save_best_only=True),
                       keras.callbacks.BackupAndRestore(str(work / "backup")),
                       keras.callbacks.CSVLogger(str(work / "log.csv"), append=True)]
+    callbacks += extra
     start = time.monotonic()
     history = net.fit(train_ds, validation_data=valid_ds, epochs=epochs, callbacks=callbacks, verbose=verbose,
                       shuffle=False)  # tf.data shuffles

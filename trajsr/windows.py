@@ -162,10 +162,12 @@ def normalization_stats(windows: Windows) -> dict:
             "residual_std": np.sqrt((residual ** 2).mean(0)) + 1e-9}
 
 
-def to_dataset(windows: Windows, batch_size: int = 256, shuffle: bool = True, seed: int = 0):
-    """A ``tf.data.Dataset`` of ``({"context", "baseline"}, target)`` batches."""
+def to_dataset(windows: Windows, batch_size: int = 256, shuffle: bool = True, seed: int = 0,
+               drop_remainder: bool = False):
+    """A ``tf.data.Dataset`` of ``({"context", "baseline"}, target)`` batches (``drop_remainder`` for
+    distribution strategies, which split every batch evenly across replicas)."""
     import tensorflow as tf
     ds = tf.data.Dataset.from_tensor_slices((windows.inputs(), windows.targets()))
     if shuffle:
         ds = ds.shuffle(min(len(windows), 200_000), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)

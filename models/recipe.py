@@ -1,0 +1,97 @@
+"""The recipe behind every shipped model: make data, train, test on held-out seeds, write a card.
+
+    python models/recipe.py --dataset ethanol-gfn2 --factor 10 --model bilstm --minutes 10 \
+        --train-seeds 1-14 --valid-seeds 15 --test-seeds 101-103 --name ethanol-gfn2-f10
+
+writes models/NAME.keras and models/NAME.json (the card: data, seeds, training time, held-out MAE in Å
+next to the cubic spline's, and this command). Trajectories missing from --data are made first.
+"""
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+from trajsr import get_baseline, load, reconstruction_errors
+from trajsr.datasets import get_recipe, make
+from trajsr.learned import LearnedInterpolator
+from trajsr.train import fit
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def seeds(text):
+    out = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out += list(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def held_out_errors(model_path, paths, factor):
+    """MAE (Å) of the model and of the cubic spline on each held-out trajectory, and their mean."""
+    interp = LearnedInterpolator(model_path)
+    rows = []
+    for path in paths:
+        fine = load(path)
+        coarse = fine.stride(factor)
+        start = time.perf_counter()
+        rebuilt = interp.interpolate(coarse)
+        seconds = time.perf_counter() - start
+        rows.append(dict(file=Path(path).name, model_mae_angstrom=reconstruction_errors(fine, rebuilt, factor),
+                         spline_mae_angstrom=reconstruction_errors(
+                             fine, get_baseline("spline").interpolate(coarse, factor), factor)["mae_angstrom"],
+                         fine_frames_per_second=rebuilt.n_frames / seconds))
+    model = sum(r["model_mae_angstrom"]["mae_angstrom"] for r in rows) / len(rows)
+    spline = sum(r["spline_mae_angstrom"] for r in rows) / len(rows)
+    return dict(per_file=rows, model_mae_angstrom=model, spline_mae_angstrom=spline, spline_over_model=spline / model)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", default="ethanol-gfn2")
+    p.add_argument("--factor", type=int, default=10)
+    p.add_argument("--model", default="bilstm")
+    p.add_argument("--context", type=int, default=4)
+    p.add_argument("--units", type=int, default=128)
+    p.add_argument("--minutes", type=float, default=10.0, help="training wall-clock budget")
+    p.add_argument("--window-step", type=int, default=2)
+    p.add_argument("--steps", type=int, default=40000, help="0.5 fs steps per made trajectory")
+    p.add_argument("--train-seeds", default="1-14")
+    p.add_argument("--valid-seeds", default="15")
+    p.add_argument("--test-seeds", default="101-103")
+    p.add_argument("--data", help="folder of NAME-seedN.h5 (default data/DATASET)")
+    p.add_argument("--name", required=True)
+    p.add_argument("--out", default=str(ROOT / "models"))
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    data = Path(args.data or ROOT / "data" / args.dataset.split("-")[0])
+    all_seeds = seeds(args.train_seeds) + seeds(args.valid_seeds) + seeds(args.test_seeds)
+    missing = [s for s in all_seeds if not (data / f"{args.dataset}-seed{s}.h5").exists()]
+    if missing:
+        make(args.dataset, seeds=missing, steps=args.steps, out_dir=data)
+    path = lambda s: data / f"{args.dataset}-seed{s}.h5"  # noqa: E731
+    out = Path(args.out) / f"{args.name}.keras"
+    start = time.time()
+    fit([path(s) for s in seeds(args.train_seeds)], validation=[path(s) for s in seeds(args.valid_seeds)],
+        model=args.model, factor=args.factor, context=args.context, units=args.units, epochs=500,
+        window_step=args.window_step, max_minutes=args.minutes, seed=args.seed, output=out, force=True,
+        work_dir=Path("/tmp") / f"trajsr-{args.name}.work", verbose=2)
+    minutes = (time.time() - start) / 60
+    held_out = held_out_errors(out, [path(s) for s in seeds(args.test_seeds)], args.factor)
+    card = dict(name=args.name, model=args.model, dataset=args.dataset, method=get_recipe(args.dataset).method,
+                factor=args.factor, context=args.context, units=args.units, input="positions only",
+                train_seeds=seeds(args.train_seeds), validation_seeds=seeds(args.valid_seeds),
+                test_seeds=seeds(args.test_seeds), trajectory_ps=args.steps * 0.5e-3,
+                training_minutes=round(minutes, 2), machine=f"{platform.machine()}, 2 cores",
+                held_out=held_out, command="python models/recipe.py " + " ".join(sys.argv[1:] if argv is None
+                                                                                  else argv))
+    (Path(args.out) / f"{args.name}.json").write_text(json.dumps(card, indent=2) + "\n")
+    print(f"{args.name}: held-out MAE {held_out['model_mae_angstrom']:.2e} Å, spline "
+          f"{held_out['spline_mae_angstrom']:.2e} Å ({held_out['spline_over_model']:.1f}x), "
+          f"trained {minutes:.1f} min")
+
+
+if __name__ == "__main__":
+    main()

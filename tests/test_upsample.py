@@ -1,0 +1,97 @@
+"""Upsampling files with a trained model, resuming killed training, distribution strategies."""
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+from trajsr import load, reconstruction_errors, save
+from trajsr.train import fit
+from trajsr.upsample import upsample, upsample_trajectory
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory, ethanol):
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    fit([ethanol[:600]], validation=[ethanol[600:]], model="bilstm", factor=5, context=2, units=8, epochs=2,
+        window_step=4, verbose=0, output=path)
+    return path
+
+
+def test_streaming_equals_in_memory(tmp_path, tiny_model, ethanol):
+    coarse = ethanol.stride(5)
+    save(coarse, tmp_path / "coarse.h5")
+    memory = upsample_trajectory(coarse, tiny_model)
+    for name in ("fine.h5", "fine.xtc", "fine.npz"):
+        summary = upsample(tmp_path / "coarse.h5", tiny_model, tmp_path / name, chunk=13, progress=False)
+        assert summary.fine_frames == memory.n_frames == ethanol.n_frames
+        assert summary.spline_gaps == 2  # K - 1 = 1 gap at each end
+        top = _pdb(tmp_path, ethanol) if name == "fine.xtc" else None
+        back = load(tmp_path / name, top=top)
+        tol = 6e-4 if name == "fine.xtc" else 1e-6
+        np.testing.assert_allclose(back.positions, memory.positions, atol=tol)
+    np.testing.assert_array_equal(memory.positions[::5], coarse.positions)
+
+
+def _pdb(tmp_path, ethanol):
+    save(ethanol[:1], tmp_path / "top.pdb", force=True)
+    return tmp_path / "top.pdb"
+
+
+def test_cli_train_and_upsample(tmp_path, cli, ethanol):
+    save(ethanol[:500], tmp_path / "a.h5")
+    save(ethanol[500:], tmp_path / "b.h5")
+    out = cli("train", tmp_path / "a.h5", tmp_path / "b.h5", "--model", "rnn", "--factor", 5, "--context", 2,
+              "--units", 8, "--epochs", 1, "--window-step", 5, "-o", tmp_path / "m.keras", "--quiet").stdout
+    assert "val MAE" in out and "Å" in out
+    save(ethanol.stride(5), tmp_path / "coarse.dcd")
+    pdb = _pdb(tmp_path, ethanol)
+    out = cli("upsample", tmp_path / "coarse.dcd", "-t", pdb, "--model", tmp_path / "m.keras",
+              "-o", tmp_path / "fine.dcd").stdout
+    assert "1001 frames" in out and "spline" in out
+    e = reconstruction_errors(ethanol, load(tmp_path / "fine.dcd", top=pdb, dt_fs=0.5), 5)
+    assert e["mae_angstrom"] < 0.02
+    # a trajectory whose spacing is not factor x dt: one line, no output
+    save(ethanol.stride(10), tmp_path / "c10.h5")
+    proc = cli("upsample", tmp_path / "c10.h5", "--model", tmp_path / "m.keras", "-o", tmp_path / "x.h5",
+               check=False)
+    assert proc.returncode == 2 and "5 fs apart" in proc.stderr and "2.5 fs" in proc.stderr
+    assert not (tmp_path / "x.h5").exists()
+
+
+class Kill(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 2:
+            raise KeyboardInterrupt("killed")
+
+
+def test_killed_training_resumes(tmp_path, ethanol):
+    opts = dict(model="rnn", factor=5, context=2, units=4, epochs=5, window_step=5, verbose=0,
+                work_dir=tmp_path / "work")
+    with pytest.raises(KeyboardInterrupt):
+        fit([ethanol[:500]], validation=[ethanol[500:]], callbacks=[Kill()], **opts)
+    _, history = fit([ethanol[:500]], validation=[ethanol[500:]], output=tmp_path / "m.keras", **opts)
+    assert len(history.history["loss"]) == 3  # epochs 2, 3, 4: it picked up where it stopped
+    rows = (tmp_path / "work" / "log.csv").read_text().strip().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["0", "1", "2", "3", "4"]
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    code = textwrap.dedent(f"""
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from trajsr.datasets import shipped_path
+        from trajsr.io import load
+        from trajsr.train import distribution_strategy, fit
+        assert distribution_strategy("mirrored").num_replicas_in_sync == 2
+        t = load(shipped_path("ethanol-gfn2"))[:600]
+        net, h = fit([t[:300]], validation=[t[300:]], model="rnn", factor=5, context=2, units=4, epochs=2,
+                     window_step=5, verbose=0, strategy="mirrored", batch_size=16, output=r"{tmp_path / 'm.keras'}")
+        print("replicas ok", len(h.history["loss"]))
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "replicas ok 2" in proc.stdout, proc.stderr[-2000:]
+    assert (tmp_path / "m.keras").exists()
