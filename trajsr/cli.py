@@ -72,9 +72,20 @@ def cmd_datasets(args):
 
 
 def cmd_train(args):
+    if args.task == "propagate":
+        from .train_propagator import fit_propagator
+        _, history = fit_propagator(args.inputs, model=args.model, factor=args.factor, strides=args.strides,
+                                    substeps=args.substeps, validation=args.validation, output=args.output,
+                                    epochs=args.epochs, batch_size=args.batch_size, units=args.units,
+                                    learning_rate=args.learning_rate, patience=args.patience,
+                                    window_step=args.window_step, max_minutes=args.max_minutes, seed=args.seed,
+                                    strategy=args.strategy, force=args.force, top=args.top, dt_fs=args.dt,
+                                    verbose=2 if args.quiet else 1)
+        key = "val_loss" if "val_loss" in history.history else "loss"
+        print(f"{args.model} propagator: best {key.replace('_loss', '')} rollout MAE "
+              f"{min(history.history[key]) * 10:.3e} Å -> {args.output}")
+        return
     from .train import fit
-    if args.task != "interpolate":
-        raise TrajsrError(f"--task {args.task} is not available yet; use --task interpolate")
     net, history = fit(args.inputs, model=args.model, factor=args.factor, context=args.context,
                        with_velocities=args.with_velocities, validation=args.validation, output=args.output,
                        epochs=args.epochs, batch_size=args.batch_size, units=args.units,
@@ -95,6 +106,41 @@ def cmd_upsample(args):
     note = (f"; {summary.spline_gaps} gaps at the ends (less than K kept frames of context) used the cubic "
             "spline") if summary.spline_gaps else ""
     print(f"{summary.kept_frames} kept -> {summary.fine_frames} frames -> {summary.output}{note}")
+
+
+def cmd_propagate(args):
+    from .io import check_writable, load, save
+    from .propagate import Propagator
+    check_writable(args.output, args.force)
+    prop = Propagator.load(args.model)
+    start = load(args.start, top=args.top, dt_fs=args.dt)
+    if not -start.n_frames <= args.frame < start.n_frames:
+        raise TrajsrError(f"{args.start}: --frame {args.frame} out of range ({start.n_frames} frames)")
+    if start.velocities is None:
+        raise TrajsrError(f"{args.start}: no velocities to start from (use a file that stores them: h5, npz, trr)")
+    if prop.elements and start.elements != prop.elements:
+        raise TrajsrError(f"{args.start}: atoms {''.join(start.elements)} differ from the model's "
+                          f"{''.join(prop.elements)}")
+    calc = None
+    if args.rescale_energy_with:
+        if args.rescale_energy_with != "gfn2":
+            raise TrajsrError(f"--rescale-energy-with {args.rescale_energy_with}: only gfn2 is available")
+        from .datasets.xtb import gfn2_calculator
+        calc = gfn2_calculator()
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traj = prop.run(start.positions[args.frame], start.velocities[args.frame], args.steps,
+                        thermostat=args.thermostat if args.temperature else None, temperature=args.temperature,
+                        rescale_energy_with=calc, progress=True, seed=args.seed)
+    traj.topology = start.topology
+    save(traj, args.output, force=args.force)
+    print(f"{traj.n_frames} frames, {prop.stride_fs:g} fs apart ({(traj.n_frames - 1) * prop.stride_fs / 1000:g} ps)"
+          f" -> {args.output}")
+    if "guard" in traj.info:
+        print(f"trajsr: error: {traj.info['guard']}; the frames before it were written", file=sys.stderr)
+        return 3
+    return 0
 
 
 def cmd_demo(args):
@@ -149,7 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output(p)
     p.add_argument("--task", choices=["interpolate", "propagate"], default="interpolate")
     p.add_argument("--model", default="bilstm",
-                   choices=["bilstm", "lstm", "birnn", "rnn", "biode", "ode", "bihnn", "hnn"])
+                   choices=["bilstm", "lstm", "birnn", "rnn", "biode", "ode", "bihnn", "hnn"],
+                   help="interpolators: all eight; propagators (--task propagate): lstm, ode, hnn")
+    p.add_argument("--strides", type=int, default=4, help="propagate: strides unrolled per example")
+    p.add_argument("--substeps", type=int, default=10, help="propagate: integrator steps per stride")
     p.add_argument("--factor", type=int, required=True, help="upsampling factor S (>= 2)")
     p.add_argument("--context", type=int, default=4, help="kept frames on each side of a gap (K)")
     p.add_argument("--with-velocities", action="store_true",
@@ -177,6 +226,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=2048, help="gaps per inference batch")
     p.set_defaults(func=cmd_upsample)
 
+    p = sub.add_parser("propagate", help="run a learned propagator from a start frame")
+    p.add_argument("--model", required=True, help="propagator .keras (trajsr train --task propagate)")
+    p.add_argument("--start", required=True, help="file with the start positions and velocities")
+    p.add_argument("-t", "--top", help="topology for formats without atoms")
+    p.add_argument("--dt", type=float, metavar="FS", help="frame spacing of --start in fs, if it has no time")
+    p.add_argument("--frame", type=int, default=0, help="start frame (default 0; -1 = last)")
+    p.add_argument("--steps", type=int, required=True, help="learned steps (each the model's stride)")
+    _add_output(p)
+    p.add_argument("--temperature", type=float, help="NVT at this temperature (K)")
+    p.add_argument("--thermostat", choices=["bussi", "langevin"], default="bussi")
+    p.add_argument("--rescale-energy-with", metavar="CALC", help="hold E_pot + E_kin with this calculator (gfn2)")
+    p.add_argument("--seed", type=int, default=0, help="thermostat noise seed")
+    p.set_defaults(func=cmd_propagate)
+
     p = sub.add_parser("demo", help="stride a shipped trajectory, rebuild it, print the MAE table (Å)")
     p.add_argument("-o", "--out-dir", default="trajsr-demo", help="where to write the PNG and JSON")
     p.add_argument("--factor", type=int, default=10, help="stride to rebuild (default 10 = 5 fs)")
@@ -190,14 +253,14 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     warnings.formatwarning = lambda message, category, *a, **k: f"trajsr: warning: {message}\n"
     try:
-        args.func(args)
+        status = args.func(args)
     except TrajsrError as err:
         print(f"trajsr: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("trajsr: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

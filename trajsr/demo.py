@@ -12,12 +12,17 @@ from .plots import plot_gap_errors
 from .report import format_errors
 from .units import FS_PER_PS
 
+#: the trained models shipped with trajsr (a checkout's ``models/`` folder)
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+
 
 def run_demo(out_dir="trajsr-demo", factor: int = 10, force: bool = False, dataset: str = "ethanol-gfn2",
              extra_interpolators: dict | None = None) -> dict:
-    """Rebuild every ``factor``-th frame of a shipped trajectory with each baseline (and any extra
-    interpolators given by name), print the MAE table in Å, write ``gap_errors.png`` and
-    ``errors.json`` into ``out_dir``; returns the errors by method."""
+    """Rebuild every ``factor``-th frame of a shipped trajectory with each baseline, the shipped model for
+    that dataset and factor (``models/DATASET-fFACTOR.keras``, if any) and any extra interpolators given
+    by name; print the MAE table in Å, write ``gap_errors.png`` and ``errors.json`` into ``out_dir``.
+    The shipped trajectory (seed 0) is not among the shipped models' training seeds.
+    Returns the errors by method."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     png, js = out_dir / "gap_errors.png", out_dir / "errors.json"
@@ -27,6 +32,13 @@ def run_demo(out_dir="trajsr-demo", factor: int = 10, force: bool = False, datas
     print(f"{dataset}: {fine.n_frames} frames at {fine.dt * FS_PER_PS:g} fs; kept every {factor}th "
           f"({coarse.dt * FS_PER_PS:g} fs), rebuilding {fine.n_frames - coarse.n_frames} dropped frames")
     interpolators = {name: cls() for name, cls in BASELINES.items()}
+    shipped_model = MODELS_DIR / f"{dataset}-f{factor}.keras"
+    if shipped_model.exists():
+        from .learned import LearnedInterpolator
+        learned = LearnedInterpolator(shipped_model)
+        interpolators[f"{learned.name} (models/{shipped_model.name})"] = learned
+    else:
+        print(f"(no shipped model {shipped_model.name} for factor {factor}: baselines only)")
     interpolators.update(extra_interpolators or {})
     errors = {name: reconstruction_errors(fine, interp.interpolate(coarse, factor), factor)
               for name, interp in interpolators.items()}

@@ -36,6 +36,34 @@ class TimeLimit(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def standard_callbacks(monitor: str, patience: int, max_minutes=None, work=None) -> list:
+    """EarlyStopping and ReduceLROnPlateau on ``monitor``; with a ``work`` folder also ModelCheckpoint
+    (best model), BackupAndRestore (resume after a kill) and a CSV log; TimeLimit for a budget."""
+    callbacks = [keras.callbacks.EarlyStopping(monitor, patience=patience, restore_best_weights=True),
+                 keras.callbacks.ReduceLROnPlateau(monitor, factor=0.5, patience=max(2, patience // 3),
+                                                   min_lr=1e-5)]
+    if max_minutes:
+        callbacks.append(TimeLimit(max_minutes))
+    if work is not None:
+        work = Path(work)
+        work.mkdir(parents=True, exist_ok=True)
+        callbacks += [keras.callbacks.ModelCheckpoint(str(work / "best.keras"), monitor=monitor,
+                                                      save_best_only=True),
+                      keras.callbacks.BackupAndRestore(str(work / "backup")),
+                      keras.callbacks.CSVLogger(str(work / "log.csv"), append=True)]
+    return callbacks
+
+
+def save_model(net, output, force, work=None, history=None) -> None:
+    """Save atomically to ``output`` and the history as JSON beside the work files."""
+    from .io import atomic_path
+    with atomic_path(output, force) as tmp:
+        net.save(tmp)
+    if work is not None and history is not None:
+        (Path(work) / "history.json").write_text(json.dumps(
+            {k: [float(x) for x in v] for k, v in history.history.items()}, indent=1))
+
+
 def distribution_strategy(name: str = "default"):
     """``tf.distribute`` strategy by name: ``default``, ``mirrored`` (all local devices) or ``multiworker``
     (reads ``TF_CONFIG``)."""
@@ -135,17 +163,7 @@ def fit(train, *, model: str = "bilstm", factor: int = 10, context: int = 4, wit
                               drop_remainder=even)
     monitor = "val_loss" if valid_ds is not None else "loss"
     work = Path(work_dir) if work_dir else (Path(str(output) + ".work") if output else None)
-    extra, callbacks = list(callbacks), [keras.callbacks.EarlyStopping(monitor, patience=patience, restore_best_weights=True),
-                 keras.callbacks.ReduceLROnPlateau(monitor, factor=0.5, patience=max(2, patience // 3),
-                                                   min_lr=1e-5)]
-    if max_minutes:
-        callbacks.append(TimeLimit(max_minutes))
-    if work is not None:
-        work.mkdir(parents=True, exist_ok=True)
-        callbacks += [keras.callbacks.ModelCheckpoint(str(work / "best.keras"), monitor=monitor,
-                                                      save_best_only=True),
-                      keras.callbacks.BackupAndRestore(str(work / "backup")),
-                      keras.callbacks.CSVLogger(str(work / "log.csv"), append=True)]
+    extra, callbacks = list(callbacks), standard_callbacks(monitor, patience, max_minutes, work)
     callbacks += extra
     start = time.monotonic()
     history = net.fit(train_ds, validation_data=valid_ds, epochs=epochs, callbacks=callbacks, verbose=verbose,
@@ -154,12 +172,7 @@ def fit(train, *, model: str = "bilstm", factor: int = 10, context: int = 4, wit
     meta["training"] = dict(meta["training"], seconds=round(time.monotonic() - start, 1),
                             epochs=len(history.history.get("loss", [])))
     if output is not None:
-        from .io import atomic_path
-        with atomic_path(output, force) as tmp:
-            net.save(tmp)
-        if work is not None:
-            (work / "history.json").write_text(json.dumps(
-                {k: [float(x) for x in v] for k, v in history.history.items()}, indent=1))
+        save_model(net, output, force, work, history)
     return net, history
 
 

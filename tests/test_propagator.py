@@ -1,0 +1,175 @@
+"""Learned propagators: energy conservation, momentum, energy rescaling, ASE integrator, guard, CLI."""
+import ase
+import ase.io
+import numpy as np
+import pytest
+from ase import units
+from ase.calculators.calculator import Calculator, all_changes
+
+from trajsr import Trajectory, TrajsrError, save
+from trajsr.ase import LearnedDynamics
+from trajsr.propagate import Propagator
+from trajsr.train_propagator import fit_propagator
+
+MASS = 1.008  # Da
+K_BOND, R0 = 4.0e4, 0.074  # kJ/mol/nm^2, nm: a vibration period of about 22 fs
+
+
+def harmonic_energy(x, v):
+    """Exact energy (kJ/mol) of the harmonic diatomic, frames (..., 2, 3)."""
+    r = np.linalg.norm(x[..., 0, :] - x[..., 1, :], axis=-1)
+    return 0.5 * K_BOND * (r - R0) ** 2 + 0.5 * MASS * (v ** 2).sum(axis=(-1, -2))
+
+
+def harmonic_trajectory(amplitude, direction, n=1200, dt=0.0005):
+    """Velocity Verlet for two H atoms joined by a harmonic spring (nm, ps)."""
+    x = np.zeros((n, 2, 3))
+    v = np.zeros((n, 2, 3))
+    u = direction / np.linalg.norm(direction)
+    x[0, 1] = (R0 + amplitude) * u
+
+    def force(pos):
+        d = pos[1] - pos[0]
+        r = np.linalg.norm(d)
+        f = -K_BOND * (r - R0) * d / r
+        return np.stack([-f, f])
+    f = force(x[0])
+    for i in range(n - 1):
+        v_half = v[i] + 0.5 * dt * f / MASS
+        x[i + 1] = x[i] + dt * v_half
+        f = force(x[i + 1])
+        v[i + 1] = v_half + 0.5 * dt * f / MASS
+    return Trajectory(positions=x, velocities=v, time=np.arange(n) * dt, elements=["H", "H"])
+
+
+class HarmonicBond(Calculator):
+    """The same spring as an ASE calculator (eV, Å)."""
+    implemented_properties = ["energy", "forces"]
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        d = (atoms.positions[1] - atoms.positions[0]) * 0.1
+        r = np.linalg.norm(d)
+        e = 0.5 * K_BOND * (r - R0) ** 2 / 96.48533212331
+        f = -K_BOND * (r - R0) * d / r / 96.48533212331 * 0.1
+        self.results = {"energy": e, "forces": np.stack([-f, f])}
+
+
+@pytest.fixture(scope="module")
+def oscillator_model(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    trajs = [harmonic_trajectory(a, rng.normal(size=3)) for a in (0.004, 0.006, 0.008, 0.010, 0.012, 0.007)]
+    path = tmp_path_factory.mktemp("prop") / "hnn.keras"
+    fit_propagator(trajs[:-1], validation=trajs[-1:], model="hnn", factor=4, strides=3, substeps=4, units=32,
+                   epochs=12, learning_rate=3e-3, window_step=2, verbose=0, output=path)
+    return path
+
+
+def test_hamiltonian_propagator_keeps_energy_of_harmonic_oscillator(oscillator_model):
+    prop = Propagator.load(oscillator_model)
+    start = harmonic_trajectory(0.009, np.array([1.0, 1.0, 0.0]), n=2)
+    traj = prop.run(start.positions[0], start.velocities[0], 5000)  # 5000 x 2 fs = 10 ps, ~450 periods
+    assert traj.n_frames == 5001 and "guard" not in traj.info
+    true = harmonic_energy(traj.positions, traj.velocities)
+    assert np.abs(true - true[0]).max() < 0.15 * true[0]  # bounded: no drift over 450 periods
+    first, last = true[:500].mean(), true[-500:].mean()
+    assert abs(last - first) < 0.02 * true[0]
+    import tensorflow as tf
+    learned = prop.layer.energy(tf.constant(traj.positions, tf.float32), tf.constant(traj.velocities, tf.float32))
+    learned = learned.numpy()
+    assert np.abs(learned - learned[0]).max() < 0.05 * true[0]
+
+
+def test_center_of_mass_momentum_is_conserved_exactly(oscillator_model):
+    prop = Propagator.load(oscillator_model)
+    start = harmonic_trajectory(0.009, np.array([0.0, 1.0, 0.0]), n=2)
+    v0 = start.velocities[0] + np.array([0.3, -0.2, 0.1])  # the molecule drifts
+    replicas = prop.run(np.stack([start.positions[0]] * 3), np.stack([v0, v0 * 0.5, -v0]), 300)
+    assert len(replicas) == 3
+    for traj, v in zip(replicas, (v0, v0 * 0.5, -v0)):
+        p = (traj.velocities * MASS).sum(axis=1)
+        np.testing.assert_allclose(p, np.broadcast_to(p[0], p.shape), atol=1e-12)
+        np.testing.assert_allclose(p[0], (v * MASS).sum(0), atol=1e-12)
+        com = traj.positions.mean(axis=1)
+        np.testing.assert_allclose(com, com[0] + p[0] / (2 * MASS) * traj.time[:, None], atol=1e-9)
+
+
+def test_energy_rescaling_holds_total_energy_of_known_potential(oscillator_model):
+    prop = Propagator.load(oscillator_model)
+    start = harmonic_trajectory(0.008, np.array([0.0, 0.0, 1.0]), n=2)
+    traj = prop.run(start.positions[0], start.velocities[0], 200, rescale_energy_with=HarmonicBond())
+    total = harmonic_energy(traj.positions, traj.velocities)
+    potential = total - 0.5 * MASS * (traj.velocities ** 2).sum(axis=(1, 2))
+    # wherever the kinetic energy can absorb the change (E_pot <= E_start), the total stays put
+    fixable = potential <= total[0]
+    assert fixable.mean() > 0.9
+    np.testing.assert_allclose(total[fixable], total[0], rtol=1e-6)
+
+
+def test_thermostats_reach_their_temperature(oscillator_model):
+    prop = Propagator.load(oscillator_model)
+    start = harmonic_trajectory(0.008, np.array([0.0, 0.0, 1.0]), n=2)
+    # a low temperature keeps the toy molecule inside the bond lengths its potential was trained on
+    for kind in ("bussi", "langevin"):
+        runs = prop.run(np.stack([start.positions[0]] * 64), np.stack([start.velocities[0]] * 64), 300,
+                        thermostat=kind, temperature=40.0, thermostat_time_fs=20.0, friction_per_fs=0.05)
+        assert runs[0].n_frames == 301
+        temps = np.array([prop.temperature(r.velocities[100:]) for r in runs])
+        assert temps.mean() == pytest.approx(40.0, rel=0.15)
+
+
+def test_ase_integrator_with_observers_and_trajectory(tmp_path, oscillator_model):
+    start = harmonic_trajectory(0.008, np.array([1.0, 0.0, 0.0]), n=2)
+    atoms = ase.Atoms("H2", positions=start.positions[0] * 10)
+    atoms.set_velocities(start.velocities[0] / 100 / units.fs)
+    assert atoms.calc is None
+    seen = []
+    dyn = LearnedDynamics(atoms, oscillator_model, trajectory=str(tmp_path / "md.traj"))
+    dyn.attach(lambda: seen.append(dyn.get_time() / units.fs), interval=10)
+    dyn.run(50)
+    assert seen == pytest.approx([0, 20, 40, 60, 80, 100])
+    frames = ase.io.read(tmp_path / "md.traj", ":")
+    assert len(frames) == 51
+    assert not np.allclose(frames[0].positions, frames[-1].positions)
+    with pytest.raises(TrajsrError, match="not the model's step of 2 fs"):
+        LearnedDynamics(atoms, oscillator_model, timestep=0.5 * units.fs)
+
+
+def test_guard_stops_a_bad_model_and_keeps_the_frames_before(tmp_path, oscillator_model, cli):
+    prop = Propagator.load(oscillator_model)
+    # sabotage: a potential a hundred times too steep throws the atoms apart within a few steps
+    out = prop.layer.net[-1]
+    out.kernel.assign(out.kernel * -100.0)
+    start = harmonic_trajectory(0.008, np.array([1.0, 0.0, 0.0]), n=2)
+    with pytest.warns(UserWarning, match="rollout stopped at step"):
+        traj = prop.run(start.positions[0], start.velocities[0], 1000)
+    assert 1 <= traj.n_frames < 1000 and "bond H0-H1" in traj.info["guard"]
+    # the CLI writes the frames before the failure and exits non-zero
+    bad = tmp_path / "bad.keras"
+    model = __import__("keras").saving.load_model(oscillator_model)
+    model.get_layer("unroll").step.net[-1].kernel.assign(model.get_layer("unroll").step.net[-1].kernel * -100.0)
+    model.save(bad)
+    save(start, tmp_path / "start.h5")
+    proc = cli("propagate", "--model", bad, "--start", tmp_path / "start.h5", "--steps", 1000,
+               "-o", tmp_path / "out.h5", check=False)
+    assert proc.returncode == 3 and "rollout stopped at step" in proc.stderr
+    from trajsr import load
+    assert 1 <= load(tmp_path / "out.h5").n_frames < 1000
+
+
+def test_cli_train_and_propagate(tmp_path, cli, oscillator_model):
+    rng = np.random.default_rng(1)
+    for i, a in enumerate((0.005, 0.01)):
+        save(harmonic_trajectory(a, rng.normal(size=3), n=400), tmp_path / f"h{i}.h5")
+    out = cli("train", tmp_path / "h0.h5", tmp_path / "h1.h5", "--task", "propagate", "--model", "lstm",
+              "--factor", 4, "--strides", 2, "--substeps", 2, "--units", 8, "--epochs", 1, "-o",
+              tmp_path / "p.keras", "--quiet").stdout
+    assert "propagator" in out
+    assert (tmp_path / "p.keras").exists()
+    out = cli("propagate", "--model", oscillator_model, "--start", tmp_path / "h0.h5", "--frame", 10,
+              "--steps", 25, "-o", tmp_path / "run.npz", "--temperature", 40).stdout
+    assert "26 frames, 2 fs apart" in out
+    with pytest.raises(AssertionError, match="no velocities"):
+        save(harmonic_trajectory(0.01, np.ones(3), n=5).replace(velocities=None), tmp_path / "nov.npz")
+        cli("propagate", "--model", oscillator_model, "--start", tmp_path / "nov.npz", "--steps", 5,
+            "-o", tmp_path / "x.npz")
