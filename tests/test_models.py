@@ -89,3 +89,21 @@ def test_mismatched_model_and_trajectory(tmp_path, ethanol):
     (tmp_path / "bad.keras").write_bytes(b"not a model")
     with pytest.raises(TrajsrError, match="bad.keras"):
         LearnedInterpolator(tmp_path / "bad.keras")
+
+
+def test_keras_example_script_runs(tmp_path, ethanol):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from trajsr import load, save
+    from trajsr.datasets import shipped_path
+    full = load(shipped_path("ethanol-gfn2"))
+    save(full[:3000], tmp_path / "a.h5")
+    save(full[3000:], tmp_path / "b.h5")
+    script = Path(__file__).resolve().parents[1] / "models" / "keras_example.py"
+    proc = subprocess.run([sys.executable, str(script), tmp_path / "a.h5", "--valid", tmp_path / "b.h5",
+                           "--factor", "5", "--epochs", "1", "-o", tmp_path / "m.keras"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "model: MAE" in proc.stdout and "spline: MAE" in proc.stdout
