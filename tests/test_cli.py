@@ -98,4 +98,5 @@ def test_datasets_list(cli):
 def test_demo(tmp_path, cli):
     out = cli("demo", "-o", tmp_path).stdout
     assert "spline" in out and "hermite" in out and "MAE (Å)" in out
+    assert "bilstm (models/ethanol-gfn2-f10.keras)" in out
     assert (tmp_path / "gap_errors.png").exists()

@@ -195,8 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output(p)
     p.add_argument("--task", choices=["interpolate", "propagate"], default="interpolate")
     p.add_argument("--model", default="bilstm",
-                   choices=["bilstm", "lstm", "birnn", "rnn", "biode", "ode", "bihnn", "hnn"],
-                   help="interpolators: all eight; propagators (--task propagate): lstm, ode, hnn")
+                   choices=["bilstm", "lstm", "birnn", "rnn", "biode", "ode", "bihnn", "hnn", "seqbilstm"],
+                   help="interpolators: the eight rollout models and seqbilstm (a plain Bidirectional(LSTM) "
+                        "over the window); propagators (--task propagate): lstm, ode, hnn")
     p.add_argument("--strides", type=int, default=4, help="propagate: strides unrolled per example")
     p.add_argument("--substeps", type=int, default=10, help="propagate: integrator steps per stride")
     p.add_argument("--factor", type=int, required=True, help="upsampling factor S (>= 2)")

@@ -17,12 +17,53 @@ from .dynamics import make_dynamics
 
 STATS = ("structure_mean", "structure_std", "displacement_std", "residual_std")
 MODELS = {"bilstm": ("lstm", True), "lstm": ("lstm", False), "birnn": ("rnn", True), "rnn": ("rnn", False),
-          "biode": ("ode", True), "ode": ("ode", False), "bihnn": ("hnn", True), "hnn": ("hnn", False)}
+          "biode": ("ode", True), "ode": ("ode", False), "bihnn": ("hnn", True), "hnn": ("hnn", False),
+          "seqbilstm": ("sequence", True)}
+
+
+class GapModel(keras.layers.Layer):
+    """What every learned gap model shares: its metadata, the normalisation statistics (training data
+    only, stored as non-trainable weights) and the normalised view of a window.
+
+    The network sees each window as its mean structure plus displacements from it; the baseline is
+    seen relative to the same mean structure; outputs are residuals in units of ``residual_std``.
+    """
+
+    def __init__(self, n_atoms, factor, context, with_velocities=False, units=128, metadata=None, **kwargs):
+        super().__init__(**kwargs)
+        self.n_atoms, self.factor, self.context = int(n_atoms), int(factor), int(context)
+        self.with_velocities, self.units = bool(with_velocities), int(units)
+        self.metadata = dict(metadata or {})
+        self.n_features = 3 * self.n_atoms * (2 if self.with_velocities else 1)
+
+    def build_stats(self):
+        f, n3 = self.n_features, 3 * self.n_atoms
+        self.stats = {name: self.add_weight(shape=(n3 if name == "residual_std" else f,), name=name,
+                                            initializer="zeros" if name == "structure_mean" else "ones",
+                                            trainable=False) for name in STATS}
+
+    def set_normalization(self, stats: dict) -> None:
+        """Store statistics computed from training windows (see :func:`trajsr.windows.normalization_stats`)."""
+        for name in STATS:
+            self.stats[name].assign(np.asarray(stats[name], np.float32))
+
+    def normalize(self, context, baseline):
+        """Context (B, 2K, F) -> displacements (B, 2K, F) and structure (B, 1, F); baseline (B, G, 3N)
+        relative to the structure; all in units of the training spreads."""
+        n3, st = 3 * self.n_atoms, self.stats
+        structure = ops.mean(context, axis=1, keepdims=True)
+        displacement = (context - structure) / st["displacement_std"]
+        base = (baseline - structure[..., :n3]) / st["displacement_std"][:n3]
+        return displacement, (structure - st["structure_mean"]) / st["structure_std"], base
+
+    def get_config(self):
+        return {**super().get_config(), "n_atoms": self.n_atoms, "factor": self.factor, "context": self.context,
+                "with_velocities": self.with_velocities, "units": self.units, "metadata": self.metadata}
 
 
 @keras.saving.register_keras_serializable(package="trajsr")
-class GapInterpolator(keras.layers.Layer):
-    """Predict the dropped frames of a gap (nm) from its context.
+class GapInterpolator(GapModel):
+    """Predict the dropped frames of a gap (nm) from its context by rolling a dynamics across it.
 
     Parameters
     ----------
@@ -36,18 +77,16 @@ class GapInterpolator(keras.layers.Layer):
         Context carries velocities; the baseline is then Hermite.
     units : int
         Width of the encoder, dynamics and decoder.
+    solver : {"rk4", "dopri5"}
+        ODE solver (family ``ode``).
     metadata : dict
         ``elements``, ``dt_fs`` (fine step, fs), ``reference`` (N×3 canonical geometry, nm), units, ...
     """
 
     def __init__(self, family, bidirectional, n_atoms, factor, context, with_velocities=False, units=128,
                  solver="rk4", metadata=None, **kwargs):
-        super().__init__(**kwargs)
-        self.family, self.bidirectional = family, bool(bidirectional)
-        self.n_atoms, self.factor, self.context = int(n_atoms), int(factor), int(context)
-        self.with_velocities, self.units, self.solver = bool(with_velocities), int(units), solver
-        self.metadata = dict(metadata or {})
-        self.n_features = 3 * self.n_atoms * (2 if self.with_velocities else 1)
+        super().__init__(n_atoms, factor, context, with_velocities, units, metadata, **kwargs)
+        self.family, self.bidirectional, self.solver = family, bool(bidirectional), solver
         self.dynamics = make_dynamics(family, self.units, solver=solver)
         self.encoder = [keras.layers.Dense(2 * self.units, activation="gelu", name="encoder1"),
                         keras.layers.Dense(self.dynamics.state_size, name="encoder2")]
@@ -56,34 +95,25 @@ class GapInterpolator(keras.layers.Layer):
 
     def build(self, context_shape, baseline_shape=None):
         f, n3, g = self.n_features, 3 * self.n_atoms, self.factor - 1
-        self.stats = {name: self.add_weight(shape=(n3 if name == "residual_std" else f,), name=name,
-                                            initializer="zeros" if name == "structure_mean" else "ones",
-                                            trainable=False) for name in STATS}
+        self.build_stats()
         self.encoder[0].build((None, (2 * self.context + 1) * f))
         self.encoder[1].build((None, 2 * self.units))
         self.dynamics.build((None, self.dynamics.state_size), (None, g, n3 + 1))
         self.decoder[0].build((None, self.dynamics.units + n3 + 1))
         self.decoder[1].build((None, 2 * self.units))
 
-    def set_normalization(self, stats: dict) -> None:
-        """Store statistics computed from training windows (see :func:`trajsr.windows.normalization_stats`)."""
-        for name in STATS:
-            self.stats[name].assign(np.asarray(stats[name], np.float32))
-
     def _rollout(self, context, baseline):
         """One direction: context (B, 2K, F) raw, baseline (B, G, 3N) raw -> residual (B, G, 3N) nm."""
-        n3, g, st = 3 * self.n_atoms, self.factor - 1, self.stats
-        structure = ops.mean(context, axis=1, keepdims=True)
-        ctx = ops.concatenate([(context - structure) / st["displacement_std"],
-                               (structure - st["structure_mean"]) / st["structure_std"]], axis=1)
-        base = (baseline - structure[..., :n3]) / st["displacement_std"][:n3]
+        g = self.factor - 1
+        displacement, structure, base = self.normalize(context, baseline)
+        ctx = ops.concatenate([displacement, structure], axis=1)
         phase = ops.broadcast_to(ops.reshape(ops.arange(1, g + 1, dtype="float32") / self.factor, (1, g, 1)),
                                  (ops.shape(base)[0], g, 1))
         steps = ops.concatenate([base, phase], axis=-1)
         state = self.encoder[1](self.encoder[0](ops.reshape(ctx, (-1, (2 * self.context + 1) * self.n_features))))
         hidden = self.dynamics(state, steps)
         out = self.decoder[1](self.decoder[0](ops.concatenate([hidden, steps], axis=-1)))
-        return out * st["residual_std"]
+        return out * self.stats["residual_std"]
 
     def call(self, context, baseline):
         residual = self._rollout(context, baseline)
@@ -99,14 +129,49 @@ class GapInterpolator(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "family": self.family, "bidirectional": self.bidirectional,
-                "n_atoms": self.n_atoms, "factor": self.factor, "context": self.context,
-                "with_velocities": self.with_velocities, "units": self.units, "solver": self.solver,
-                "metadata": self.metadata}
+                "solver": self.solver}
+
+
+@keras.saving.register_keras_serializable(package="trajsr")
+class SequenceGapInterpolator(GapModel):
+    """A plain ``keras.layers.Bidirectional(LSTM)`` sequence model over the whole window.
+
+    The sequence is K kept frames, the S − 1 baseline frames of the gap, K kept frames, in time order;
+    two bidirectional LSTM layers read it and a dense head gives the residual at the gap's frames.
+    The comparison the seed paper's rollout Bi-LSTM is measured against.
+    """
+
+    def __init__(self, n_atoms, factor, context, with_velocities=False, units=128, metadata=None, **kwargs):
+        super().__init__(n_atoms, factor, context, with_velocities, units, metadata, **kwargs)
+        self.family, self.bidirectional = "sequence", True
+        self.layers_ = [keras.layers.Bidirectional(keras.layers.LSTM(self.units, return_sequences=True),
+                                                   name=f"bilstm{i + 1}") for i in range(2)]
+        self.head = keras.layers.Dense(3 * self.n_atoms, kernel_initializer="zeros", name="head")
+
+    def build(self, context_shape, baseline_shape=None):
+        self.build_stats()
+        length, width = 2 * self.context + self.factor - 1, self.n_features + 3 * self.n_atoms + 1
+        self.layers_[0].build((None, length, width))
+        self.layers_[1].build((None, length, 2 * self.units))
+        self.head.build((None, 2 * self.units))
+
+    def call(self, context, baseline):
+        k, g, n3 = self.context, self.factor - 1, 3 * self.n_atoms
+        displacement, structure, base = self.normalize(context, baseline)
+        batch = ops.shape(base)[0]
+        zeros = lambda n, w: ops.zeros((batch, n, w))  # noqa: E731
+        kept = ops.concatenate([displacement, zeros(2 * k, n3 + 1)], axis=-1)
+        gap = ops.concatenate([zeros(g, self.n_features), base, ops.ones((batch, g, 1))], axis=-1)
+        sequence = ops.concatenate([kept[:, :k], gap, kept[:, k:]], axis=1)
+        sequence = sequence + ops.pad(structure, [[0, 0], [0, 0], [0, n3 + 1]])  # the structure on every step
+        hidden = self.layers_[1](self.layers_[0](sequence))
+        return baseline + self.head(hidden[:, k: k + g]) * self.stats["residual_std"]
 
 
 def build_model(model: str, *, n_atoms: int, factor: int, context: int = 4, with_velocities: bool = False,
                 units: int = 128, solver: str = "rk4", metadata=None, learning_rate: float = 1e-3) -> keras.Model:
-    """A compiled ``keras.Model`` for one of :data:`MODELS` (``"bilstm"``, ``"ode"``, ...).
+    """A compiled ``keras.Model`` for one of :data:`MODELS` (``"bilstm"``, ``"ode"``, ..., and
+    ``"seqbilstm"``, the plain bidirectional-LSTM sequence model).
 
     Inputs ``context`` (2K, F) and ``baseline`` (S − 1, 3N), output the dropped frames (S − 1, 3N),
     all in nm in the canonical frame (see :mod:`trajsr.windows`). Loss: MAE; optimiser: Adam.
@@ -117,14 +182,19 @@ def build_model(model: str, *, n_atoms: int, factor: int, context: int = 4, with
     n_features = 3 * n_atoms * (2 if with_velocities else 1)
     context_in = keras.Input((2 * context, n_features), name="context")
     baseline_in = keras.Input((factor - 1, 3 * n_atoms), name="baseline")
-    layer = GapInterpolator(family, bidirectional, n_atoms, factor, context, with_velocities, units, solver,
-                            metadata=dict(metadata or {}, model=model), name="gap_interpolator")
+    metadata = dict(metadata or {}, model=model)
+    if family == "sequence":
+        layer = SequenceGapInterpolator(n_atoms, factor, context, with_velocities, units, metadata,
+                                        name="gap_interpolator")
+    else:
+        layer = GapInterpolator(family, bidirectional, n_atoms, factor, context, with_velocities, units, solver,
+                                metadata=metadata, name="gap_interpolator")
     net = keras.Model({"context": context_in, "baseline": baseline_in}, layer(context_in, baseline_in),
                       name=model)
     net.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mae")
     return net
 
 
-def gap_layer(model: keras.Model) -> GapInterpolator:
-    """The :class:`GapInterpolator` inside a built or loaded model (holds the metadata)."""
+def gap_layer(model: keras.Model) -> GapModel:
+    """The :class:`GapInterpolator` (or :class:`SequenceGapInterpolator`) inside a built or loaded model (holds the metadata)."""
     return model.get_layer("gap_interpolator")

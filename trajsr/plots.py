@@ -26,12 +26,7 @@ def plot_gap_errors(errors: dict, path, force: bool = False, title: str = "") ->
     ax.set_xlabel("time after left kept frame (fs)" if errors and "gap_time_fs" in next(iter(errors.values()))
                   else "frame inside gap")
     ax.set_ylabel("MAE (Å)")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path, force) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
+    _save(plt, fig, ax, path, force, title)
 
 
 def plot_vdos(trajectories: dict, path, force: bool = False, max_wavenumber: float = 4000.0,
@@ -46,6 +41,11 @@ def plot_vdos(trajectories: dict, path, force: bool = False, max_wavenumber: flo
         ax.plot(w[keep], p[keep], lw=1, label=name)
     ax.set_xlabel("wavenumber (cm$^{-1}$)")
     ax.set_ylabel("VDOS (normalised)")
+    _save(plt, fig, ax, path, force, title)
+
+
+def _save(plt, fig, ax, path, force, title):
+    """Title, legend, and an atomic PNG write (no half-written file, no silent overwrite)."""
     ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -81,6 +81,17 @@ def _as_trajectories(items, top=None, dt_fs=None) -> list[Trajectory]:
     return [t if isinstance(t, Trajectory) else load(t, top=top, dt_fs=dt_fs) for t in items]
 
 
+def split_data(train, validation=None, top=None, dt_fs=None):
+    """Load training and validation trajectories (whole trajectories; default validation: the last
+    training file when there are several) and check they are the same molecule at the same spacing."""
+    trajs = _as_trajectories(train, top, dt_fs)
+    if validation is None and len(trajs) > 1:
+        trajs, validation = trajs[:-1], trajs[-1:]
+    valid = _as_trajectories(validation or [], top, dt_fs)
+    _check_compatible(trajs + valid)
+    return trajs, valid
+
+
 def _check_compatible(trajs: list[Trajectory]) -> None:
     first = trajs[0]
     for t in trajs[1:]:
@@ -134,11 +145,7 @@ def fit(train, *, model: str = "bilstm", factor: int = 10, context: int = 4, wit
         output = check_writable(output, force)
         if output.suffix != ".keras":
             raise TrajsrError(f"{output}: models are saved as .keras files")
-    trajs = _as_trajectories(train, top, dt_fs)
-    if validation is None and len(trajs) > 1:
-        trajs, validation = trajs[:-1], trajs[-1:]
-    valid = _as_trajectories(validation or [], top, dt_fs)
-    _check_compatible(trajs + valid)
+    trajs, valid = split_data(train, validation, top, dt_fs)
     keras.utils.set_random_seed(seed)
     first = trajs[0]
     reference, _ = remove_center_of_mass(first.positions[0], first.masses)

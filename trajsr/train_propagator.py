@@ -16,7 +16,7 @@ from .errors import TrajsrError
 from .geometry import align, remove_center_of_mass
 from .io import check_writable
 from .stepper import PropagatorStep, Unroll
-from .train import _as_trajectories, _check_compatible, distribution_strategy, save_model, standard_callbacks
+from .train import distribution_strategy, save_model, split_data, standard_callbacks
 from .trajectory import check_factor
 from .units import FS_PER_PS
 
@@ -95,11 +95,7 @@ def fit_propagator(train, *, model="hnn", factor=10, strides=4, substeps=10, val
         raise TrajsrError(f"--task propagate takes --model {', '.join(FAMILIES)}, not {model!r}")
     if output is not None:
         output = check_writable(output, force)
-    trajs = _as_trajectories(train, top, dt_fs)
-    if validation is None and len(trajs) > 1:
-        trajs, validation = trajs[:-1], trajs[-1:]
-    valid = _as_trajectories(validation or [], top, dt_fs)
-    _check_compatible(trajs + valid)
+    trajs, valid = split_data(train, validation, top, dt_fs)
     keras.utils.set_random_seed(seed)
     first = trajs[0]
     masses = first.masses
