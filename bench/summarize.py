@@ -1,0 +1,56 @@
+"""Fill README.md's benchmark and model sections from bench/results/*.md and models/*.json.
+
+    python bench/summarize.py
+
+Each ``<!-- name -->`` marker (and whatever an earlier run put after it, up to the next heading) is
+replaced, so the README only ever shows numbers that a bench/ or models/ command wrote.
+"""
+import json
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def models_table():
+    rows = ["| model file | task | data | factor | held-out MAE (Å) | spline (Å) | spline/model | training |",
+            "|---|---|---|---|---|---|---|---|"]
+    for card_path in sorted((ROOT / "models").glob("*.json")):
+        c = json.loads(card_path.read_text())
+        h = c.get("held_out", {})
+        if c.get("task") == "propagate":
+            rows.append(f"| `{c['name']}.keras` | propagate ({c['model']}, {c['stride_fs']:g} fs steps) | "
+                        f"{c['dataset']} seeds {c['train_seeds'][0]}-{c['train_seeds'][-1]} | {c['factor']} | "
+                        f"survived {h.get('survived_ps', float('nan')):.1f} ps, VDOS overlap "
+                        f"{h.get('vdos_overlap', float('nan')):.2f} | - | {h.get('speedup', 0):.0f}x faster than "
+                        f"GFN2-xTB | {c.get('training_minutes') or 0:.1f} min |")
+            continue
+        rows.append(f"| `{c['name']}.keras` | upsample ({c['model']}) | {c['dataset']} seeds "
+                    f"{c['train_seeds'][0]}-{c['train_seeds'][-1]}, tested on {c['test_seeds']} | {c['factor']} | "
+                    f"{h['model_mae_angstrom']:.2e} | {h['spline_mae_angstrom']:.2e} | "
+                    f"{h['spline_over_model']:.1f}x | {c['training_minutes']:.1f} min |")
+    return "\n".join(rows)
+
+
+def section(name):
+    if name == "models":
+        return models_table()
+    path = ROOT / "bench" / "results" / f"{name}.md"
+    if not path.exists():
+        return f"(not run yet: `bench/results/{name}.md` is missing)"
+    text = path.read_text().split("\n", 1)[1].strip()  # drop the file's own title
+    return re.sub(r"^## ", "#### ", text, flags=re.M)
+
+
+def main():
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    for name in ("models", "baselines", "superres", "propagator"):
+        marker = f"<!-- {name} -->"
+        pattern = re.compile(re.escape(marker) + r".*?(?=\n## |\n### |\Z)", re.S)
+        text = pattern.sub(lambda m: marker + "\n\n" + section(name) + "\n", text)
+    readme.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
