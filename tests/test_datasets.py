@@ -43,3 +43,15 @@ def test_manifest_matches_shipped_files():
         assert traj.n_frames == e["frames"] and traj.dt * 1000 == pytest.approx(e["dt_fs"])
     water = load(SHIPPED_DIR / "water-tip3p-seed0.h5")
     assert water.is_periodic
+
+
+@pytest.mark.parametrize("name,formula,n_bonds", [("ethanol", "C2H6O", 8), ("malonaldehyde", "C3H4O2", 8),
+                                                  ("uracil", "C4H4N2O2", 12), ("aspirin", "C9H8O4", 21)])
+def test_md17_starting_geometries(name, formula, n_bonds):
+    from trajsr import Trajectory
+    from trajsr.datasets.molecules import molecule
+    from trajsr.metrics import bonds_of
+    atoms = molecule(name)
+    assert atoms.get_chemical_formula() == formula
+    assert len(bonds_of(Trajectory(positions=atoms.positions[None] / 10, elements=atoms.get_chemical_symbols()))) \
+        == n_bonds
