@@ -152,7 +152,7 @@ class Propagator:
                 if target_energy is not None:
                     vs[-1] = self._rescale(vs[-1], target_energy - self._potential(rescale_energy_with, xs[-1]))
             if guard:
-                bad, message = self._check(xs, vs, bonds, lengths, t0_temp, done)
+                bad, message = self._check(xs, vs, bonds, lengths, t0_temp, done, bond_factor)
                 if message:
                     frames_x.append(xs[:bad])
                     frames_v.append(vs[:bad])
@@ -229,14 +229,14 @@ class Propagator:
                                                                                             * (1 - c))
         return internal * np.sqrt(alpha2)[:, None, None] + com
 
-    def _check(self, xs, vs, bonds, lengths, t0_temp, done):
+    def _check(self, xs, vs, bonds, lengths, t0_temp, done, bond_factor):
         for i in range(len(xs)):
             when = f"at step {done + i + 1} (t = {(done + i + 1) * self.stride_fs:g} fs)"
             if not (np.isfinite(xs[i]).all() and np.isfinite(vs[i]).all()):
                 return i, f"rollout stopped {when}: non-finite positions or velocities"
             if len(bonds):
                 r = np.linalg.norm(xs[i][:, bonds[:, 0]] - xs[i][:, bonds[:, 1]], axis=-1) / lengths
-                if (r > 1.8).any() or (r < 1 / 1.8).any():
+                if (r > bond_factor).any() or (r < 1 / bond_factor).any():
                     b = np.unravel_index(np.argmax(np.abs(np.log(r))), r.shape)[1]
                     a, c = bonds[b]
                     length = np.linalg.norm(xs[i][:, a] - xs[i][:, c], axis=-1).max() * ANGSTROM_PER_NM
