@@ -176,6 +176,16 @@ class Trajectory:
         return traj
 
 
+def concatenate(parts: list) -> Trajectory:
+    """Frames of several trajectories of the same atoms, in order; a per-frame array is kept only if
+    every part has it. Topology, info and source come from the first part."""
+    def cat(name):
+        arrays = [getattr(p, name) for p in parts]
+        return None if any(a is None for a in arrays) else np.concatenate(arrays)
+    return parts[0].replace(positions=cat("positions"), velocities=cat("velocities"), time=cat("time"),
+                            unitcell_vectors=cat("unitcell_vectors"), potential_energy=cat("potential_energy"))
+
+
 def topology_from_elements(elements) -> "mdtraj.Topology":  # noqa: F821
     """A one-residue mdtraj topology with one atom per element symbol."""
     import mdtraj

@@ -10,12 +10,11 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import numpy as np
 
 from .errors import TrajsrError
 from .io.stream import ChunkWriter, iter_chunks
 from .learned import LearnedInterpolator
-from .trajectory import Trajectory
+from .trajectory import Trajectory, concatenate
 
 
 @dataclasses.dataclass
@@ -64,7 +63,7 @@ def upsample(coarse_path, model, output, *, top=None, dt_fs=None, force: bool = 
         while part is not None:
             following = next(chunks, None)
             kept += part.n_frames
-            buffer = part if buffer is None else _concat(buffer, part)
+            buffer = part if buffer is None else concatenate([buffer, part])
             last = following is None
             if buffer.n_frames < 2:
                 raise TrajsrError(f"{coarse_path}: need at least 2 frames to upsample")
@@ -82,10 +81,3 @@ def upsample(coarse_path, model, output, *, top=None, dt_fs=None, force: bool = 
     interior = max(0, kept - 2 * interp.context + 1)  # gaps with K kept frames on each side
     return UpsampleSummary(kept, (kept - 1) * factor + 1, kept - 1 - interior, Path(output))
 
-
-def _concat(a: Trajectory, b: Trajectory) -> Trajectory:
-    def cat(name):
-        x, y = getattr(a, name), getattr(b, name)
-        return None if x is None or y is None else np.concatenate([x, y])
-    return a.replace(positions=cat("positions"), velocities=cat("velocities"), time=cat("time"),
-                     unitcell_vectors=cat("unitcell_vectors"), potential_energy=None)

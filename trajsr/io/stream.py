@@ -123,14 +123,8 @@ class ChunkWriter:
 
     def close(self) -> Path:
         if self.gathered:
-            from .. import trajectory
-            parts = self.gathered
-            cat = lambda name: None if getattr(parts[0], name) is None else np.concatenate(  # noqa: E731
-                [getattr(p, name) for p in parts])
-            whole = trajectory.Trajectory(positions=cat("positions"), elements=parts[0].elements,
-                                          velocities=cat("velocities"), time=cat("time"),
-                                          unitcell_vectors=cat("unitcell_vectors"), topology=parts[0].topology,
-                                          info=parts[0].info, source=str(self.path))
+            from ..trajectory import concatenate
+            whole = concatenate(self.gathered).replace(source=str(self.path))
             save(whole, self.path, force=self.force)
             return self.path
         if self.handle is not None:
