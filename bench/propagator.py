@@ -19,12 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from trajsr import bond_length_distance, load, vdos_overlap
+from trajsr import Propagator, bond_length_distance, fit_propagator, load, vdos_overlap
 from trajsr.datasets.xtb import gfn2_calculator
-from trajsr.propagate import KB, Propagator
+from trajsr.metrics import energy_drift, temperature_by_element, total_energies
 from trajsr.report import table
-from trajsr.train_propagator import fit_propagator
-from trajsr.units import ANGSTROM_PER_NM, KJ_PER_MOL_PER_EV
+from trajsr.units import ANGSTROM_PER_NM, NM_PER_PS_PER_ANGSTROM_PER_FS
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -41,33 +40,12 @@ def gfn2_seconds_per_ps(start, steps=1000):
     from ase import Atoms, units
     from ase.md.verlet import VelocityVerlet
     atoms = Atoms(start.elements, positions=start.positions[0] * ANGSTROM_PER_NM)
-    atoms.set_velocities(start.velocities[0] / 100 / units.fs)
+    atoms.set_velocities(start.velocities[0] / NM_PER_PS_PER_ANGSTROM_PER_FS / units.fs)
     atoms.calc = gfn2_calculator()
     dyn = VelocityVerlet(atoms, 0.5 * units.fs)
     t0 = time.perf_counter()
     dyn.run(steps)
     return (time.perf_counter() - t0) / (steps * 0.5e-3)
-
-
-def energies(traj, every):
-    """GFN2-xTB potential + kinetic energy (kJ/mol) of every ``every``-th frame; times (ps)."""
-    from ase import Atoms
-    calc = gfn2_calculator()
-    idx = np.arange(0, traj.n_frames, every)
-    pot = []
-    for i in idx:
-        atoms = Atoms(traj.elements, positions=traj.positions[i] * ANGSTROM_PER_NM)
-        atoms.calc = calc
-        pot.append(atoms.get_potential_energy() * KJ_PER_MOL_PER_EV)
-    kin = 0.5 * np.einsum("a,fai->f", traj.masses, traj.velocities[idx] ** 2)
-    return traj.time[idx], np.array(pot) + kin
-
-
-def temperature_by_element(traj):
-    """⟨½ m v²⟩ / (3/2 k_B) per element, K (equipartition)."""
-    ke = 0.5 * traj.masses[None, :, None] * traj.velocities ** 2
-    return {e: float(ke[:, [i for i, x in enumerate(traj.elements) if x == e]].sum(-1).mean() / (1.5 * KB))
-            for e in dict.fromkeys(traj.elements)}
 
 
 def main():
@@ -102,6 +80,7 @@ def main():
     print(f"GFN2-xTB velocity Verlet: {gfn2:.1f} s per simulated ps", flush=True)
     n_steps = int(round(args.rollout_ps * 1000 / (args.factor * tests[0].dt * 1000)))
     rows, results = [], {"gfn2_seconds_per_ps": gfn2, "families": {}}
+    calc = gfn2_calculator()
     for family, model in models.items():
         prop = Propagator.load(model)
         prop.run(tests[0].positions[0], tests[0].velocities[0], 5)  # trace the graph once
@@ -111,8 +90,8 @@ def main():
             traj = prop.run(test.positions[0], test.velocities[0], n_steps)
             seconds = time.perf_counter() - t0
             simulated = traj.time[-1]
-            t, e = energies(traj, args.energy_every)
-            drift = np.polyfit(t, e, 1)[0] / KJ_PER_MOL_PER_EV * 1000 / traj.n_atoms if len(t) > 2 else float("nan")
+            t, e = total_energies(traj, calc, args.energy_every)
+            drift = energy_drift(t, e, traj.n_atoms)
             ref = test[:: args.factor]
             n = min(ref.n_frames, traj.n_frames)
             per.append(dict(seconds_per_ps=seconds / max(simulated, 1e-9), survived_ps=float(simulated),

@@ -16,12 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from trajsr import get_baseline, load, reconstruction_errors, vdos_overlap
-from trajsr.interpolate import MODELS
-from trajsr.learned import LearnedInterpolator
+from trajsr import LearnedInterpolator, fit, get_baseline, load, reconstruction_errors, vdos_overlap
+from trajsr.interpolation.gap import model_names
 from trajsr.plots import plot_vdos
 from trajsr.report import table
-from trajsr.train import fit
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -53,7 +51,7 @@ def score(fine_list, rebuild, factor):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--factors", type=int, nargs="+", default=[10, 20, 40])
-    p.add_argument("--models", nargs="+", default=list(MODELS))
+    p.add_argument("--models", nargs="+", default=list(model_names()))
     p.add_argument("--minutes", type=float, default=3.0, help="training budget per model")
     p.add_argument("--data", default=str(ROOT / "data" / "ethanol"))
     p.add_argument("--train-seeds", default="1-12")
@@ -107,7 +105,7 @@ def write_report(results, tests, args, path):
         lines += [f"## factor {factor} ({factor * 0.5:g} fs between kept frames)", "",
                   table(["model", "MAE (Å)", "MAE H (Å)", "MAE heavy (Å)", "spline/model", "params",
                          "train (min)", "fine frames/s"], body), ""]
-        learned = {n: r for n, r in rows.items() if n in MODELS}
+        learned = {n: r for n, r in rows.items() if n in model_names()}
         if learned:
             best = min(learned, key=lambda n: learned[n]["mae"])
             lines.append(f"Best: {best}, {spline / learned[best]['mae']:.1f}x below the spline. "

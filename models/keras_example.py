@@ -11,9 +11,6 @@ import argparse
 import keras
 
 import trajsr
-from trajsr.geometry import remove_center_of_mass
-from trajsr.interpolate import build_model, gap_layer
-from trajsr.windows import concatenate, normalization_stats, to_dataset, training_windows
 
 p = argparse.ArgumentParser()
 p.add_argument("train", nargs="+")
@@ -25,15 +22,17 @@ args = p.parse_args()
 
 train = [trajsr.load(path) for path in args.train]
 valid = trajsr.load(args.valid)
-reference, _ = remove_center_of_mass(train[0].positions[0], train[0].masses)   # canonical frame, nm
+reference = trajsr.reference_geometry(train[0])          # canonical frame: centred first frame, nm
 opts = dict(factor=args.factor, context=4, reference=reference)
-train_windows = concatenate([training_windows(t, step=2, **opts) for t in train])
-valid_windows = training_windows(valid, step=args.factor, **opts)
+train_windows = trajsr.concatenate_windows([trajsr.training_windows(t, step=2, **opts) for t in train])
+valid_windows = trajsr.training_windows(valid, step=args.factor, **opts)
 
-model = build_model("bilstm", n_atoms=train[0].n_atoms, factor=args.factor, context=4, units=128,
-                    metadata=dict(elements=train[0].elements, dt_fs=train[0].dt * 1000, reference=reference.tolist()))
-gap_layer(model).set_normalization(normalization_stats(train_windows))          # training data only
-model.fit(to_dataset(train_windows, 256), validation_data=to_dataset(valid_windows, 1024, shuffle=False),
+model = trajsr.build_model("bilstm", n_atoms=train[0].n_atoms, factor=args.factor, context=4, width=128,
+                           metadata=dict(elements=train[0].elements, dt_fs=train[0].dt * 1000,
+                                         reference=reference.tolist()))
+trajsr.gap_layer(model).set_normalization(trajsr.normalization_stats(train_windows))   # training data only
+model.fit(trajsr.windows_dataset(train_windows, 256),
+          validation_data=trajsr.windows_dataset(valid_windows, 1024, shuffle=False),
           epochs=args.epochs, shuffle=False,
           callbacks=[keras.callbacks.EarlyStopping(patience=5, restore_best_weights=True),
                      keras.callbacks.ReduceLROnPlateau(patience=2)])

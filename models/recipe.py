@@ -13,10 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from trajsr import get_baseline, load, reconstruction_errors
+from trajsr import LearnedInterpolator, fit, get_baseline, load, reconstruction_errors
 from trajsr.datasets import get_recipe, make
-from trajsr.learned import LearnedInterpolator
-from trajsr.train import fit
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,7 +52,7 @@ def main(argv=None):
     p.add_argument("--factor", type=int, default=10)
     p.add_argument("--model", default="bilstm")
     p.add_argument("--context", type=int, default=4)
-    p.add_argument("--units", type=int, default=128)
+    p.add_argument("--width", type=int, default=128)
     p.add_argument("--minutes", type=float, default=10.0, help="training wall-clock budget")
     p.add_argument("--window-step", type=int, default=2)
     p.add_argument("--steps", type=int, default=40000, help="0.5 fs steps per made trajectory")
@@ -75,13 +73,13 @@ def main(argv=None):
     out = Path(args.out) / f"{args.name}.keras"
     start = time.time()
     fit([path(s) for s in seeds(args.train_seeds)], validation=[path(s) for s in seeds(args.valid_seeds)],
-        model=args.model, factor=args.factor, context=args.context, units=args.units, epochs=500,
+        model=args.model, factor=args.factor, context=args.context, width=args.width, epochs=500,
         window_step=args.window_step, max_minutes=args.minutes, seed=args.seed, output=out, force=True,
         work_dir=Path("/tmp") / f"trajsr-{args.name}.work", verbose=2)
     minutes = (time.time() - start) / 60
     held_out = held_out_errors(out, [path(s) for s in seeds(args.test_seeds)], args.factor)
     card = dict(name=args.name, model=args.model, dataset=args.dataset, method=get_recipe(args.dataset).method,
-                factor=args.factor, context=args.context, units=args.units, input="positions only",
+                factor=args.factor, context=args.context, width=args.width, input="positions only",
                 train_seeds=seeds(args.train_seeds), validation_seeds=seeds(args.valid_seeds),
                 test_seeds=seeds(args.test_seeds), trajectory_ps=args.steps * 0.5e-3,
                 training_minutes=round(minutes, 2), machine=f"{platform.machine()}, 2 cores",

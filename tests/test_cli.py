@@ -12,7 +12,7 @@ def test_stride_baseline_evaluate(tmp_path, cli, ethanol):
     save(ethanol[:1], tmp_path / "top.pdb")
     out = cli("baseline", tmp_path / "coarse.dcd", "-t", tmp_path / "top.pdb", "--dt", 5, "--factor", 10,
               "--method", "spline", "-o", tmp_path / "fine_spline.dcd").stdout
-    assert "101 -> 1001 frames" in out
+    assert "101 kept -> 1001 frames" in out
     res = cli("evaluate", tmp_path / "fine.h5", tmp_path / "fine_spline.dcd", "-t", tmp_path / "top.pdb",
               "--factor", 10, "--json", tmp_path / "e.json", "--plot", tmp_path / "e.png")
     assert "MAE (Å)" in res.stdout

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 
 from trajsr import TrajsrError
-from trajsr.interpolate import MODELS, build_model, gap_layer
-from trajsr.learned import LearnedInterpolator
-from trajsr.train import fit
-from trajsr.windows import normalization_stats, spline_matrix, training_windows
+from trajsr.interpolation.gap import build_model, gap_layer
+from trajsr.interpolation.names import model_names
+from trajsr.interpolation.learned import LearnedInterpolator
+from trajsr.interpolation.train import fit
+from trajsr.interpolation.windows import normalization_stats, spline_matrix, training_windows
 
 
 @pytest.fixture(scope="module")
@@ -18,10 +19,10 @@ def windows(ethanol):
 
 def test_window_shapes(ethanol, windows):
     k, s, n = 2, 4, 9
-    assert windows.context.shape[1:] == (2 * k, n, 3)
+    assert windows.kept.shape[1:] == (2 * k, n, 3)
     assert windows.baseline.shape[1:] == windows.target.shape[1:] == (s - 1, n, 3)
     x = windows.inputs()
-    assert x["context"].shape[1:] == (2 * k, 3 * n) and x["baseline"].shape[1:] == (s - 1, 3 * n)
+    assert x["kept"].shape[1:] == (2 * k, 3 * n) and x["baseline"].shape[1:] == (s - 1, 3 * n)
     assert len(windows) == len(range(0, 400 - (2 * k - 1) * s, 3))
     # the target of window 0 is frames 5, 6, 7 (kept frames 0, 4, 8, 12), rotated rigidly
     d = np.linalg.norm(windows.target[0, 0, 0] - windows.target[0, 0, 1])
@@ -35,9 +36,9 @@ def test_spline_matrix_reproduces_cubics():
     np.testing.assert_allclose(m @ (x ** 3 - 2 * x), at ** 3 - 2 * at, atol=1e-10)
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", model_names())
 def test_config_and_keras_round_trip(tmp_path, windows, name):
-    net = build_model(name, n_atoms=9, factor=4, context=2, units=8,
+    net = build_model(name, n_atoms=9, factor=4, context=2, width=8,
                       metadata=dict(elements=["C"] * 9, dt_fs=0.5, reference=np.zeros((9, 3)).tolist()))
     layer = gap_layer(net)
     layer.set_normalization(normalization_stats(windows))
@@ -53,7 +54,7 @@ def test_config_and_keras_round_trip(tmp_path, windows, name):
 @pytest.mark.parametrize("name", ["bilstm", "biode", "bihnn", "seqbilstm"])
 def test_a_few_steps_lower_the_loss(windows, name):
     keras.utils.set_random_seed(1)
-    net = build_model(name, n_atoms=9, factor=4, context=2, units=16, learning_rate=3e-3)
+    net = build_model(name, n_atoms=9, factor=4, context=2, width=16, learning_rate=3e-3)
     gap_layer(net).set_normalization(normalization_stats(windows))
     x, y = windows.inputs(), windows.targets()
     before = net.evaluate(x, y, verbose=0)
@@ -64,7 +65,7 @@ def test_a_few_steps_lower_the_loss(windows, name):
 def test_normalisation_comes_from_training_data_only(ethanol):
     train, valid = ethanol[:500], ethanol[500:]
     net, _ = fit([train], validation=[valid.replace(positions=valid.positions + 0.3)], model="rnn", factor=4,
-                 context=2, units=4, epochs=1, verbose=0, window_step=3)
+                 context=2, width=4, epochs=1, verbose=0, window_step=3)
     reference = train.positions[0] - np.average(train.positions[0], axis=0, weights=train.masses)
     expected = normalization_stats(training_windows(train, factor=4, context=2, reference=reference, step=3))
     got = gap_layer(net).stats
@@ -73,7 +74,7 @@ def test_normalisation_comes_from_training_data_only(ethanol):
 
 
 def test_mismatched_model_and_trajectory(tmp_path, ethanol):
-    fit([ethanol[:400]], model="rnn", factor=4, context=2, units=4, epochs=1, verbose=0, window_step=5,
+    fit([ethanol[:400]], model="rnn", factor=4, context=2, width=4, epochs=1, verbose=0, window_step=5,
         output=tmp_path / "m.keras")
     interp = LearnedInterpolator(tmp_path / "m.keras")
     with pytest.raises(TrajsrError, match="upsamples by 4"):

@@ -8,8 +8,8 @@ from ase.calculators.calculator import Calculator, all_changes
 
 from trajsr import Trajectory, TrajsrError, save
 from trajsr.ase import LearnedDynamics
-from trajsr.propagate import Propagator
-from trajsr.train_propagator import fit_propagator
+from trajsr.propagation.propagator import Propagator
+from trajsr.propagation.train import fit_propagator
 
 MASS = 1.008  # Da
 K_BOND, R0 = 4.0e4, 0.074  # kJ/mol/nm^2, nm: a vibration period of about 22 fs
@@ -60,7 +60,7 @@ def oscillator_model(tmp_path_factory):
     rng = np.random.default_rng(0)
     trajs = [harmonic_trajectory(a, rng.normal(size=3)) for a in (0.004, 0.006, 0.008, 0.010, 0.012, 0.007)]
     path = tmp_path_factory.mktemp("prop") / "hnn.keras"
-    fit_propagator(trajs[:-1], validation=trajs[-1:], model="hnn", factor=4, strides=3, substeps=4, units=32,
+    fit_propagator(trajs[:-1], validation=trajs[-1:], model="hnn", factor=4, strides=3, substeps=4, width=32,
                    epochs=12, learning_rate=3e-3, window_step=2, verbose=0, output=path)
     return path
 
@@ -162,7 +162,7 @@ def test_cli_train_and_propagate(tmp_path, cli, oscillator_model):
     for i, a in enumerate((0.005, 0.01)):
         save(harmonic_trajectory(a, rng.normal(size=3), n=400), tmp_path / f"h{i}.h5")
     out = cli("train", tmp_path / "h0.h5", tmp_path / "h1.h5", "--task", "propagate", "--model", "lstm",
-              "--factor", 4, "--strides", 2, "--substeps", 2, "--units", 8, "--epochs", 1, "-o",
+              "--factor", 4, "--strides", 2, "--substeps", 2, "--width", 8, "--epochs", 1, "-o",
               tmp_path / "p.keras", "--quiet").stdout
     assert "propagator" in out
     assert (tmp_path / "p.keras").exists()

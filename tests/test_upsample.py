@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 
 from trajsr import load, reconstruction_errors, save
-from trajsr.train import fit
-from trajsr.upsample import upsample, upsample_trajectory
+from trajsr.interpolation.train import fit
+from trajsr.interpolation.streaming import upsample, upsample_trajectory
 
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory, ethanol):
     path = tmp_path_factory.mktemp("model") / "tiny.keras"
-    fit([ethanol[:600]], validation=[ethanol[600:]], model="bilstm", factor=5, context=2, units=8, epochs=2,
+    fit([ethanol[:600]], validation=[ethanol[600:]], model="bilstm", factor=5, context=2, width=8, epochs=2,
         window_step=4, verbose=0, output=path)
     return path
 
@@ -44,7 +44,7 @@ def test_cli_train_and_upsample(tmp_path, cli, ethanol):
     save(ethanol[:500], tmp_path / "a.h5")
     save(ethanol[500:], tmp_path / "b.h5")
     out = cli("train", tmp_path / "a.h5", tmp_path / "b.h5", "--model", "rnn", "--factor", 5, "--context", 2,
-              "--units", 8, "--epochs", 1, "--window-step", 5, "-o", tmp_path / "m.keras", "--quiet").stdout
+              "--width", 8, "--epochs", 1, "--window-step", 5, "-o", tmp_path / "m.keras", "--quiet").stdout
     assert "val MAE" in out and "Å" in out
     save(ethanol.stride(5), tmp_path / "coarse.dcd")
     pdb = _pdb(tmp_path, ethanol)
@@ -68,7 +68,7 @@ class Kill(keras.callbacks.Callback):
 
 
 def test_killed_training_resumes(tmp_path, ethanol):
-    opts = dict(model="rnn", factor=5, context=2, units=4, epochs=5, window_step=5, verbose=0,
+    opts = dict(model="rnn", factor=5, context=2, width=4, epochs=5, window_step=5, verbose=0,
                 work_dir=tmp_path / "work")
     with pytest.raises(KeyboardInterrupt):
         fit([ethanol[:500]], validation=[ethanol[500:]], callbacks=[Kill()], **opts)
@@ -85,10 +85,11 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         from trajsr.datasets import shipped_path
         from trajsr.io import load
-        from trajsr.train import distribution_strategy, fit
+        from trajsr.interpolation.train import fit
+        from trajsr.training import distribution_strategy
         assert distribution_strategy("mirrored").num_replicas_in_sync == 2
         t = load(shipped_path("ethanol-gfn2"))[:600]
-        net, h = fit([t[:300]], validation=[t[300:]], model="rnn", factor=5, context=2, units=4, epochs=2,
+        net, h = fit([t[:300]], validation=[t[300:]], model="rnn", factor=5, context=2, width=4, epochs=2,
                      window_step=5, verbose=0, strategy="mirrored", batch_size=16, output=r"{tmp_path / 'm.keras'}")
         print("replicas ok", len(h.history["loss"]))
     """)

@@ -29,13 +29,6 @@ def cmd_stride(args):
     print(f"kept {coarse.n_frames} of {traj.n_frames} frames (every {args.factor}th) -> {args.output}")
 
 
-def cmd_baseline(args):
-    from .baselines import get_baseline
-    from .io import load, save
-    coarse = load(args.input, top=args.top, dt_fs=args.dt)
-    fine = get_baseline(args.method).interpolate(coarse, args.factor)
-    save(fine, args.output, force=args.force)
-    print(f"{args.method}: {coarse.n_frames} -> {fine.n_frames} frames (factor {args.factor}) -> {args.output}")
 
 
 def cmd_evaluate(args):
@@ -73,10 +66,10 @@ def cmd_datasets(args):
 
 def cmd_train(args):
     if args.task == "propagate":
-        from .train_propagator import fit_propagator
+        from .propagation.train import fit_propagator
         _, history = fit_propagator(args.inputs, model=args.model, factor=args.factor, strides=args.strides,
                                     substeps=args.substeps, validation=args.validation, output=args.output,
-                                    epochs=args.epochs, batch_size=args.batch_size, units=args.units,
+                                    epochs=args.epochs, batch_size=args.batch_size, width=args.width,
                                     learning_rate=args.learning_rate, patience=args.patience,
                                     window_step=args.window_step, max_minutes=args.max_minutes, seed=args.seed,
                                     strategy=args.strategy, force=args.force, top=args.top, dt_fs=args.dt,
@@ -85,10 +78,10 @@ def cmd_train(args):
         print(f"{args.model} propagator: best {key.replace('_loss', '')} rollout MAE "
               f"{min(history.history[key]) * 10:.3e} Å -> {args.output}")
         return
-    from .train import fit
+    from .interpolation.train import fit
     net, history = fit(args.inputs, model=args.model, factor=args.factor, context=args.context,
                        with_velocities=args.with_velocities, validation=args.validation, output=args.output,
-                       epochs=args.epochs, batch_size=args.batch_size, units=args.units,
+                       epochs=args.epochs, batch_size=args.batch_size, width=args.width,
                        learning_rate=args.learning_rate, patience=args.patience, window_step=args.window_step,
                        max_minutes=args.max_minutes, seed=args.seed, strategy=args.strategy,
                        solver=args.solver, force=args.force, top=args.top, dt_fs=args.dt,
@@ -100,17 +93,21 @@ def cmd_train(args):
 
 
 def cmd_upsample(args):
-    from .upsample import upsample
-    summary = upsample(args.input, args.model, args.output, top=args.top, dt_fs=args.dt, force=args.force,
-                       chunk=args.chunk, batch_size=args.batch_size)
+    from .interpolation.baselines import get_baseline
+    from .interpolation.streaming import as_interpolator, upsample
+    if (args.model is None) == (args.method is None):
+        raise TrajsrError("give either --model FILE (a trained model) or --method linear|spline|hermite")
+    interp = get_baseline(args.method) if args.method else as_interpolator(args.model, args.batch_size)
+    summary = upsample(args.input, interp, args.output, factor=args.factor, top=args.top, dt_fs=args.dt,
+                       force=args.force, chunk=args.chunk, batch_size=args.batch_size)
     note = (f"; {summary.spline_gaps} gaps at the ends (less than K kept frames of context) used the cubic "
             "spline") if summary.spline_gaps else ""
-    print(f"{summary.kept_frames} kept -> {summary.fine_frames} frames -> {summary.output}{note}")
+    print(f"{interp.name}: {summary.kept_frames} kept -> {summary.fine_frames} frames -> {summary.output}{note}")
 
 
 def cmd_propagate(args):
     from .io import check_writable, load, save
-    from .propagate import Propagator
+    from .propagation.propagator import Propagator
     check_writable(args.output, args.force)
     prop = Propagator.load(args.model)
     start = load(args.start, top=args.top, dt_fs=args.dt)
@@ -123,10 +120,8 @@ def cmd_propagate(args):
                           f"{''.join(prop.elements)}")
     calc = None
     if args.rescale_energy_with:
-        if args.rescale_energy_with != "gfn2":
-            raise TrajsrError(f"--rescale-energy-with {args.rescale_energy_with}: only gfn2 is available")
-        from .datasets.xtb import gfn2_calculator
-        calc = gfn2_calculator()
+        from .propagation.rescale import calculator_from
+        calc = calculator_from(args.rescale_energy_with)
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -149,6 +144,9 @@ def cmd_demo(args):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .dynamics.registry import FAMILIES
+    from .interpolation.baselines import BASELINES
+    from .interpolation.names import model_names
     parser = argparse.ArgumentParser(prog="trajsr", description="Molecular-dynamics trajectory "
                                      "super-resolution and learned propagators. Units: nm and ps inside, "
                                      "Å and fs in reports and options.")
@@ -160,13 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--factor", type=int, required=True, help="stride S (>= 2)")
     p.set_defaults(func=cmd_stride)
 
-    p = sub.add_parser("baseline", help="upsample a coarse trajectory with linear/spline/hermite")
+    p = sub.add_parser("baseline", help="upsample with linear/spline/hermite (= upsample --method)")
     _add_input(p)
     _add_output(p)
     p.add_argument("--factor", type=int, required=True, help="upsampling factor S (>= 2)")
-    p.add_argument("--method", choices=["linear", "spline", "hermite"], default="spline",
+    p.add_argument("--method", choices=list(BASELINES), default="spline",
                    help="interpolation (hermite needs stored velocities)")
-    p.set_defaults(func=cmd_baseline)
+    p.add_argument("--chunk", type=int, default=5000, help="kept frames per streamed chunk")
+    p.set_defaults(func=cmd_upsample, model=None, batch_size=2048)
 
     p = sub.add_parser("evaluate", help="errors (Å) of a reconstruction over the dropped frames")
     p.add_argument("reference", help="the fine reference trajectory")
@@ -194,10 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dt", type=float, metavar="FS", help="frame spacing in fs for files without time")
     _add_output(p)
     p.add_argument("--task", choices=["interpolate", "propagate"], default="interpolate")
-    p.add_argument("--model", default="bilstm",
-                   choices=["bilstm", "lstm", "birnn", "rnn", "biode", "ode", "bihnn", "hnn", "seqbilstm"],
-                   help="interpolators: the eight rollout models and seqbilstm (a plain Bidirectional(LSTM) "
-                        "over the window); propagators (--task propagate): lstm, ode, hnn")
+    p.add_argument("--model", default="bilstm", choices=model_names(),
+                   help="interpolators: a family rolled one way (NAME) or both ways (biNAME), or seqbilstm "
+                        "(a plain Bidirectional(LSTM) over the window); propagators (--task propagate): "
+                        f"{', '.join(FAMILIES)}. Families: " + "; ".join(f"{f.name}: {f.summary}"
+                                                                       for f in FAMILIES.values()))
     p.add_argument("--strides", type=int, default=4, help="propagate: strides unrolled per example")
     p.add_argument("--substeps", type=int, default=10, help="propagate: integrator steps per stride")
     p.add_argument("--factor", type=int, required=True, help="upsampling factor S (>= 2)")
@@ -207,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--validation", nargs="+", help="held-out trajectories (default: the last input)")
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--units", type=int, default=128, help="width of the network")
+    p.add_argument("--width", "--units", dest="width", type=int, default=128, help="width of the network")
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--patience", type=int, default=8, help="early-stopping patience (epochs)")
     p.add_argument("--window-step", type=int, default=1, help="a training window every N fine frames")
@@ -219,10 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="one line per epoch")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("upsample", help="rebuild the dropped frames of a coarse trajectory with a model")
+    p = sub.add_parser("upsample", help="rebuild the dropped frames of a coarse trajectory (model or baseline)")
     _add_input(p)
     _add_output(p)
-    p.add_argument("--model", required=True, help="trained .keras model")
+    p.add_argument("--model", help="trained .keras super-resolution model")
+    p.add_argument("--method", choices=list(BASELINES), help="a baseline instead of a model")
+    p.add_argument("--factor", type=int, help="upsampling factor (a model's own by default; baselines need it)")
     p.add_argument("--chunk", type=int, default=5000, help="kept frames per streamed chunk")
     p.add_argument("--batch-size", type=int, default=2048, help="gaps per inference batch")
     p.set_defaults(func=cmd_upsample)

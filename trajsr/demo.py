@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .baselines import BASELINES
+from .interpolation.baselines import BASELINES
 from .datasets import shipped_path
 from .io import atomic_path, check_writable, load
 from .metrics import reconstruction_errors
@@ -34,7 +34,7 @@ def run_demo(out_dir="trajsr-demo", factor: int = 10, force: bool = False, datas
     interpolators = {name: cls() for name, cls in BASELINES.items()}
     shipped_model = MODELS_DIR / f"{dataset}-f{factor}.keras"
     if shipped_model.exists():
-        from .learned import LearnedInterpolator
+        from .interpolation.learned import LearnedInterpolator
         learned = LearnedInterpolator(shipped_model)
         interpolators[f"{learned.name} (models/{shipped_model.name})"] = learned
     else:

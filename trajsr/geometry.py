@@ -1,4 +1,8 @@
-"""Geometry helpers: centre of mass, Kabsch alignment, periodic unwrap and wrap. Units: nm."""
+"""Geometry helpers: centre of mass, Kabsch alignment (NumPy and TensorFlow), periodic unwrap and wrap.
+
+Units: nm (positions) or nm/ps (velocities: the same centre-of-mass formula); masses in Da.
+The TensorFlow twins (``*_tf``) import TensorFlow only when called; a test checks they agree.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -81,6 +85,20 @@ def wrap(positions: np.ndarray, unitcell_vectors: np.ndarray) -> np.ndarray:
     return np.einsum("faj,fji->fai", frac, unitcell_vectors)
 
 
-def image_shifts(original: np.ndarray, unwrapped: np.ndarray) -> np.ndarray:
-    """Lattice translations (nm) that take unwrapped positions back to the original file's images."""
-    return original - unwrapped
+# -- TensorFlow twins, for layers that work on batches inside a graph ----------------------------------
+def center_of_mass_tf(x, masses):
+    """Centre of mass (B, 1, 3) of ``x`` (B, N, 3), TensorFlow; ``masses`` (N,) in Da."""
+    import tensorflow as tf
+    masses = tf.cast(masses, x.dtype)
+    return tf.einsum("bai,a->bi", x, masses / tf.reduce_sum(masses))[:, None, :]
+
+
+def kabsch_rotation_tf(mobile, reference, weights):
+    """TensorFlow twin of :func:`kabsch_rotation` for centred ``mobile`` (B, N, 3) and ``reference``
+    (N, 3); returns (B, 3, 3) with ``mobile @ R ≈ reference``. No gradient flows through the rotation."""
+    import tensorflow as tf
+    h = tf.einsum("bai,a,aj->bij", mobile, tf.cast(weights, mobile.dtype), tf.cast(reference, mobile.dtype))
+    _, u, v = tf.linalg.svd(h)
+    d = tf.sign(tf.linalg.det(tf.matmul(u, v, transpose_b=True)))  # no reflections
+    fix = tf.stack([tf.ones_like(d), tf.ones_like(d), d], axis=-1)[:, None, :]
+    return tf.stop_gradient(tf.matmul(u * fix, v, transpose_b=True))

@@ -160,3 +160,29 @@ def bond_length_distance(reference: Trajectory, other: Trajectory, bonds=None) -
     bonds = bonds_of(reference) if bonds is None else np.asarray(bonds)
     a, b = bond_lengths(reference, bonds), bond_lengths(other, bonds)
     return float(np.mean([wasserstein_distance(a[:, k], b[:, k]) for k in range(len(bonds))]))
+
+
+# -- propagator dynamics --------------------------------------------------------------------------
+def total_energies(traj: Trajectory, calculator, every: int = 1):
+    """Times (ps) and E_pot (``calculator``, an ASE calculator) + E_kin (kJ/mol) of every ``every``-th frame."""
+    from .physics import kinetic_energy
+    from .propagation.rescale import potential_energies
+    if traj.velocities is None:
+        raise TrajsrError(f"{traj.source}: the total energy needs velocities")
+    idx = np.arange(0, traj.n_frames, every)
+    pot = potential_energies(calculator, traj.elements, traj.positions[idx])
+    return traj.time[idx], pot + kinetic_energy(traj.velocities[idx], traj.masses)
+
+
+def energy_drift(time_ps: np.ndarray, energy_kj_per_mol: np.ndarray, n_atoms: int) -> float:
+    """Slope of a least-squares line through the total energy, in meV per atom per ps."""
+    from .units import MEV_PER_KJ_PER_MOL
+    if len(time_ps) < 3:
+        return float("nan")
+    return float(np.polyfit(time_ps, energy_kj_per_mol, 1)[0] * MEV_PER_KJ_PER_MOL / n_atoms)
+
+
+def temperature_by_element(traj: Trajectory) -> dict:
+    """Mean temperature (K) of each element's atoms (equipartition, 3N − 3 degrees of freedom)."""
+    from .physics import temperature_by_element as by_element
+    return by_element(velocities_of(traj), traj.masses, traj.elements)

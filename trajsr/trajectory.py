@@ -41,6 +41,8 @@ class Trajectory:
         Provenance (method, temperature in K, seed, ...), written by formats that can store it.
     source : str
         Where the data came from; used in error messages.
+    first_frame : int
+        Index in ``source`` of this trajectory's frame 0 (a streamed chunk's offset), for error messages.
     """
 
     positions: np.ndarray
@@ -52,6 +54,7 @@ class Trajectory:
     topology: Any = None
     info: dict = dataclasses.field(default_factory=dict)
     source: str = "trajectory"
+    first_frame: int = 0
 
     def __post_init__(self):
         self.positions = np.asarray(self.positions, dtype=np.float64)
@@ -63,11 +66,11 @@ class Trajectory:
         self.elements = [str(e) for e in self.elements]
         if len(self.elements) != self.n_atoms:
             raise TrajsrError(f"{self.source}: {len(self.elements)} elements for {self.n_atoms} atoms")
-        _check_finite(self.positions, "coordinates", self.source)
+        _check_finite(self.positions, "coordinates", self.source, self.first_frame)
         if self.velocities is not None:
             self.velocities = np.asarray(self.velocities, dtype=np.float64).reshape(self.positions.shape) \
                 if np.size(self.velocities) == self.positions.size else _bad_shape(self, "velocities")
-            _check_finite(self.velocities, "velocities", self.source)
+            _check_finite(self.velocities, "velocities", self.source, self.first_frame)
         if self.time is not None:
             self.time = np.asarray(self.time, dtype=np.float64).reshape(-1)
             if len(self.time) != self.n_frames:
@@ -203,11 +206,11 @@ def check_factor(factor) -> int:
     return int(factor)
 
 
-def _check_finite(array: np.ndarray, what: str, source: str) -> None:
+def _check_finite(array: np.ndarray, what: str, source: str, first_frame: int = 0) -> None:
     bad = ~np.isfinite(array)
     if bad.any():
         frame, atom, _ = np.argwhere(bad)[0]
-        raise TrajsrError(f"{source}: non-finite {what} (NaN or inf) at frame {frame}, atom {atom}")
+        raise TrajsrError(f"{source}: non-finite {what} (NaN or inf) at frame {frame + first_frame}, atom {atom}")
 
 
 def _bad_shape(traj: Trajectory, what: str):

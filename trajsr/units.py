@@ -48,3 +48,8 @@ def velocity_to_nm_per_ps(unit: str) -> float:
     except ValueError:
         raise ValueError(f"velocity unit {unit!r} must look like 'length/time', e.g. 'Angstrom/fs'") from None
     return length_to_nm(length) / time_to_ps(time)
+
+#: Boltzmann's constant in kJ/mol/K
+KB_KJ_PER_MOL_PER_K = 0.0083144626
+#: 1 kJ/mol in meV
+MEV_PER_KJ_PER_MOL = 1000.0 / KJ_PER_MOL_PER_EV

@@ -1,48 +1,44 @@
-"""Hamiltonian dynamics: a learned separable H(q, p) = T(p) + V(q), integrated by symplectic leapfrog,
-so the learned energy is conserved (to the integrator's bounded error) by construction."""
+"""Hamiltonian family: a learned separable H = T + V integrated by symplectic leapfrog, so the learned
+energy is conserved (to the integrator's bounded error) by construction.
+
+* latent (:class:`HamiltonianDynamics`): state = (q, p); V(q) and T(p) are softplus MLPs.
+* physical (:class:`HamiltonianStep`): V on inverse interatomic distances (invariant to rotation and
+  translation) plus the exact kinetic energy Σ ½ m v²; kJ/mol, nm, nm/ps.
+"""
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
+from .integrators import gradient, leapfrog
+from .step import PropagatorStep
 
-def leapfrog(grad_v, grad_t, q, p, h: float, n_steps: int):
-    """Störmer–Verlet (kick–drift–kick) for H = T(p) + V(q); returns stacked q and p after each step.
-
-    ``grad_v(q)`` = ∂V/∂q and ``grad_t(p)`` = ∂T/∂p. Time-reversible: a negative ``h`` runs backwards.
-    """
-    qs, ps = [], []
-    for _ in range(n_steps):
-        p = p - 0.5 * h * grad_v(q)
-        q = q + h * grad_t(p)
-        p = p - 0.5 * h * grad_v(q)
-        qs.append(q)
-        ps.append(p)
-    return tf.stack(qs, axis=1), tf.stack(ps, axis=1)
+#: scale (kJ/mol) of the learned potential's output, so that unit-sized weights give molecular energies
+ENERGY_SCALE = 100.0
 
 
 @keras.saving.register_keras_serializable(package="trajsr")
 class HamiltonianDynamics(keras.layers.Layer):
-    """Latent Hamiltonian network: state = (q, p), each ``units // 2`` wide.
+    """Latent Hamiltonian network: state = (q, p), each ``width // 2`` wide.
 
-    V(q) and T(p) are softplus MLPs (``hidden`` wide) with scalar output; their gradients come from an inner
-    ``tf.GradientTape``, so training differentiates through the leapfrog steps.
+    V(q) and T(p) are softplus MLPs (``hidden`` wide) with scalar output; their gradients come from an
+    inner tape, so training differentiates through the leapfrog steps.
     """
 
-    def __init__(self, units: int, hidden: int | None = None, **kwargs):
+    def __init__(self, width: int, hidden: int | None = None, family: str = "hnn", **kwargs):
         super().__init__(**kwargs)
-        self.units = int(units) // 2 * 2
-        self.hidden = int(hidden or max(self.units, 32))
-        half = self.units // 2
+        self.width, self.family = int(width) // 2 * 2, family
+        self.hidden = int(hidden or max(self.width, 32))
+        self.half = self.width // 2
         self.v_net = [keras.layers.Dense(self.hidden, activation="softplus", name="v1"),
                       keras.layers.Dense(1, use_bias=False, name="v2")]
         self.t_net = [keras.layers.Dense(self.hidden, activation="softplus", name="t1"),
                       keras.layers.Dense(1, use_bias=False, name="t2")]
-        self.half = half
 
     @property
     def state_size(self) -> int:
-        return self.units
+        return self.width
 
     def build(self, initial_state_shape, step_inputs_shape=None):
         for net in (self.v_net, self.t_net):
@@ -59,19 +55,60 @@ class HamiltonianDynamics(keras.layers.Layer):
     def hamiltonian(self, q, p):
         return self.potential(q) + self.kinetic(p)
 
-    def _grad(self, fn, x):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = tf.reduce_sum(fn(x))
-        return tape.gradient(y, x)
-
     def call(self, initial_state, step_inputs):
         n_steps = step_inputs.shape[1]
         h = 1.0 / (n_steps + 1)
         q, p = initial_state[:, : self.half], initial_state[:, self.half:]
-        qs, ps = leapfrog(lambda x: self._grad(self.potential, x), lambda x: self._grad(self.kinetic, x),
+        qs, ps = leapfrog(lambda x: gradient(self.potential, x), lambda x: gradient(self.kinetic, x),
                           q, p, h, n_steps)
         return tf.concat([qs, ps], axis=-1)
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "hidden": self.hidden}
+        return {**super().get_config(), "width": self.width, "hidden": self.hidden, "family": self.family}
+
+
+@keras.saving.register_keras_serializable(package="trajsr")
+class HamiltonianStep(PropagatorStep):
+    """Kick–drift–kick on a learned potential V(q) with the exact kinetic energy, ``substeps`` per stride."""
+
+    def __init__(self, family="hnn", *args, **kwargs):
+        super().__init__(family, *args, **kwargs)
+        pairs = np.triu_indices(self.n_atoms, 1)
+        self.pair_i, self.pair_j = tf.constant(pairs[0]), tf.constant(pairs[1])
+        self.net = [keras.layers.Dense(self.width, activation="softplus", name=f"dense{i + 1}") for i in range(2)]
+        self.net.append(keras.layers.Dense(1, name="out", kernel_initializer="zeros", use_bias=False))
+
+    def build_network(self):
+        width = max(self.n_atoms * (self.n_atoms - 1) // 2, 1)
+        for layer in self.net:
+            layer.build((None, width))
+            width = self.width
+
+    def features(self, q):
+        """Inverse interatomic distances (1/nm), normalised: invariant to rotation and translation."""
+        d = tf.gather(q, self.pair_i, axis=1) - tf.gather(q, self.pair_j, axis=1)
+        inv = 1.0 / tf.sqrt(tf.reduce_sum(d * d, axis=-1) + 1e-6)
+        return (inv - self.stats["feature_mean"]) / self.stats["feature_std"]
+
+    def potential(self, q):
+        """Learned potential energy (kJ/mol) of positions q (B, N, 3) nm; shape (B,)."""
+        h = self.features(q)
+        for layer in self.net:
+            h = layer(h)
+        return h[:, 0] * ENERGY_SCALE
+
+    def kinetic(self, v):
+        """Σ ½ m v² in kJ/mol for velocities (B, N, 3) nm/ps."""
+        return 0.5 * tf.reduce_sum(self.masses[None, :, None] * v * v, axis=[1, 2])
+
+    def energy(self, q, v):
+        """Total energy of the learned Hamiltonian (kJ/mol)."""
+        return self.potential(q) + self.kinetic(v)
+
+    def call(self, positions, velocities):
+        positions, velocities = tf.cast(positions, tf.float32), tf.cast(velocities, tf.float32)
+        inverse_mass = 1.0 / self.masses[None, :, None]
+        qs, vs = leapfrog(lambda q: gradient(self.potential, q) * inverse_mass, lambda v: v, positions,
+                          velocities, self.tau / self.substeps, self.substeps)
+        return qs[:, -1], vs[:, -1]
+

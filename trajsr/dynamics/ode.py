@@ -1,61 +1,48 @@
-"""Neural ODE dynamics: dz/dt = f(z), integrated by TFP's Dormand–Prince (adjoint gradients) or by
-fixed-step RK4 (faster, plain backprop)."""
+"""Neural-ODE family: a learned vector field integrated by RK4 (fixed step) or TFP's Dormand–Prince.
+
+* latent (:class:`ODEDynamics`): dz/dt = f(z), f a two-layer tanh MLP; ``solver="dopri5"`` uses the
+  adaptive solver with adjoint gradients, ``"rk4"`` one fixed step per fine frame.
+* physical (:class:`ODEStep`): dx/dt = v, dv/dt = a(x, v) with a learned acceleration, in the
+  canonical frame, RK4 with ``substeps`` steps per stride; nm, nm/ps, ps.
+"""
 from __future__ import annotations
 
 import keras
 import tensorflow as tf
 
+from .integrators import dormand_prince, rk4
+from .step import PropagatorStep
 
-def rk4(f, y0, n_steps: int, h: float, substeps: int = 1):
-    """Classical Runge–Kutta: the states after each of ``n_steps`` steps of size ``h`` (stacked on axis 1)."""
-    out, y, dt = [], y0, h / substeps
-    for _ in range(n_steps):
-        for _ in range(substeps):
-            k1 = f(y)
-            k2 = f(y + 0.5 * dt * k1)
-            k3 = f(y + 0.5 * dt * k2)
-            k4 = f(y + dt * k3)
-            y = y + dt / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
-        out.append(y)
-    return tf.stack(out, axis=1)
-
-
-def dormand_prince(f, y0, times, rtol: float = 1e-5, atol: float = 1e-6):
-    """Adaptive Dormand–Prince (``tfp.math.ode.DormandPrince``) from t = 0; states at ``times`` on axis 1.
-
-    TFP differentiates through the solve with the adjoint sensitivity method.
-    """
-    import tensorflow_probability as tfp
-    solver = tfp.math.ode.DormandPrince(rtol=rtol, atol=atol)
-    result = solver.solve(lambda t, y: f(y), initial_time=0.0, initial_state=y0, solution_times=times)
-    return tf.transpose(result.states, [1, 0] + list(range(2, len(y0.shape) + 1)))
+SOLVERS = ("rk4", "dopri5")
 
 
 @keras.saving.register_keras_serializable(package="trajsr")
 class ODEDynamics(keras.layers.Layer):
-    """A latent neural ODE: f is a two-layer tanh MLP; the state is read out at each fine step.
+    """A latent neural ODE read out at each fine step of a gap (time in kept-frame spacings).
 
     Parameters
     ----------
-    units : int
+    width : int
         Latent size.
     solver : {"rk4", "dopri5"}
         Fixed-step RK4 (one step per fine frame) or adaptive Dormand–Prince.
     """
 
-    def __init__(self, units: int, solver: str = "rk4", **kwargs):
+    def __init__(self, width: int, solver: str = "rk4", family: str = "ode", **kwargs):
         super().__init__(**kwargs)
-        self.units, self.solver = int(units), solver
-        self.f1 = keras.layers.Dense(self.units, activation="tanh", name="f1")
-        self.f2 = keras.layers.Dense(self.units, name="f2", kernel_initializer="zeros")
+        if solver not in SOLVERS:
+            raise ValueError(f"unknown ODE solver {solver!r}; choose from {', '.join(SOLVERS)}")
+        self.width, self.solver, self.family = int(width), solver, family
+        self.f1 = keras.layers.Dense(self.width, activation="tanh", name="f1")
+        self.f2 = keras.layers.Dense(self.width, name="f2", kernel_initializer="zeros")
 
     @property
     def state_size(self) -> int:
-        return self.units
+        return self.width
 
     def build(self, initial_state_shape, step_inputs_shape=None):
-        self.f1.build((None, self.units))
-        self.f2.build((None, self.units))
+        self.f1.build((None, self.width))
+        self.f2.build((None, self.width))
 
     def derivative(self, z):
         return self.f2(self.f1(z))
@@ -69,4 +56,34 @@ class ODEDynamics(keras.layers.Layer):
         return rk4(self.derivative, initial_state, n_steps, h)
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "solver": self.solver}
+        return {**super().get_config(), "width": self.width, "solver": self.solver, "family": self.family}
+
+
+@keras.saving.register_keras_serializable(package="trajsr")
+class ODEStep(PropagatorStep):
+    """dx/dt = v, dv/dt = learned acceleration (normalised by the training spread of Δv per stride)."""
+
+    def __init__(self, family="ode", *args, **kwargs):
+        super().__init__(family, *args, **kwargs)
+        self.net = [keras.layers.Dense(self.width, activation="gelu", name=f"dense{i + 1}") for i in range(2)]
+        self.net.append(keras.layers.Dense(3 * self.n_atoms, name="out", kernel_initializer="zeros"))
+
+    def build_network(self):
+        width = 6 * self.n_atoms
+        for layer in self.net:
+            layer.build((None, width))
+            width = self.width
+
+    def call(self, positions, velocities):
+        positions, velocities = tf.cast(positions, tf.float32), tf.cast(velocities, tf.float32)
+        x, v, frame = self.to_frame(positions, velocities)
+        n3, st = 3 * self.n_atoms, self.stats
+
+        def field(state):
+            xs, vs = state[:, :n3], state[:, n3:]
+            z = tf.concat([(xs - st["x_mean"]) / st["x_std"], vs / st["v_std"]], -1)
+            for layer in self.net:
+                z = layer(z)
+            return tf.concat([vs, z * st["dv_std"] / self.tau], -1)
+        state = rk4(field, tf.concat([x, v], -1), 1, self.tau, substeps=self.substeps)[:, 0]
+        return self.from_frame(state[:, :n3], state[:, n3:], frame)

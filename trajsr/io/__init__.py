@@ -8,21 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import TrajsrError
 from ..trajectory import Trajectory
 from ..units import PS_PER_FS
-from . import ase_io, h5, mdtraj_io, npz
 from .atomic import atomic_path, check_writable
-
-ASE_SUFFIXES = {".xyz", ".extxyz", ".traj"}
-
-
-def suffix_of(path) -> str:
-    """The format key of ``path``: its extension, with ``.gz`` kept (``.pdb.gz``)."""
-    suffixes = Path(path).suffixes
-    if len(suffixes) >= 2 and suffixes[-1] == ".gz":
-        return "".join(suffixes[-2:]).lower()
-    return Path(path).suffix.lower()
+from .formats import FORMATS, Format, format_for_reading, format_for_writing, suffix_of, warn_if_lossy
 
 
 def load(path, top=None, dt_fs: float | None = None) -> Trajectory:
@@ -43,20 +35,26 @@ def load(path, top=None, dt_fs: float | None = None) -> Trajectory:
     Trajectory
         Positions in nm, velocities in nm/ps where stored, time in ps (``None`` if unknown).
     """
+    path = check_readable(path)
+    traj = format_for_reading(path, top).read(path, top)
+    return finish_reading(traj, path, top, dt_fs)
+
+
+def check_readable(path) -> Path:
+    """``path`` as a Path, or one clear error if it is missing, a folder or empty."""
     path = Path(path)
     if not path.exists():
         raise TrajsrError(f"{path}: no such file")
+    if path.is_dir():
+        raise TrajsrError(f"{path}: is a directory, not a trajectory file")
     if path.stat().st_size == 0:
         raise TrajsrError(f"{path}: file is empty")
-    suffix = suffix_of(path)
-    if suffix == ".npz":
-        traj = npz.read(path)
-    elif suffix == ".h5" and h5.is_trajsr_h5(path):
-        traj = h5.read(path)
-    elif suffix in ASE_SUFFIXES and (suffix != ".xyz" or top is None):
-        traj = ase_io.read(path)
-    else:
-        traj = mdtraj_io.read(path, top=top, suffix=suffix)
+    return path
+
+
+def finish_reading(traj: Trajectory, path, top=None, dt_fs=None, first_frame: int = 0) -> Trajectory:
+    """Attach a topology, apply ``dt_fs`` (fs, counted from ``first_frame``) and check the spacing."""
+    from . import mdtraj_io
     if top is not None and traj.topology is None:
         topology = mdtraj_io.load_topology(top)
         if topology.n_atoms != traj.n_atoms:
@@ -64,12 +62,18 @@ def load(path, top=None, dt_fs: float | None = None) -> Trajectory:
                               f"trajectory has {traj.n_atoms}")
         traj.topology = topology
     if dt_fs is not None:
-        if dt_fs <= 0:
-            raise TrajsrError(f"--dt must be positive (fs), got {dt_fs}")
-        traj = traj.with_dt(dt_fs * PS_PER_FS)
-    elif traj.time is not None and traj.n_frames > 1:
+        check_dt(dt_fs)
+        return traj.replace(time=(first_frame + np.arange(traj.n_frames)) * dt_fs * PS_PER_FS)
+    if traj.time is not None and traj.n_frames > 1:
         traj.dt  # raises, naming the first bad frame, if the spacing is uneven
     return traj
+
+
+def check_dt(dt_fs) -> float:
+    """A frame spacing in fs: finite and positive, else one clear error."""
+    if not np.isfinite(dt_fs) or dt_fs <= 0:
+        raise TrajsrError(f"--dt must be a positive, finite frame spacing in fs, got {dt_fs}")
+    return float(dt_fs)
 
 
 def save(traj: Trajectory, path, force: bool = False) -> Path:
@@ -80,23 +84,14 @@ def save(traj: Trajectory, path, force: bool = False) -> Path:
     warns that it rounds to 0.001 nm).
     """
     path = Path(path)
-    suffix = suffix_of(path)
+    fmt = format_for_writing(path)
+    warn_if_lossy(path)
     with atomic_path(path, force) as tmp:
-        if suffix == ".npz":
-            npz.write(traj, tmp)
-        elif suffix == ".h5":
-            h5.write(traj, tmp)
-        elif suffix in (".xyz", ".extxyz"):
-            ase_io.write(traj, tmp)
-        else:
-            try:
-                mdtraj_io.write(traj, tmp, suffix)
-            except TrajsrError:
-                raise
-            except Exception as err:
-                raise TrajsrError(f"{path}: cannot write {suffix or 'this'} format "
-                                  f"({mdtraj_io._short(err)})") from None
+        try:
+            fmt.write(traj, tmp)
+        except TrajsrError as err:
+            raise TrajsrError(f"{path}: {err}") from None
     return path
 
 
-__all__ = ["load", "save", "check_writable", "atomic_path", "suffix_of"]
+__all__ = ["load", "save", "check_writable", "check_readable", "atomic_path", "suffix_of", "FORMATS", "Format"]

@@ -1,22 +1,79 @@
-"""Write files all-or-nothing, and never overwrite silently."""
+"""Write files all-or-nothing, and never overwrite silently.
+
+Output goes first to ``NAME.trajsr-partial-PID.SUFFIX`` beside the target and is renamed into place
+only when complete. The CLI turns SIGTERM into a clean exit, which removes the partial file; one left
+by a killed run (SIGKILL) is removed by the next run writing the same output.
+"""
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 from ..errors import TrajsrError
 
+PARTIAL = ".trajsr-partial-"
+
 
 def check_writable(path, force: bool = False) -> Path:
-    """Refuse to overwrite an existing file unless ``force``."""
+    """Refuse, before any work, an output that exists (unless ``force``) or cannot be created."""
     path = Path(path)
+    if path.is_dir():
+        raise TrajsrError(f"{path}: is a directory; give a file name")
     if path.exists() and not force:
-        raise TrajsrError(f"{path}: file exists; pass --force (force=True) to overwrite it")
-    if not path.parent.exists():
+        raise TrajsrError(f"{path}: file exists; use --force to overwrite it")
+    if not path.parent.is_dir():
         raise TrajsrError(f"{path}: directory {path.parent} does not exist")
+    probe = _partial_name(path)
+    try:
+        with open(probe, "wb"):
+            pass
+        os.unlink(probe)
+    except OSError as err:
+        raise TrajsrError(f"{path}: cannot write here ({err.strerror or err})") from None
     return path
+
+
+def _partial_name(path: Path) -> Path:
+    return path.with_name(f"{path.stem}{PARTIAL}{os.getpid()}{path.suffix}")
+
+
+def remove_stale_partials(path: Path) -> None:
+    """Delete partial files of ``path`` left by runs that no longer exist."""
+    for stale in path.parent.glob(f"{path.stem}{PARTIAL}*{path.suffix}"):
+        pid = stale.name[len(path.stem) + len(PARTIAL):len(stale.name) - len(path.suffix)]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                stale.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class TemporaryOutput:
+    """A partial file beside ``path``; :meth:`commit` moves it into place, :meth:`discard` removes it."""
+
+    def __init__(self, path, force: bool = False):
+        self.path = check_writable(path, force)
+        remove_stale_partials(self.path)
+        self.tmp = _partial_name(self.path)
+        if self.tmp.exists():
+            self.tmp.unlink()
+
+    def commit(self) -> Path:
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self.tmp.unlink()
 
 
 @contextlib.contextmanager
@@ -24,15 +81,13 @@ def atomic_path(path, force: bool = False):
     """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
 
     The temporary name keeps the suffix, so format writers that dispatch on it still work. On any
-    error the temporary file is removed: no half-written output is ever left behind.
+    error (and on SIGTERM in the CLI) the temporary file is removed: no half-written output is left.
     """
-    path = check_writable(path, force)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    os.unlink(tmp)  # some writers (mdtraj) refuse to open an existing file
+    out = TemporaryOutput(path, force)
     try:
-        yield tmp
-        os.replace(tmp, path)
+        yield str(out.tmp)
+        if not out.tmp.exists():
+            raise TrajsrError(f"{out.path}: nothing was written")
+        out.commit()
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        out.discard()

@@ -97,3 +97,31 @@ def _from_attr(value):
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def read_chunks(path, chunk: int):
+    """Yield consecutive :class:`Trajectory` chunks of ``chunk`` frames (h5py slices; nm, ps)."""
+    with h5py.File(path, "r") as f:
+        n = f["positions"].shape[0]
+        elements = [e.decode() if isinstance(e, bytes) else e for e in f["elements"][()]]
+        for lo in range(0, n, chunk):
+            sl = slice(lo, min(n, lo + chunk))
+            part = {k: np.asarray(f[k][sl], np.float64) for k in FRAME_ARRAYS if k in f}
+            yield Trajectory(elements=elements, source=str(path), first_frame=lo, **part)
+
+
+class Appender:
+    """Append chunks to a new trajsr-h5 file (resizable datasets)."""
+
+    def __init__(self, path):
+        self.path, self.handle = path, None
+
+    def append(self, traj: Trajectory) -> None:
+        if self.handle is None:
+            self.handle = h5py.File(self.path, "w")
+            write_header(self.handle, traj)
+        append(self.handle, traj)
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()

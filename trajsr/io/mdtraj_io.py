@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-import warnings
 
 import numpy as np
 
@@ -15,6 +14,12 @@ TIMED = {".xtc", ".trr", ".nc", ".ncdf", ".netcdf", ".h5", ".hdf5", ".lh5", ".dt
 NEEDS_TOPOLOGY = {".dcd", ".xtc", ".trr", ".nc", ".ncdf", ".netcdf", ".binpos", ".mdcrd", ".crd",
                   ".lammpstrj", ".dtr", ".arc", ".xyz", ".xyz.gz", ".inpcrd", ".rst7", ".restrt",
                   ".ncrst"}
+#: formats mdtraj.iterload streams (with a topology)
+ITERLOADED = NEEDS_TOPOLOGY - {".trr", ".xyz", ".xyz.gz"}
+#: formats written frame block by frame block through mdtraj's file objects
+APPENDED = {".dcd", ".xtc", ".trr", ".nc"}
+#: formats whose velocities trajsr reads
+WITH_VELOCITIES = {".trr", ".nc", ".ncdf", ".netcdf"}
 #: Amber NetCDF stores velocities in Å / (1/20.455 ps)
 _AMBER_VELOCITY_SCALE = 20.455
 
@@ -53,32 +58,77 @@ def read(path, top=None, suffix: str = "") -> Trajectory:
 
 def write(traj: Trajectory, path, suffix: str) -> None:
     """Write with mdtraj (float32 nm); trr also gets velocities. xtc warns: it keeps 0.001 nm."""
-    if suffix == ".xtc":
-        warnings.warn(f"{path}: xtc keeps positions to 0.001 nm (0.01 Å); use trr, dcd, nc or h5 "
-                      "for reference data", stacklevel=3)
-    md = traj.to_mdtraj()
-    if suffix == ".trr" and traj.velocities is not None:
-        from mdtraj.formats import TRRTrajectoryFile
-        n = traj.n_frames
-        box = md.unitcell_vectors if md.unitcell_vectors is not None else np.tile(np.eye(3), (n, 1, 1))
-        with TRRTrajectoryFile(str(path), "w") as f:
-            # mdtraj's public write() has no velocities; _write is the same call with them
-            f._write(md.xyz, md.time.astype(np.float32), np.arange(n, dtype=np.int32),
-                     box.astype(np.float32), np.zeros(n, np.float32),
-                     traj.velocities.astype(np.float32), None)
+    if suffix in APPENDED:
+        appender = Appender(path, suffix)
+        appender.append(traj)
+        appender.close()
         return
-    md.save(str(path))
+    try:
+        traj.to_mdtraj().save(str(path))
+    except Exception as err:
+        raise TrajsrError(f"cannot write {suffix or 'this'} format ({_short(err)})") from None
+
+
+def read_chunks(path, top, chunk: int, suffix: str):
+    """Yield :class:`Trajectory` chunks of ``chunk`` frames through ``mdtraj.iterload`` (nm, ps)."""
+    import mdtraj
+    topology = load_topology(top)
+    if topology is None:
+        yield from _slices(read(path, top, suffix), chunk)
+        return
+    elements = [a.element.symbol if a.element is not None else "X" for a in topology.atoms]
+    lo = 0
+    try:
+        for part in mdtraj.iterload(str(path), top=topology, chunk=chunk):
+            yield Trajectory(positions=part.xyz, elements=elements, time=part.time if suffix in TIMED else None,
+                             unitcell_vectors=part.unitcell_vectors, topology=topology, source=str(path),
+                             first_frame=lo)
+            lo += part.n_frames
+    except TrajsrError:
+        raise
+    except Exception as err:
+        raise _read_error(path, topology, err) from None
+
+
+def _slices(traj, chunk):
+    for lo in range(0, traj.n_frames, chunk):
+        yield traj[lo: lo + chunk]
+
+
+class Appender:
+    """Append chunks to a new dcd, xtc, trr (with velocities) or nc file through mdtraj's file objects."""
+
+    def __init__(self, path, suffix):
+        self.path, self.suffix, self.handle, self.n_frames = path, suffix, None, 0
+
+    def append(self, traj: Trajectory) -> None:
+        import mdtraj
+        from mdtraj.utils import in_units_of
+        md = traj.to_mdtraj()
+        if self.handle is None:
+            self.handle = mdtraj.open(str(self.path), "w")
+        xyz = in_units_of(md.xyz, "nanometers", self.handle.distance_unit)
+        steps = np.arange(self.n_frames, self.n_frames + md.n_frames)
+        if self.suffix == ".dcd":
+            self.handle.write(xyz, md.unitcell_lengths, md.unitcell_angles)
+        elif self.suffix == ".nc":
+            self.handle.write(xyz, md.time, md.unitcell_lengths, md.unitcell_angles)
+        elif self.suffix == ".trr" and traj.velocities is not None:
+            from .trr import write_with_velocities
+            write_with_velocities(self.handle, xyz, md.time, steps, md.unitcell_vectors, traj.velocities)
+        else:  # xtc, trr
+            self.handle.write(xyz, time=md.time, step=steps, box=md.unitcell_vectors)
+        self.n_frames += md.n_frames
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
 
 
 def _velocities(path, suffix, n_frames):
     if suffix == ".trr":
-        from mdtraj.formats import TRRTrajectoryFile
-        with TRRTrajectoryFile(str(path)) as f:
-            try:
-                velocities = f._read(n_frames, None, get_velocities=True, get_forces=False)[5]
-            except Exception:  # frames without velocities
-                return None
-        return None if velocities is None else np.asarray(velocities, np.float64)
+        from .trr import read_velocities
+        return read_velocities(path, n_frames)
     if suffix in (".nc", ".ncdf", ".netcdf"):
         from scipy.io import netcdf_file
         with netcdf_file(str(path), "r", mmap=False) as f:

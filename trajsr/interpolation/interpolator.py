@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import TrajsrError
-from .geometry import unwrap
-from .trajectory import Trajectory, check_factor
+from ..errors import TrajsrError
+from ..geometry import unwrap
+from ..trajectory import Trajectory, check_factor
 
 
 class Interpolator:
@@ -20,6 +20,14 @@ class Interpolator:
     name = "interpolator"
     #: whether :meth:`fill` needs the coarse velocities
     needs_velocities = False
+    #: kept frames on each side of a gap that decide it (to round-off): what streaming must overlap
+    context = 1
+    #: the upsampling factor a trained model is fixed to (None: any factor)
+    factor = None
+
+    def edge_gaps(self, n_kept: int) -> int:
+        """How many of the ``n_kept − 1`` gaps fall back to the spline for lack of context (0 here)."""
+        return 0
 
     def fill(self, positions: np.ndarray, velocities: np.ndarray | None, dt: float, factor: int):
         """Interpolate arrays.
@@ -31,7 +39,7 @@ class Interpolator:
         velocities : ndarray, shape (n_kept, atoms, 3) or None
             Velocities of the kept frames in nm/ps.
         dt : float
-            Spacing of the kept frames in ps (1.0 when the file has no time).
+            Spacing of the kept frames in ps (1.0 when the file has no time; then no velocities come out).
         factor : int
             Upsampling factor.
 
@@ -42,19 +50,29 @@ class Interpolator:
         """
         raise NotImplementedError
 
+    def check(self, coarse: Trajectory, factor: int) -> None:
+        """One-line errors, before any work, for a trajectory this interpolator cannot rebuild."""
+        if self.needs_velocities and coarse.velocities is None:
+            raise TrajsrError(f"{coarse.source}: {self.name} interpolation needs velocities, and this file "
+                              "stores none (formats with velocities: trr, nc, npz V, trajsr h5)")
+        if coarse.time is None and self.needs_velocities:
+            raise TrajsrError(f"{coarse.source}: {self.name} interpolation weighs velocities by the frame spacing, "
+                              "and this file has no time: give the spacing of its frames with --dt (fs)")
+
     def interpolate(self, coarse: Trajectory, factor: int) -> Trajectory:
         """Return the fine trajectory: ``(len(coarse) − 1) * factor + 1`` frames, kept frames unchanged."""
         factor = check_factor(factor)
         if coarse.n_frames < 2:
             raise TrajsrError(f"{coarse.source}: need at least 2 frames to interpolate, got {coarse.n_frames}")
-        if self.needs_velocities and coarse.velocities is None:
-            raise TrajsrError(f"{coarse.source}: {self.name} interpolation needs velocities, and this file "
-                              "stores none (formats with velocities: trr, nc, npz V, trajsr h5)")
+        self.check(coarse, factor)
+        # without time, frames are taken 1 apart: positions do not depend on the unit, velocities would
         dt = coarse.dt if coarse.time is not None else 1.0
         positions = coarse.positions
         if coarse.is_periodic:
             positions = unwrap(positions, coarse.unitcell_vectors)
         fine, fine_velocities = self.fill(positions, coarse.velocities, dt, factor)
+        if coarse.time is None:
+            fine_velocities = None
         if coarse.is_periodic:
             # each gap goes back into the periodic image of its left kept frame
             shift = np.repeat(coarse.positions - positions, factor, axis=0)[: len(fine)]

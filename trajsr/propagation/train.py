@@ -2,25 +2,19 @@
 
 Each example starts from a fine frame and unrolls ``strides`` strides, so the loss sees how errors
 compound; for NVE data the time-reversed sequence (v -> −v, order reversed) is an equally valid
-example and doubles the data for free. Callbacks, saving and metadata follow :mod:`trajsr.train`.
+example and doubles the data for free. Callbacks, resume and saving: :mod:`trajsr.training`.
 """
 from __future__ import annotations
-
-import time
-from pathlib import Path
 
 import keras
 import numpy as np
 
-from .errors import TrajsrError
-from .geometry import align, remove_center_of_mass
-from .io import check_writable
-from .stepper import PropagatorStep, Unroll
-from .train import distribution_strategy, save_model, split_data, standard_callbacks
-from .trajectory import check_factor
-from .units import FS_PER_PS
-
-FAMILIES = ("hnn", "ode", "lstm")
+from ..errors import TrajsrError
+from ..geometry import align, remove_center_of_mass
+from ..trajectory import check_factor
+from ..training import check_output, distribution_strategy, fit_and_save, split_data
+from ..units import FS_PER_PS
+from .model import build_propagator, propagator_families, propagator_step
 
 
 def rollout_examples(traj, factor: int, strides: int, step: int = 1, reverse: bool = True):
@@ -66,35 +60,22 @@ def propagator_stats(trajs, factor, reference, masses) -> dict:
                 dv_std=np.sqrt((dv ** 2).mean(0)) + 1e-9)
 
 
-def build_propagator(family, *, masses, reference, factor, dt_fs, strides=4, units=128, substeps=10,
-                     metadata=None, learning_rate=1e-3) -> keras.Model:
-    """A compiled model that unrolls a :class:`PropagatorStep` ``strides`` times (loss: MAE, nm)."""
-    n = len(masses)
-    step = PropagatorStep(family, masses, reference, factor, dt_fs, units, substeps,
-                          metadata=dict(metadata or {}, model=family, task="propagate"), name="propagator_step")
-    x_in, v_in = keras.Input((n, 3), name="positions"), keras.Input((n, 3), name="velocities")
-    net = keras.Model({"positions": x_in, "velocities": v_in}, Unroll(step, strides, name="unroll")(x_in, v_in),
-                      name=f"{family}_propagator")
-    net.compile(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=1.0), loss="mae")
-    return net
-
-
 def fit_propagator(train, *, model="hnn", factor=10, strides=4, substeps=10, validation=None, output=None,
-                   epochs=100, batch_size=128, units=128, learning_rate=1e-3, patience=8, window_step=1,
+                   epochs=100, batch_size=128, width=128, learning_rate=1e-3, patience=8, window_step=1,
                    max_minutes=None, seed=0, strategy="default", work_dir=None, force=False, top=None,
                    dt_fs=None, callbacks=(), verbose=1):
-    """Train a propagator (``model`` = ``hnn``, ``ode`` or ``lstm``) on fine trajectories with velocities.
+    """Train a propagator (``model``: a registered family, e.g. ``hnn``, ``ode``, ``lstm``) on fine
+    trajectories with velocities.
 
-    Parameters are those of :func:`trajsr.train.fit`, plus ``strides`` (rollout length of each example)
+    Parameters are those of :func:`trajsr.interpolation.train.fit`, plus ``strides`` (rollout length of each example)
     and ``substeps`` (integrator steps per stride). Returns the unrolled ``keras.Model`` and the history;
     the saved ``.keras`` file is loaded with :meth:`trajsr.Propagator.load`.
     """
     import tensorflow as tf
     factor = check_factor(factor)
-    if model not in FAMILIES:
-        raise TrajsrError(f"--task propagate takes --model {', '.join(FAMILIES)}, not {model!r}")
-    if output is not None:
-        output = check_writable(output, force)
+    if model not in propagator_families():
+        raise TrajsrError(f"--task propagate takes --model {', '.join(propagator_families())}, not {model!r}")
+    output = check_output(output, force)
     trajs, valid = split_data(train, validation, top, dt_fs)
     keras.utils.set_random_seed(seed)
     first = trajs[0]
@@ -105,9 +86,9 @@ def fit_propagator(train, *, model="hnn", factor=10, strides=4, substeps=10, val
                                   strides=strides))
     with distribution_strategy(strategy).scope():
         net = build_propagator(model, masses=masses, reference=reference, factor=factor, dt_fs=first.dt * FS_PER_PS,
-                               strides=strides, units=units, substeps=substeps, metadata=metadata,
+                               strides=strides, width=width, substeps=substeps, metadata=metadata,
                                learning_rate=learning_rate)
-    step = net.get_layer("unroll").step
+    step = propagator_step(net)
     step.set_normalization(propagator_stats(trajs, factor, reference, masses))
 
     def dataset(ts, shuffle, step_):
@@ -119,13 +100,7 @@ def fit_propagator(train, *, model="hnn", factor=10, strides=4, substeps=10, val
         return ds.batch(batch_size, drop_remainder=strategy != "default").prefetch(tf.data.AUTOTUNE)
     train_ds = dataset(trajs, True, window_step)
     valid_ds = dataset(valid, False, max(window_step, factor)) if valid else None
-    monitor = "val_loss" if valid_ds is not None else "loss"
-    work = Path(work_dir) if work_dir else (Path(str(output) + ".work") if output else None)
-    start = time.monotonic()
-    history = net.fit(train_ds, validation_data=valid_ds, epochs=epochs, shuffle=False, verbose=verbose,
-                      callbacks=standard_callbacks(monitor, patience, max_minutes, work) + list(callbacks))
-    step.metadata["training"] = dict(step.metadata["training"], seconds=round(time.monotonic() - start, 1),
-                                     epochs=len(history.history.get("loss", [])))
-    if output is not None:
-        save_model(net, output, force, work, history)
+    history = fit_and_save(net, train_ds, valid_ds, metadata=step.metadata, epochs=epochs, patience=patience,
+                           max_minutes=max_minutes, output=output, work_dir=work_dir, force=force,
+                           callbacks=callbacks, verbose=verbose)
     return net, history

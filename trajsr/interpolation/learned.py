@@ -1,31 +1,27 @@
-"""A trained ``.keras`` super-resolution model behind the :class:`~trajsr.interpolator.Interpolator`
-interface, so the CLI, the demo and the benchmarks treat it like a baseline."""
+"""A trained ``.keras`` super-resolution model behind the :class:`~trajsr.interpolation.interpolator.Interpolator`
+interface, so the CLI, the demo, streaming and the benchmarks treat it like a baseline.
+
+The edge rule lives here, once: the first and last K − 1 gaps have fewer than K kept frames on a side
+and are filled by a cubic spline through the 2K kept frames nearest to them.
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 
-from .errors import TrajsrError
+from ..errors import TrajsrError
+from ..modelfile import load_model
+from ..physics import masses_of
+from ..trajectory import Trajectory
+from ..units import FS_PER_PS
 from .interpolator import Interpolator
-from .trajectory import Trajectory
-from .units import FS_PER_PS
 from .windows import build_windows, restore, spline_matrix
 
 
-def load_model(path):
-    """Load a trajsr ``.keras`` model with ``safe_mode=True``; one clear error if it is not one."""
-    import keras
-
-    from . import interpolate  # noqa: F401  (registers the custom layers)
-    path = Path(path)
-    if not path.exists():
-        raise TrajsrError(f"{path}: no such model file")
-    try:
-        return keras.saving.load_model(path, safe_mode=True)
-    except Exception as err:
-        raise TrajsrError(f"{path}: cannot load as a trajsr .keras model ({' '.join(str(err).split())[:200]})") \
-            from None
+def edge_gap_indices(n_kept: int, context: int) -> list:
+    """Gaps (of ``n_kept − 1``) with fewer than ``context`` kept frames on a side: the spline fills them."""
+    return [g for g in range(n_kept - 1) if g < context - 1 or g >= n_kept - context]
 
 
 class LearnedInterpolator(Interpolator):
@@ -40,9 +36,15 @@ class LearnedInterpolator(Interpolator):
     """
 
     def __init__(self, model, batch_size: int = 2048):
-        from .interpolate import gap_layer
+        from .gap import gap_layer
+        if batch_size < 1:
+            raise TrajsrError(f"batch size must be a positive number of gaps, got {batch_size}")
         self.model = load_model(model) if isinstance(model, (str, Path)) else model
-        layer = gap_layer(self.model)
+        try:
+            layer = gap_layer(self.model)
+        except ValueError:
+            raise TrajsrError(f"{model}: not a trajsr super-resolution model (no gap_interpolator layer; "
+                              "propagators are run with 'trajsr propagate')") from None
         self.factor, self.context = layer.factor, layer.context
         self.with_velocities, self.meta = layer.with_velocities, layer.metadata
         self.n_atoms, self.elements = layer.n_atoms, list(self.meta.get("elements", []))
@@ -53,8 +55,12 @@ class LearnedInterpolator(Interpolator):
         self.batch_size = batch_size
         self.spline_fallback_gaps = 0
 
+    def edge_gaps(self, n_kept: int) -> int:
+        return len(edge_gap_indices(n_kept, self.context))
+
     def check(self, coarse: Trajectory, factor: int) -> None:
         """One-line errors for a trajectory the model was not trained for."""
+        super().check(coarse, factor)
         if factor != self.factor:
             raise TrajsrError(f"model upsamples by {self.factor}, not {factor}")
         if coarse.n_atoms != self.n_atoms:
@@ -78,23 +84,24 @@ class LearnedInterpolator(Interpolator):
 
     def fill(self, positions, velocities, dt, factor):
         """Fill every gap; the first and last K − 1 gaps (too little context) with a local spline."""
+        from .gap import model_inputs
         n, k = len(positions), self.context
         n_gaps = n - 1
         fine = np.empty((n_gaps * factor + 1, self.n_atoms, 3))
         fine[::factor] = positions
         interior = np.arange(k - 1, n - k)  # gaps with K kept frames on each side
-        masses = _masses(self.elements, self.n_atoms)
+        masses = masses_of(self.elements) if self.elements else np.ones(self.n_atoms)
         for lo in range(0, len(interior), self.batch_size):
             gaps = interior[lo: lo + self.batch_size]
             w = build_windows(positions, velocities, factor=factor, context=k, masses=masses,
                               reference=self.reference, starts=gaps - (k - 1), spacing_ps=dt,
                               with_velocities=self.with_velocities, targets=False, index_step=1)
-            pred = self.model.predict_on_batch(w.inputs())
+            pred = self.model.predict_on_batch(model_inputs(self.model, w.inputs()))
             pred = restore(np.asarray(pred, np.float64).reshape(len(gaps), factor - 1, self.n_atoms, 3),
                            w.com, w.rotation)
             for g, frames in zip(gaps, pred):
                 fine[g * factor + 1: (g + 1) * factor] = frames
-        edge = [g for g in range(n_gaps) if g < k - 1 or g >= n - k]
+        edge = edge_gap_indices(n, k)
         self.spline_fallback_gaps = len(edge)
         for g in edge:
             fine[g * factor + 1: (g + 1) * factor] = _local_spline(positions, g, k, factor)
@@ -118,9 +125,3 @@ def _odd_spline(width, factor, gap):
         return np.stack([1 - at, at], axis=1)
     return CubicSpline(np.arange(width, dtype=float), np.eye(width), axis=0)(at)
 
-
-def _masses(elements, n_atoms):
-    from ase.data import atomic_masses, atomic_numbers
-    if not elements:
-        return np.ones(n_atoms)
-    return atomic_masses[[atomic_numbers[e] for e in elements]]

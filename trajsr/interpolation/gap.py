@@ -1,4 +1,4 @@
-"""Learned interpolators: one dynamics rolled across the gap, forward and (bidirectional) backward.
+"""Learned interpolators (the gap layers): one dynamics rolled across the gap, forward and (bidirectional) backward.
 
 ``GapInterpolator`` is the Keras layer: it encodes the 2K kept frames into a latent state, rolls the
 dynamics over the S − 1 dropped frames, decodes a residual over the baseline (spline, or Hermite with
@@ -13,12 +13,16 @@ import keras
 import numpy as np
 from keras import ops
 
-from .dynamics import make_dynamics
+from ..dynamics import make_dynamics
+from .names import SEQUENCE_MODEL, model_names, resolve  # noqa: F401  (model_names re-exported)
 
 STATS = ("structure_mean", "structure_std", "displacement_std", "residual_std")
-MODELS = {"bilstm": ("lstm", True), "lstm": ("lstm", False), "birnn": ("rnn", True), "rnn": ("rnn", False),
-          "biode": ("ode", True), "ode": ("ode", False), "bihnn": ("hnn", True), "hnn": ("hnn", False),
-          "seqbilstm": ("sequence", True)}
+def _renamed(config: dict) -> dict:
+    """A layer config with the network width under ``width`` (files before 0.2 called it ``units``)."""
+    config = dict(config)
+    if "units" in config:
+        config["width"] = config.pop("units")
+    return config
 
 
 class GapModel(keras.layers.Layer):
@@ -29,10 +33,10 @@ class GapModel(keras.layers.Layer):
     seen relative to the same mean structure; outputs are residuals in units of ``residual_std``.
     """
 
-    def __init__(self, n_atoms, factor, context, with_velocities=False, units=128, metadata=None, **kwargs):
+    def __init__(self, n_atoms, factor, context, with_velocities=False, width=128, metadata=None, **kwargs):
         super().__init__(**kwargs)
         self.n_atoms, self.factor, self.context = int(n_atoms), int(factor), int(context)
-        self.with_velocities, self.units = bool(with_velocities), int(units)
+        self.with_velocities, self.width = bool(with_velocities), int(width)
         self.metadata = dict(metadata or {})
         self.n_features = 3 * self.n_atoms * (2 if self.with_velocities else 1)
 
@@ -47,18 +51,30 @@ class GapModel(keras.layers.Layer):
         for name in STATS:
             self.stats[name].assign(np.asarray(stats[name], np.float32))
 
-    def normalize(self, context, baseline):
-        """Context (B, 2K, F) -> displacements (B, 2K, F) and structure (B, 1, F); baseline (B, G, 3N)
+    def normalize(self, kept, baseline):
+        """Kept frames (B, 2K, F) -> displacements (B, 2K, F) and structure (B, 1, F); baseline (B, G, 3N)
         relative to the structure; all in units of the training spreads."""
         n3, st = 3 * self.n_atoms, self.stats
-        structure = ops.mean(context, axis=1, keepdims=True)
-        displacement = (context - structure) / st["displacement_std"]
+        structure = ops.mean(kept, axis=1, keepdims=True)
+        displacement = (kept - structure) / st["displacement_std"]
         base = (baseline - structure[..., :n3]) / st["displacement_std"][:n3]
         return displacement, (structure - st["structure_mean"]) / st["structure_std"], base
 
     def get_config(self):
         return {**super().get_config(), "n_atoms": self.n_atoms, "factor": self.factor, "context": self.context,
-                "with_velocities": self.with_velocities, "units": self.units, "metadata": self.metadata}
+                "with_velocities": self.with_velocities, "width": self.width, "metadata": self.metadata}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**_renamed(config))
+
+    def build_from_config(self, config):
+        shapes = config.get("shapes_dict")
+        if shapes and "context_shape" in shapes:  # files before 0.2 named the kept frames "context"
+            shapes = dict(shapes)
+            shapes["kept_shape"] = shapes.pop("context_shape")
+            config = dict(config, shapes_dict=shapes)
+        super().build_from_config(config)
 
 
 @keras.saving.register_keras_serializable(package="trajsr")
@@ -67,15 +83,15 @@ class GapInterpolator(GapModel):
 
     Parameters
     ----------
-    family : {"lstm", "rnn", "ode", "hnn"}
-        Dynamics family.
+    family : str
+        A registered dynamics family (:data:`trajsr.dynamics.FAMILIES`).
     bidirectional : bool
         Blend a forward rollout from the left with a time-reversed one from the right.
     n_atoms, factor, context : int
         Atoms N, upsampling factor S, kept frames K on each side.
     with_velocities : bool
         Context carries velocities; the baseline is then Hermite.
-    units : int
+    width : int
         Width of the encoder, dynamics and decoder.
     solver : {"rk4", "dopri5"}
         ODE solver (family ``ode``).
@@ -83,29 +99,29 @@ class GapInterpolator(GapModel):
         ``elements``, ``dt_fs`` (fine step, fs), ``reference`` (N×3 canonical geometry, nm), units, ...
     """
 
-    def __init__(self, family, bidirectional, n_atoms, factor, context, with_velocities=False, units=128,
+    def __init__(self, family, bidirectional, n_atoms, factor, context, with_velocities=False, width=128,
                  solver="rk4", metadata=None, **kwargs):
-        super().__init__(n_atoms, factor, context, with_velocities, units, metadata, **kwargs)
+        super().__init__(n_atoms, factor, context, with_velocities, width, metadata, **kwargs)
         self.family, self.bidirectional, self.solver = family, bool(bidirectional), solver
-        self.dynamics = make_dynamics(family, self.units, solver=solver)
-        self.encoder = [keras.layers.Dense(2 * self.units, activation="gelu", name="encoder1"),
+        self.dynamics = make_dynamics(family, self.width, solver=solver)
+        self.encoder = [keras.layers.Dense(2 * self.width, activation="gelu", name="encoder1"),
                         keras.layers.Dense(self.dynamics.state_size, name="encoder2")]
-        self.decoder = [keras.layers.Dense(2 * self.units, activation="gelu", name="decoder1"),
+        self.decoder = [keras.layers.Dense(2 * self.width, activation="gelu", name="decoder1"),
                         keras.layers.Dense(3 * self.n_atoms, kernel_initializer="zeros", name="decoder2")]
 
-    def build(self, context_shape, baseline_shape=None):
+    def build(self, kept_shape, baseline_shape=None):
         f, n3, g = self.n_features, 3 * self.n_atoms, self.factor - 1
         self.build_stats()
         self.encoder[0].build((None, (2 * self.context + 1) * f))
-        self.encoder[1].build((None, 2 * self.units))
+        self.encoder[1].build((None, 2 * self.width))
         self.dynamics.build((None, self.dynamics.state_size), (None, g, n3 + 1))
-        self.decoder[0].build((None, self.dynamics.units + n3 + 1))
-        self.decoder[1].build((None, 2 * self.units))
+        self.decoder[0].build((None, self.dynamics.width + n3 + 1))
+        self.decoder[1].build((None, 2 * self.width))
 
-    def _rollout(self, context, baseline):
-        """One direction: context (B, 2K, F) raw, baseline (B, G, 3N) raw -> residual (B, G, 3N) nm."""
+    def _rollout(self, kept, baseline):
+        """One direction: kept frames (B, 2K, F) raw, baseline (B, G, 3N) raw -> residual (B, G, 3N) nm."""
         g = self.factor - 1
-        displacement, structure, base = self.normalize(context, baseline)
+        displacement, structure, base = self.normalize(kept, baseline)
         ctx = ops.concatenate([displacement, structure], axis=1)
         phase = ops.broadcast_to(ops.reshape(ops.arange(1, g + 1, dtype="float32") / self.factor, (1, g, 1)),
                                  (ops.shape(base)[0], g, 1))
@@ -115,14 +131,14 @@ class GapInterpolator(GapModel):
         out = self.decoder[1](self.decoder[0](ops.concatenate([hidden, steps], axis=-1)))
         return out * self.stats["residual_std"]
 
-    def call(self, context, baseline):
-        residual = self._rollout(context, baseline)
+    def call(self, kept, baseline):
+        residual = self._rollout(kept, baseline)
         if self.bidirectional:
-            reversed_context = ops.flip(context, axis=1)
+            reversed_kept = ops.flip(kept, axis=1)
             if self.with_velocities:  # time reversal flips velocities
                 n3 = 3 * self.n_atoms
-                reversed_context = ops.concatenate([reversed_context[..., :n3], -reversed_context[..., n3:]], -1)
-            backward = ops.flip(self._rollout(reversed_context, ops.flip(baseline, axis=1)), axis=1)
+                reversed_kept = ops.concatenate([reversed_kept[..., :n3], -reversed_kept[..., n3:]], -1)
+            backward = ops.flip(self._rollout(reversed_kept, ops.flip(baseline, axis=1)), axis=1)
             w = ops.reshape(1.0 - ops.arange(1, self.factor, dtype="float32") / self.factor, (1, -1, 1))
             residual = w * residual + (1.0 - w) * backward
         return baseline + residual
@@ -141,23 +157,23 @@ class SequenceGapInterpolator(GapModel):
     The comparison the seed paper's rollout Bi-LSTM is measured against.
     """
 
-    def __init__(self, n_atoms, factor, context, with_velocities=False, units=128, metadata=None, **kwargs):
-        super().__init__(n_atoms, factor, context, with_velocities, units, metadata, **kwargs)
+    def __init__(self, n_atoms, factor, context, with_velocities=False, width=128, metadata=None, **kwargs):
+        super().__init__(n_atoms, factor, context, with_velocities, width, metadata, **kwargs)
         self.family, self.bidirectional = "sequence", True
-        self.layers_ = [keras.layers.Bidirectional(keras.layers.LSTM(self.units, return_sequences=True),
+        self.layers_ = [keras.layers.Bidirectional(keras.layers.LSTM(self.width, return_sequences=True),
                                                    name=f"bilstm{i + 1}") for i in range(2)]
         self.head = keras.layers.Dense(3 * self.n_atoms, kernel_initializer="zeros", name="head")
 
-    def build(self, context_shape, baseline_shape=None):
+    def build(self, kept_shape, baseline_shape=None):
         self.build_stats()
         length, width = 2 * self.context + self.factor - 1, self.n_features + 3 * self.n_atoms + 1
         self.layers_[0].build((None, length, width))
-        self.layers_[1].build((None, length, 2 * self.units))
-        self.head.build((None, 2 * self.units))
+        self.layers_[1].build((None, length, 2 * self.width))
+        self.head.build((None, 2 * self.width))
 
-    def call(self, context, baseline):
+    def call(self, kept, baseline):
         k, g, n3 = self.context, self.factor - 1, 3 * self.n_atoms
-        displacement, structure, base = self.normalize(context, baseline)
+        displacement, structure, base = self.normalize(kept, baseline)
         batch = ops.shape(base)[0]
         zeros = lambda n, w: ops.zeros((batch, n, w))  # noqa: E731
         kept = ops.concatenate([displacement, zeros(2 * k, n3 + 1)], axis=-1)
@@ -169,32 +185,36 @@ class SequenceGapInterpolator(GapModel):
 
 
 def build_model(model: str, *, n_atoms: int, factor: int, context: int = 4, with_velocities: bool = False,
-                units: int = 128, solver: str = "rk4", metadata=None, learning_rate: float = 1e-3) -> keras.Model:
-    """A compiled ``keras.Model`` for one of :data:`MODELS` (``"bilstm"``, ``"ode"``, ..., and
+                width: int = 128, solver: str = "rk4", metadata=None, learning_rate: float = 1e-3) -> keras.Model:
+    """A compiled ``keras.Model`` for one of :func:`model_names` (``"bilstm"``, ``"ode"``, ..., and
     ``"seqbilstm"``, the plain bidirectional-LSTM sequence model).
 
-    Inputs ``context`` (2K, F) and ``baseline`` (S − 1, 3N), output the dropped frames (S − 1, 3N),
-    all in nm in the canonical frame (see :mod:`trajsr.windows`). Loss: MAE; optimiser: Adam.
+    Inputs ``kept`` (2K, F) and ``baseline`` (S − 1, 3N), output the dropped frames (S − 1, 3N),
+    all in nm in the canonical frame (see :mod:`trajsr.interpolation.windows`). Loss: MAE; optimiser: Adam.
     """
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
-    family, bidirectional = MODELS[model]
+    family, bidirectional = resolve(model)
     n_features = 3 * n_atoms * (2 if with_velocities else 1)
-    context_in = keras.Input((2 * context, n_features), name="context")
+    kept_in = keras.Input((2 * context, n_features), name="kept")
     baseline_in = keras.Input((factor - 1, 3 * n_atoms), name="baseline")
     metadata = dict(metadata or {}, model=model)
     if family == "sequence":
-        layer = SequenceGapInterpolator(n_atoms, factor, context, with_velocities, units, metadata,
+        layer = SequenceGapInterpolator(n_atoms, factor, context, with_velocities, width, metadata,
                                         name="gap_interpolator")
     else:
-        layer = GapInterpolator(family, bidirectional, n_atoms, factor, context, with_velocities, units, solver,
+        layer = GapInterpolator(family, bidirectional, n_atoms, factor, context, with_velocities, width, solver,
                                 metadata=metadata, name="gap_interpolator")
-    net = keras.Model({"context": context_in, "baseline": baseline_in}, layer(context_in, baseline_in),
-                      name=model)
+    net = keras.Model({"kept": kept_in, "baseline": baseline_in}, layer(kept_in, baseline_in), name=model)
     net.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mae")
     return net
 
 
 def gap_layer(model: keras.Model) -> GapModel:
-    """The :class:`GapInterpolator` (or :class:`SequenceGapInterpolator`) inside a built or loaded model (holds the metadata)."""
+    """The :class:`GapInterpolator` (or :class:`SequenceGapInterpolator`) inside a built or loaded model
+    (it holds the metadata)."""
     return model.get_layer("gap_interpolator")
+
+
+def model_inputs(model: keras.Model, inputs: dict) -> dict:
+    """``inputs`` keyed as ``model`` names them (files before 0.2 call the kept frames ``context``)."""
+    names = model.input if isinstance(model.input, dict) else {}
+    return {("context" if key == "kept" and "context" in names else key): value for key, value in inputs.items()}

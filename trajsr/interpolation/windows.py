@@ -14,8 +14,8 @@ import dataclasses
 import numpy as np
 from scipy.interpolate import CubicSpline
 
-from .errors import TrajsrError
-from .geometry import kabsch_rotation, unwrap
+from ..errors import TrajsrError
+from ..geometry import kabsch_rotation, remove_center_of_mass, unwrap
 
 
 @dataclasses.dataclass
@@ -24,30 +24,30 @@ class Windows:
 
     Attributes
     ----------
-    context : (W, 2K, N, 3)       kept frames
-    context_velocities : (W, 2K, N, 3) or None   velocities × kept spacing (nm), for with-velocities
+    kept : (W, 2K, N, 3)       kept frames
+    kept_velocities : (W, 2K, N, 3) or None   velocities × kept spacing (nm), for with-velocities
     baseline : (W, S − 1, N, 3)  spline/Hermite of the kept frames at the dropped frames
     target : (W, S − 1, N, 3) or None   the true dropped frames
     com : (W, 1, 3), rotation : (W, 3, 3)   what :func:`restore` needs
     """
 
-    context: np.ndarray
-    context_velocities: np.ndarray | None
+    kept: np.ndarray
+    kept_velocities: np.ndarray | None
     baseline: np.ndarray
     target: np.ndarray | None
     com: np.ndarray
     rotation: np.ndarray
 
     def __len__(self):
-        return len(self.context)
+        return len(self.kept)
 
     def inputs(self) -> dict:
-        """The model inputs: ``context`` (W, 2K, F) with F = 3N (or 6N with velocities), ``baseline``."""
-        w, k, n, _ = self.context.shape
-        ctx = self.context.reshape(w, k, 3 * n)
-        if self.context_velocities is not None:
-            ctx = np.concatenate([ctx, self.context_velocities.reshape(w, k, 3 * n)], axis=-1)
-        return {"context": ctx.astype(np.float32),
+        """The model inputs: ``kept`` (W, 2K, F) with F = 3N (or 6N with velocities), ``baseline``."""
+        w, k, n, _ = self.kept.shape
+        ctx = self.kept.reshape(w, k, 3 * n)
+        if self.kept_velocities is not None:
+            ctx = np.concatenate([ctx, self.kept_velocities.reshape(w, k, 3 * n)], axis=-1)
+        return {"kept": ctx.astype(np.float32),
                 "baseline": self.baseline.reshape(w, -1, 3 * n).astype(np.float32)}
 
     def targets(self) -> np.ndarray:
@@ -76,14 +76,13 @@ def hermite_matrices(context: int, factor: int):
     return wp, wv
 
 
-def canonical_frame(context: np.ndarray, masses: np.ndarray, reference: np.ndarray):
+def canonical_frame(kept: np.ndarray, masses: np.ndarray, reference: np.ndarray):
     """Centre of mass (W, 1, 3) and rotation (W, 3, 3) that take each window's two inner kept frames
     (averaged) onto ``reference`` (N, 3, centred)."""
-    k = context.shape[1] // 2
-    inner = 0.5 * (context[:, k - 1] + context[:, k])
-    w = masses / masses.sum()
-    com = np.einsum("wai,a->wi", inner, w)[:, None, :]
-    rotation = kabsch_rotation(inner - com, reference, masses)
+    k = kept.shape[1] // 2
+    inner = 0.5 * (kept[:, k - 1] + kept[:, k])
+    centred, com = remove_center_of_mass(inner, masses)
+    rotation = kabsch_rotation(centred, reference, masses)
     return com, rotation
 
 
@@ -124,6 +123,11 @@ def build_windows(positions, velocities, *, factor, context, masses, reference, 
     return Windows(ctx, ctx_v, baseline, target, com, rotation)
 
 
+def reference_geometry(traj) -> np.ndarray:
+    """The canonical geometry windows are rotated onto: ``traj``'s first frame, centre of mass at 0 (nm)."""
+    return remove_center_of_mass(traj.positions[0], traj.masses)[0]
+
+
 def training_windows(traj, *, factor, context, reference, with_velocities=False, step=1) -> Windows:
     """Every window of a fine trajectory, starting at every ``step``-th fine frame (all coarse phases)."""
     positions = unwrap(traj.positions, traj.unitcell_vectors) if traj.is_periodic else traj.positions
@@ -153,7 +157,7 @@ def normalization_stats(windows: Windows) -> dict:
     Returns ``structure_mean``, ``structure_std``, ``displacement_std`` (F,) and ``residual_std`` (3N,).
     """
     x = windows.inputs()
-    ctx = x["context"].astype(np.float64)
+    ctx = x["kept"].astype(np.float64)
     structure = ctx.mean(axis=1)
     displacement = (ctx - structure[:, None]).reshape(-1, ctx.shape[-1])
     residual = (windows.targets() - x["baseline"]).reshape(-1, x["baseline"].shape[-1]).astype(np.float64)
@@ -164,7 +168,7 @@ def normalization_stats(windows: Windows) -> dict:
 
 def to_dataset(windows: Windows, batch_size: int = 256, shuffle: bool = True, seed: int = 0,
                drop_remainder: bool = False):
-    """A ``tf.data.Dataset`` of ``({"context", "baseline"}, target)`` batches (``drop_remainder`` for
+    """A ``tf.data.Dataset`` of ``({"kept", "baseline"}, target)`` batches (``drop_remainder`` for
     distribution strategies, which split every batch evenly across replicas)."""
     import tensorflow as tf
     ds = tf.data.Dataset.from_tensor_slices((windows.inputs(), windows.targets()))

@@ -1,0 +1,115 @@
+"""Upsample a coarse trajectory file with any interpolator, streaming it in chunks.
+
+Each chunk is processed together with the last 2K kept frames of the one before (K: the
+interpolator's ``context``), and only gaps whose whole context lies in the buffer are written, so the
+output equals the in-memory result and memory stays bounded by the chunk size. A learned model's
+gaps near the ends of the file fall back to the spline (see :mod:`.learned`); the summary says how many.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from ..errors import TrajsrError
+from ..io.stream import ChunkWriter, iter_chunks
+from ..trajectory import Trajectory, check_factor, concatenate
+from .interpolator import Interpolator
+
+
+@dataclasses.dataclass
+class UpsampleSummary:
+    """What :func:`upsample` did: kept and written frame counts, spline-fallback gaps, output path."""
+
+    kept_frames: int
+    fine_frames: int
+    spline_gaps: int
+    output: Path | None
+
+
+def as_interpolator(model, batch_size: int = 2048) -> Interpolator:
+    """An :class:`Interpolator` as given, or a :class:`~.learned.LearnedInterpolator` for a
+    ``.keras`` path or a ``keras.Model``."""
+    if isinstance(model, Interpolator):
+        return model
+    from .learned import LearnedInterpolator
+    return LearnedInterpolator(model, batch_size)
+
+
+def _factor_of(interp: Interpolator, factor) -> int:
+    if interp.factor is not None:
+        if factor is not None and check_factor(factor) != interp.factor:
+            raise TrajsrError(f"the model upsamples by {interp.factor}, not {factor}")
+        return interp.factor
+    if factor is None:
+        raise TrajsrError(f"{interp.name} needs an upsampling factor (--factor)")
+    return check_factor(factor)
+
+
+def upsample_trajectory(coarse: Trajectory, model, factor: int | None = None, batch_size: int = 2048) -> Trajectory:
+    """In memory: the fine trajectory (nm, ps) that ``model`` (an interpolator or a trained model) rebuilds."""
+    interp = as_interpolator(model, batch_size)
+    return interp.interpolate(coarse, _factor_of(interp, factor))
+
+
+def upsample(coarse_path, model, output, *, factor: int | None = None, top=None, dt_fs=None, force: bool = False,
+             chunk: int = 5000, batch_size: int = 2048, progress: bool = True) -> UpsampleSummary:
+    """Stream ``coarse_path`` through an interpolator into ``output`` (any format trajsr writes).
+
+    Parameters
+    ----------
+    coarse_path : path
+        Coarse trajectory; for a trained model its spacing must be the model's factor × dt (fs).
+    model : Interpolator, path or keras.Model
+        A baseline (``trajsr.get_baseline("spline")``) or a trained super-resolution model.
+    output : path
+        Fine trajectory to write; never overwritten without ``force``.
+    factor : int, optional
+        Upsampling factor; a trained model's own factor by default (baselines need it).
+    top : path, optional
+        Topology for formats without atoms.
+    dt_fs : float, optional
+        Spacing of the coarse frames in fs, for files without time.
+    chunk : int
+        Kept frames read per chunk (at least 4K).
+    batch_size : int
+        Gaps per inference batch of a trained model.
+    """
+    interp = as_interpolator(model, batch_size)
+    factor = _factor_of(interp, factor)
+    overlap = 2 * interp.context
+    if int(chunk) != chunk or chunk < 2 * overlap:
+        raise TrajsrError(f"--chunk must be an integer of at least {2 * overlap} kept frames "
+                          f"(4 x the context of {interp.context}), got {chunk}")
+    from tqdm import tqdm
+    buffer, first_gap, kept = None, 0, 0
+    with ChunkWriter(output, force) as writer:
+        chunks = iter_chunks(coarse_path, top=top, dt_fs=dt_fs, chunk=chunk)
+        part = next(chunks, None)
+        if part is None:
+            raise TrajsrError(f"{coarse_path}: no frames")
+        interp.check(part, factor)  # before the progress bar: errors come alone on their line
+        bar = tqdm(desc="upsampling", unit=" kept frames", disable=not progress)
+        try:
+            while part is not None:
+                following = next(chunks, None)
+                kept += part.n_frames
+                buffer = part if buffer is None else concatenate([buffer, part])
+                last = following is None
+                if buffer.n_frames < 2:
+                    raise TrajsrError(f"{coarse_path}: need at least 2 frames to upsample")
+                fine = interp.interpolate(buffer, factor)
+                start = kept - buffer.n_frames  # global index of buffer[0]
+                # gaps with the whole context inside the buffer (or at a true end of the file)
+                stop_gap = buffer.n_frames - 1 if last else buffer.n_frames - interp.context - 1
+                lo, hi = (first_gap - start) * factor, stop_gap * factor + (1 if last else 0)
+                writer.write(fine[lo:hi])
+                first_gap = start + stop_gap
+                bar.update(part.n_frames)
+                buffer = buffer[max(0, buffer.n_frames - overlap):]
+                part = following
+        except BaseException:
+            bar.leave = False  # clear the bar's line so the error stands alone
+            raise
+        finally:
+            bar.close()
+    return UpsampleSummary(kept, (kept - 1) * factor + 1, interp.edge_gaps(kept), Path(output))

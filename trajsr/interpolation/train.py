@@ -1,0 +1,87 @@
+"""Train interpolators: ``fit`` is a thin layer over ``keras.Model.fit`` on ``tf.data``.
+
+Validation is by whole trajectories, normalisation statistics come from the training windows only;
+callbacks, resume and saving are the shared skeleton of :mod:`trajsr.training`.
+"""
+from __future__ import annotations
+
+import keras
+
+from ..errors import TrajsrError
+from ..trajectory import check_factor
+from ..training import check_output, distribution_strategy, fit_and_save, split_data
+from ..units import FS_PER_PS
+from .gap import build_model, gap_layer
+from .names import model_names
+from .windows import concatenate, normalization_stats, reference_geometry, to_dataset, training_windows
+
+
+def fit(train, *, model: str = "bilstm", factor: int = 10, context: int = 4, with_velocities: bool = False,
+        validation=None, output=None, epochs: int = 100, batch_size: int = 256, width: int = 128,
+        learning_rate: float = 1e-3, patience: int = 8, window_step: int = 1, max_minutes: float | None = None,
+        seed: int = 0, strategy: str = "default", solver: str = "rk4", work_dir=None, force: bool = False,
+        top=None, dt_fs=None, callbacks=(), verbose: int = 1):
+    """Train a super-resolution model on fine trajectories.
+
+    Parameters
+    ----------
+    train : list of path or Trajectory
+        Fine reference trajectories (same molecule, same spacing).
+    model : str
+        One of :func:`trajsr.interpolation.names.model_names` (``bilstm``, ``lstm``, ``biode``, ...).
+    factor, context : int
+        Upsampling factor S and kept frames K on each side of a gap.
+    with_velocities : bool
+        Feed the kept frames' velocities too (baseline: Hermite).
+    validation : list, optional
+        Held-out trajectories; default: the last of ``train`` when there are several.
+    output : path, optional
+        Where to save the best model (``.keras``); checkpoints, the CSV log and the BackupAndRestore
+        state go to ``work_dir`` (default: ``OUTPUT.work/``).
+    width : int
+        Width of the network (encoder, dynamics, decoder).
+    window_step : int
+        Take a window at every ``window_step``-th fine frame.
+    max_minutes : float, optional
+        Wall-clock budget, checked after every batch.
+    strategy : {"default", "mirrored", "multiworker"}
+        ``tf.distribute`` strategy the model is built under.
+    callbacks : sequence of keras.callbacks.Callback
+        Extra callbacks, run after trajsr's own.
+
+    Returns
+    -------
+    keras.Model, keras.callbacks.History
+    """
+    factor = check_factor(factor)
+    if model not in model_names():
+        raise TrajsrError(f"unknown model {model!r}; choose from {', '.join(model_names())}")
+    output = check_output(output, force)
+    trajs, valid = split_data(train, validation, top, dt_fs)
+    keras.utils.set_random_seed(seed)
+    first = trajs[0]
+    reference = reference_geometry(first)
+    opts = dict(factor=factor, context=context, reference=reference, with_velocities=with_velocities)
+    train_windows = concatenate([training_windows(t, step=window_step, **opts) for t in trajs])
+    stats = normalization_stats(train_windows)  # training data only
+    metadata = dict(elements=first.elements, dt_fs=first.dt * FS_PER_PS, reference=reference.tolist(),
+                    units={"positions": "nm", "time": "ps", "dt_fs": "fs"},
+                    training=dict(files=[t.source for t in trajs], validation=[t.source for t in valid],
+                                  seed=seed, windows=len(train_windows)))
+    with distribution_strategy(strategy).scope():
+        net = build_model(model, n_atoms=first.n_atoms, factor=factor, context=context,
+                          with_velocities=with_velocities, width=width, solver=solver, metadata=metadata,
+                          learning_rate=learning_rate)
+    layer = gap_layer(net)
+    layer.set_normalization(stats)
+    even = strategy != "default"
+    train_ds = to_dataset(train_windows, batch_size, shuffle=True, seed=seed, drop_remainder=even)
+    valid_ds = None
+    if valid:
+        valid_ds = to_dataset(concatenate([training_windows(t, step=max(window_step, factor // 2), **opts)
+                                           for t in valid]), batch_size if even else 4 * batch_size, shuffle=False,
+                              drop_remainder=even)
+    history = fit_and_save(net, train_ds, valid_ds, metadata=layer.metadata, epochs=epochs, patience=patience,
+                           max_minutes=max_minutes, output=output, work_dir=work_dir, force=force,
+                           callbacks=callbacks, verbose=verbose)
+    return net, history

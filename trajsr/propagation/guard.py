@@ -1,0 +1,63 @@
+"""The guard: stop a rollout that blows up, say when and why, keep the frames before it.
+
+Checks each new frame for non-finite values, a bond stretched or squashed past ``bond_factor`` × its
+start length, and a temperature above 10× the start (or thermostat) temperature + 1000 K.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..physics import temperature
+from ..trajectory import Trajectory
+from ..units import ANGSTROM_PER_NM
+
+
+class Guard:
+    """Watch replicas (B, N, 3) of a molecule with ``elements`` starting at ``positions`` (nm).
+
+    Parameters
+    ----------
+    elements : list of str
+    masses : ndarray
+        Da.
+    positions : ndarray, shape (N, 3)
+        Start geometry (nm): its bonds (covalent radii) and their lengths are the reference.
+    start_temperature : float
+        K; the runaway limit is 10× this + 1000 K.
+    bond_factor : float
+        Allowed ratio to the start length, both ways.
+    """
+
+    def __init__(self, elements, masses, positions, start_temperature, bond_factor=1.8):
+        from ..metrics import bonds_of
+        self.elements, self.masses, self.bond_factor = list(elements), np.asarray(masses), float(bond_factor)
+        self.bonds = bonds_of(Trajectory(positions=positions, elements=self.elements))
+        self.lengths = (np.linalg.norm(positions[self.bonds[:, 0]] - positions[self.bonds[:, 1]], axis=-1)
+                        if len(self.bonds) else np.zeros(0))
+        self.max_temperature = 10 * start_temperature + 1000
+
+    def check(self, xs, vs, done, stride_fs):
+        """First bad frame of (k, B, N, 3) states after ``done`` strides: (index, message), or (k, None)."""
+        for i in range(len(xs)):
+            when = f"at step {done + i + 1} (t = {(done + i + 1) * stride_fs:g} fs)"
+            if not (np.isfinite(xs[i]).all() and np.isfinite(vs[i]).all()):
+                return i, f"rollout stopped {when}: non-finite positions or velocities"
+            if len(self.bonds):
+                message = self._bond_message(xs[i], when)
+                if message:
+                    return i, message
+            temp = temperature(vs[i], self.masses).max()
+            if temp > self.max_temperature:
+                return i, f"rollout stopped {when}: temperature ran away to {temp:.0f} K"
+        return len(xs), None
+
+    def _bond_message(self, x, when):
+        b0, b1 = self.bonds[:, 0], self.bonds[:, 1]
+        r = np.linalg.norm(x[:, b0] - x[:, b1], axis=-1) / self.lengths
+        if not ((r > self.bond_factor).any() or (r < 1 / self.bond_factor).any()):
+            return None
+        b = np.unravel_index(np.argmax(np.abs(np.log(r))), r.shape)[1]
+        a, c = self.bonds[b]
+        length = np.linalg.norm(x[:, a] - x[:, c], axis=-1).max() * ANGSTROM_PER_NM
+        return (f"rollout stopped {when}: bond {self.elements[a]}{a}-{self.elements[c]}{c} at {length:.2f} Å, "
+                f"start {self.lengths[b] * ANGSTROM_PER_NM:.2f} Å")

@@ -1,0 +1,44 @@
+"""Energy rescaling (FlashMD's approach): after each learned stride, scale the internal momenta so that
+E_pot (a reference ASE calculator) + E_kin stays at its start value. kJ/mol, nm, nm/ps, Da."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import TrajsrError
+from ..physics import internal_velocities, kinetic_energy
+from ..units import ANGSTROM_PER_NM, KJ_PER_MOL_PER_EV
+
+
+def calculator_from(name_or_calc):
+    """An ASE calculator: one given as is, or ``"gfn2"`` (GFN2-xTB through tblite)."""
+    if isinstance(name_or_calc, str):
+        if name_or_calc.lower() != "gfn2":
+            raise TrajsrError(f"energy rescaling with {name_or_calc!r}: only 'gfn2' is built in; pass an ASE "
+                              "calculator object for others")
+        from ..datasets.xtb import gfn2_calculator
+        return gfn2_calculator()
+    if not hasattr(name_or_calc, "get_potential_energy"):
+        raise TrajsrError(f"rescale_energy_with needs an ASE calculator or 'gfn2', got {type(name_or_calc).__name__}")
+    return name_or_calc
+
+
+def potential_energies(calc, elements, positions) -> np.ndarray:
+    """E_pot (kJ/mol) of each frame of ``positions`` (B, N, 3) nm from an ASE calculator."""
+    from ase import Atoms
+    energies = []
+    for frame in np.atleast_3d(positions):
+        atoms = Atoms(elements, positions=frame * ANGSTROM_PER_NM)
+        atoms.calc = calc
+        energies.append(atoms.get_potential_energy() * KJ_PER_MOL_PER_EV)
+    return np.array(energies)
+
+
+def rescale_to_kinetic(v, masses, kinetic_target) -> np.ndarray:
+    """Velocities (B, N, 3) whose total kinetic energy is ``kinetic_target`` (kJ/mol), by scaling the
+    internal part only; unchanged where that is impossible."""
+    internal, com = internal_velocities(v, masses)
+    k_com = kinetic_energy(np.broadcast_to(com, v.shape), masses)
+    k_int = kinetic_energy(internal, masses)
+    want = kinetic_target - k_com
+    scale = np.where((want > 0) & (k_int > 0), np.sqrt(np.maximum(want, 0) / np.maximum(k_int, 1e-12)), 1.0)
+    return internal * scale[:, None, None] + com
