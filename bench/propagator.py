@@ -78,7 +78,7 @@ def main():
     tests = [load(path(s)) for s in seeds(args.test_seeds)]
     gfn2 = gfn2_seconds_per_ps(tests[0])
     print(f"GFN2-xTB velocity Verlet: {gfn2:.1f} s per simulated ps", flush=True)
-    n_steps = int(round(args.rollout_ps * 1000 / (args.factor * tests[0].dt * 1000)))
+    n_steps = int(round(args.rollout_ps / (args.factor * tests[0].dt)))
     rows, results = [], {"gfn2_seconds_per_ps": gfn2, "families": {}}
     calc = gfn2_calculator()
     for family, model in models.items():

@@ -28,7 +28,7 @@ train_windows = trajsr.concatenate_windows([trajsr.training_windows(t, step=2, *
 valid_windows = trajsr.training_windows(valid, step=args.factor, **opts)
 
 model = trajsr.build_model("bilstm", n_atoms=train[0].n_atoms, factor=args.factor, context=4, width=128,
-                           metadata=dict(elements=train[0].elements, dt_fs=train[0].dt * 1000,
+                           metadata=dict(elements=train[0].elements, dt_fs=train[0].dt * trajsr.units.FS_PER_PS,
                                          reference=reference.tolist()))
 trajsr.gap_layer(model).set_normalization(trajsr.normalization_stats(train_windows))   # training data only
 model.fit(trajsr.windows_dataset(train_windows, 256),

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from trajsr import LearnedInterpolator, fit, get_baseline, load, reconstruction_errors
 from trajsr.datasets import get_recipe, make
+from trajsr.units import PS_PER_FS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,6 +47,20 @@ def held_out_errors(model_path, paths, factor):
     return dict(per_file=rows, model_mae_angstrom=model, spline_mae_angstrom=spline, spline_over_model=spline / model)
 
 
+def shipped_check(card_path):
+    """MAE (Å) of a shipped model and the spline on the shipped reference trajectory of its dataset (not a
+    training seed), stored in the card so that a test can re-evaluate it on any fresh install."""
+    from trajsr.datasets import shipped_path
+    card = json.loads(Path(card_path).read_text())
+    fine = load(shipped_path(card["dataset"]))
+    errors = held_out_errors(Path(card_path).with_suffix(".keras"), [shipped_path(card["dataset"])], card["factor"])
+    card["shipped_check"] = dict(file=Path(shipped_path(card["dataset"])).name, frames=fine.n_frames,
+                                 model_mae_angstrom=errors["model_mae_angstrom"],
+                                 spline_mae_angstrom=errors["spline_mae_angstrom"])
+    Path(card_path).write_text(json.dumps(card, indent=2) + "\n")
+    return card["shipped_check"]
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="ethanol-gfn2")
@@ -63,7 +78,12 @@ def main(argv=None):
     p.add_argument("--name", required=True)
     p.add_argument("--out", default=str(ROOT / "models"))
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--check-shipped", action="store_true",
+                   help="only re-evaluate models/NAME on the shipped trajectory and record it in its card")
     args = p.parse_args(argv)
+    if args.check_shipped:
+        print(shipped_check(Path(args.out) / f"{args.name}.json"))
+        return
     data = Path(args.data or ROOT / "data" / args.dataset.split("-")[0])
     all_seeds = seeds(args.train_seeds) + seeds(args.valid_seeds) + seeds(args.test_seeds)
     missing = [s for s in all_seeds if not (data / f"{args.dataset}-seed{s}.h5").exists()]
@@ -81,7 +101,7 @@ def main(argv=None):
     card = dict(name=args.name, model=args.model, dataset=args.dataset, method=get_recipe(args.dataset).method,
                 factor=args.factor, context=args.context, width=args.width, input="positions only",
                 train_seeds=seeds(args.train_seeds), validation_seeds=seeds(args.valid_seeds),
-                test_seeds=seeds(args.test_seeds), trajectory_ps=args.steps * 0.5e-3,
+                test_seeds=seeds(args.test_seeds), trajectory_ps=args.steps * get_recipe(args.dataset).dt_fs * PS_PER_FS,
                 training_minutes=round(minutes, 2), machine=f"{platform.machine()}, 2 cores",
                 held_out=held_out, command="python models/recipe.py " + " ".join(sys.argv[1:] if argv is None
                                                                                   else argv))

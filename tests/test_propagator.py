@@ -173,3 +173,23 @@ def test_cli_train_and_propagate(tmp_path, cli, oscillator_model):
         save(harmonic_trajectory(0.01, np.ones(3), n=5).replace(velocities=None), tmp_path / "nov.npz")
         cli("propagate", "--model", oscillator_model, "--start", tmp_path / "nov.npz", "--steps", 5,
             "-o", tmp_path / "x.npz")
+
+
+def test_ode_family_learns_a_stride_better_than_ballistic_motion(tmp_path):
+    rng = np.random.default_rng(2)
+    trajs = [harmonic_trajectory(a, rng.normal(size=3)) for a in (0.004, 0.006, 0.008, 0.010, 0.007)]
+    net, history = fit_propagator(trajs[:-1], validation=trajs[-1:], model="ode", factor=4, strides=2, substeps=4,
+                                  width=32, epochs=8, learning_rate=3e-3, window_step=3, verbose=0,
+                                  output=tmp_path / "ode.keras")
+    assert history.history["val_loss"][-1] < history.history["val_loss"][0]
+    prop = Propagator.load(tmp_path / "ode.keras")
+    assert prop.family == "ode"
+    test = harmonic_trajectory(0.009, np.array([0.0, 1.0, 1.0]), n=401)
+    traj = prop.run(test.positions[0], test.velocities[0], 100)
+    assert traj.n_frames == 101 and "guard" not in traj.info
+    tau = 4 * 0.0005
+    starts = np.arange(0, 396, 4)
+    learned = prop.step(test.positions[starts], test.velocities[starts], 1)[0][0]
+    ballistic = test.positions[starts] + test.velocities[starts] * tau
+    truth = test.positions[starts + 4]
+    assert np.abs(learned - truth).mean() < 0.5 * np.abs(ballistic - truth).mean()

@@ -7,6 +7,7 @@ import sys
 import warnings
 
 from .errors import TrajsrError
+from .units import ANGSTROM_PER_NM, PS_PER_FS
 
 
 def _add_input(p, name="input", help="trajectory file (any mdtraj format, .npz, .xyz, .h5)"):
@@ -76,7 +77,7 @@ def cmd_train(args):
                                     verbose=2 if args.quiet else 1)
         key = "val_loss" if "val_loss" in history.history else "loss"
         print(f"{args.model} propagator: best {key.replace('_loss', '')} rollout MAE "
-              f"{min(history.history[key]) * 10:.3e} Å -> {args.output}")
+              f"{min(history.history[key]) * ANGSTROM_PER_NM:.3e} Å -> {args.output}")
         return
     from .interpolation.train import fit
     net, history = fit(args.inputs, model=args.model, factor=args.factor, context=args.context,
@@ -87,7 +88,7 @@ def cmd_train(args):
                        solver=args.solver, force=args.force, top=args.top, dt_fs=args.dt,
                        verbose=2 if args.quiet else 1)
     key = "val_loss" if "val_loss" in history.history else "loss"
-    best = min(history.history[key]) * 10.0
+    best = min(history.history[key]) * ANGSTROM_PER_NM
     print(f"{args.model}: best {key.replace('_loss', '')} MAE {best:.3e} Å after "
           f"{len(history.history[key])} epochs -> {args.output}")
 
@@ -130,7 +131,7 @@ def cmd_propagate(args):
                         rescale_energy_with=calc, progress=True, seed=args.seed)
     traj.topology = start.topology
     save(traj, args.output, force=args.force)
-    print(f"{traj.n_frames} frames, {prop.stride_fs:g} fs apart ({(traj.n_frames - 1) * prop.stride_fs / 1000:g} ps)"
+    print(f"{traj.n_frames} frames, {prop.stride_fs:g} fs apart ({(traj.n_frames - 1) * prop.stride_fs * PS_PER_FS:g} ps)"
           f" -> {args.output}")
     if "guard" in traj.info:
         print(f"trajsr: error: {traj.info['guard']}; the frames before it were written", file=sys.stderr)

@@ -165,8 +165,7 @@ def bond_length_distance(reference: Trajectory, other: Trajectory, bonds=None) -
 # -- propagator dynamics --------------------------------------------------------------------------
 def total_energies(traj: Trajectory, calculator, every: int = 1):
     """Times (ps) and E_pot (``calculator``, an ASE calculator) + E_kin (kJ/mol) of every ``every``-th frame."""
-    from .physics import kinetic_energy
-    from .propagation.rescale import potential_energies
+    from .physics import kinetic_energy, potential_energies
     if traj.velocities is None:
         raise TrajsrError(f"{traj.source}: the total energy needs velocities")
     idx = np.arange(0, traj.n_frames, every)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .geometry import remove_center_of_mass
-from .units import KB_KJ_PER_MOL_PER_K
+from .units import ANGSTROM_PER_NM, KB_KJ_PER_MOL_PER_K, KJ_PER_MOL_PER_EV
 
 
 def masses_of(elements) -> np.ndarray:
@@ -48,3 +48,14 @@ def temperature_by_element(velocities: np.ndarray, masses: np.ndarray, elements)
     scale = degrees_of_freedom(len(masses)) / (3 * len(masses))               # 3N − 3 shared over N atoms
     return {e: float(per_atom[:, [i for i, x in enumerate(elements) if x == e]].mean()
                      / (1.5 * KB_KJ_PER_MOL_PER_K * scale)) for e in dict.fromkeys(elements)}
+
+
+def potential_energies(calc, elements, positions) -> np.ndarray:
+    """E_pot (kJ/mol) of each frame of ``positions`` (B, N, 3) nm from an ASE calculator."""
+    from ase import Atoms
+    energies = []
+    for frame in np.atleast_3d(positions):
+        atoms = Atoms(elements, positions=frame * ANGSTROM_PER_NM)
+        atoms.calc = calc
+        energies.append(atoms.get_potential_energy() * KJ_PER_MOL_PER_EV)
+    return np.array(energies)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..trajectory import Trajectory
+from ..units import PS_PER_FS
 
 PDB = Path(__file__).resolve().parents[2] / "datasets" / "alanine-dipeptide.pdb"
 
@@ -38,7 +39,7 @@ def run_openmm_md(topology, system, positions, *, steps, seed, temperature, dt_f
     from tqdm import tqdm
     platform = openmm.Platform.getPlatformByName("CPU")
     props = {"Threads": "1"}
-    dt = dt_fs * 1e-3
+    dt = dt_fs * PS_PER_FS
     langevin = openmm.LangevinMiddleIntegrator(temperature, 10.0, dt)
     langevin.setRandomNumberSeed(seed + 1)
     context = openmm.Context(system, langevin, platform, props)

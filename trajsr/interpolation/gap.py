@@ -14,7 +14,7 @@ import numpy as np
 from keras import ops
 
 from ..dynamics import make_dynamics
-from .names import SEQUENCE_MODEL, model_names, resolve  # noqa: F401  (model_names re-exported)
+from .names import resolve
 
 STATS = ("structure_mean", "structure_std", "displacement_std", "residual_std")
 def _renamed(config: dict) -> dict:

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import TrajsrError
 from ..trajectory import Trajectory
-from ..units import ANGSTROM_PER_NM, NM_PER_ANGSTROM, NM_PER_PS_PER_ANGSTROM_PER_FS
+from ..units import ANGSTROM_PER_NM, FS_PER_PS, NM_PER_ANGSTROM, NM_PER_PS_PER_ANGSTROM_PER_FS, PS_PER_FS
 
 
 def read(path) -> Trajectory:
@@ -34,7 +34,7 @@ def read(path) -> Trajectory:
         velocities = np.stack([a.get_velocities() * units.fs for a in frames]) * NM_PER_PS_PER_ANGSTROM_PER_FS
     time = None
     if all("time_fs" in a.info for a in frames):
-        time = np.array([a.info["time_fs"] for a in frames]) * 1e-3
+        time = np.array([a.info["time_fs"] for a in frames]) * PS_PER_FS
     box = None
     if all(a.pbc.all() for a in frames):
         box = np.stack([a.cell.array for a in frames]) * NM_PER_ANGSTROM
@@ -66,6 +66,6 @@ def write(traj: Trajectory, path) -> None:
         if traj.velocities is not None:
             atoms.set_velocities(traj.velocities[i] / NM_PER_PS_PER_ANGSTROM_PER_FS / units.fs)
         if traj.time is not None:
-            atoms.info["time_fs"] = float(traj.time[i] * 1e3)
+            atoms.info["time_fs"] = float(traj.time[i] * FS_PER_PS)
         frames.append(atoms)
     ase.io.write(path, frames, format="extxyz")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import TrajsrError
-from ..physics import internal_velocities, kinetic_energy
-from ..units import ANGSTROM_PER_NM, KJ_PER_MOL_PER_EV
+from ..physics import internal_velocities, kinetic_energy, potential_energies  # noqa: F401  (re-exported)
 
 
 def calculator_from(name_or_calc):
@@ -20,17 +19,6 @@ def calculator_from(name_or_calc):
     if not hasattr(name_or_calc, "get_potential_energy"):
         raise TrajsrError(f"rescale_energy_with needs an ASE calculator or 'gfn2', got {type(name_or_calc).__name__}")
     return name_or_calc
-
-
-def potential_energies(calc, elements, positions) -> np.ndarray:
-    """E_pot (kJ/mol) of each frame of ``positions`` (B, N, 3) nm from an ASE calculator."""
-    from ase import Atoms
-    energies = []
-    for frame in np.atleast_3d(positions):
-        atoms = Atoms(elements, positions=frame * ANGSTROM_PER_NM)
-        atoms.calc = calc
-        energies.append(atoms.get_potential_energy() * KJ_PER_MOL_PER_EV)
-    return np.array(energies)
 
 
 def rescale_to_kinetic(v, masses, kinetic_target) -> np.ndarray:

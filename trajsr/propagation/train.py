@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import TrajsrError
 from ..geometry import align, remove_center_of_mass
+from ..physics import internal_velocities
 from ..trajectory import check_factor
 from ..training import check_output, distribution_strategy, fit_and_save, split_data
 from ..units import FS_PER_PS
@@ -44,7 +45,7 @@ def propagator_stats(trajs, factor, reference, masses) -> dict:
         tau = t.dt * factor
         x0, v0 = t.positions[:-factor], t.velocities[:-factor]
         aligned, com, rot = align(x0, reference, masses)
-        v_rot = np.einsum("fai,fij->faj", v0 - remove_center_of_mass(v0, masses)[1], rot)
+        v_rot = np.einsum("fai,fij->faj", internal_velocities(v0, masses)[0], rot)
         x1 = np.einsum("fai,fij->faj", t.positions[factor:] - com, rot)
         v1 = np.einsum("fai,fij->faj", t.velocities[factor:], rot)
         xs.append(aligned.reshape(len(x0), -1))
