@@ -84,15 +84,39 @@ class Kill(keras.callbacks.Callback):
             raise KeyboardInterrupt("killed")
 
 
-def test_killed_training_resumes(tmp_path, ethanol):
+def test_killed_training_resumes_with_the_best_weights_and_only_with_its_settings(tmp_path, ethanol):
+    from trajsr import TrajsrError
+    from trajsr.interpolation.gap import gap_layer
+    from trajsr.interpolation.windows import concatenate, reference_geometry, training_windows
     opts = dict(model="rnn", factor=5, context=2, width=4, epochs=5, window_step=5, verbose=0,
-                work_dir=tmp_path / "work")
+                output=tmp_path / "m.keras")
+    train, valid = [ethanol[:500]], [ethanol[500:]]
     with pytest.raises(KeyboardInterrupt):
-        fit([ethanol[:500]], validation=[ethanol[500:]], callbacks=[Kill()], **opts)
-    _, history = fit([ethanol[:500]], validation=[ethanol[500:]], output=tmp_path / "m.keras", **opts)
-    assert len(history.history["loss"]) == 3  # epochs 2, 3, 4: it picked up where it stopped
-    rows = (tmp_path / "work" / "log.csv").read_text().strip().splitlines()
-    assert [r.split(",")[0] for r in rows[1:]] == ["0", "1", "2", "3", "4"]
+        fit(train, validation=valid, callbacks=[Kill()], **opts)
+    work = tmp_path / "m.keras.work"
+    assert (work / "settings.json").exists() and not (tmp_path / "m.keras").exists()
+    with pytest.raises(TrajsrError, match="other settings.*width"):
+        fit(train, validation=valid, **dict(opts, width=8))
+    with pytest.raises(TrajsrError, match="other settings.*model"):
+        fit(train, validation=valid, **dict(opts, model="lstm"))
+    net, history = fit(train, validation=valid, **opts)
+    assert len(history.history["loss"]) == 5  # epochs 0-1 before the kill, 2-4 after it
+    assert gap_layer(net).metadata["training"]["epochs"] == 5
+    assert not work.exists()  # the default work folder goes after a successful save
+    # the saved model is the best epoch of all five, not the last one
+    saved = keras.saving.load_model(tmp_path / "m.keras")
+    w = concatenate([training_windows(t, factor=5, context=2, reference=reference_geometry(train[0]), step=5)
+                     for t in valid])
+    assert saved.evaluate(w.inputs(), w.targets(), verbose=0) == pytest.approx(min(history.history["val_loss"]),
+                                                                              rel=1e-4)
+
+
+def test_time_limit_is_checked_after_every_batch(ethanol):
+    batches = []
+    count = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: batches.append(batch))
+    fit([ethanol[:500]], model="rnn", factor=5, context=2, width=4, epochs=3, window_step=1, batch_size=8,
+        max_minutes=1e-9, verbose=0, callbacks=[count])
+    assert len(batches) == 1
 
 
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path):

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import signal
 import sys
 import warnings
 
@@ -10,10 +12,38 @@ from .errors import TrajsrError
 from .units import ANGSTROM_PER_NM, PS_PER_FS
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``trajsr: error: ...``) and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"trajsr: error: {message} (see '{self.prog} --help')\n")
+
+
+def _number(kind, low, inclusive, what):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        if value < low or (value == low and not inclusive):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        return value
+    return parse
+
+
+COUNT = _number(int, 1, True, "a positive integer")
+INDEX = _number(int, -10 ** 18, True, "an integer")
+FACTOR = _number(int, 2, True, "an integer factor >= 2")
+POSITIVE = _number(float, 0.0, False, "a positive, finite number")
+NONNEGATIVE = _number(int, 0, True, "a non-negative integer")
+
+
 def _add_input(p, name="input", help="trajectory file (any mdtraj format, .npz, .xyz, .h5)"):
     p.add_argument(name, help=help)
     p.add_argument("-t", "--top", help="topology file for formats without atoms (dcd, xtc, trr, nc, ...)")
-    p.add_argument("--dt", type=float, metavar="FS",
+    p.add_argument("--dt", type=POSITIVE, metavar="FS",
                    help="frame spacing in fs, for files without time information")
 
 
@@ -23,8 +53,12 @@ def _add_output(p, required=True):
 
 
 def cmd_stride(args):
-    from .io import load, save
+    from .io import check_writable, load, save
+    check_writable(args.output, args.force)
     traj = load(args.input, top=args.top, dt_fs=args.dt)
+    if args.factor >= traj.n_frames:
+        raise TrajsrError(f"{args.input}: --factor {args.factor} would keep 1 of its {traj.n_frames} frames; "
+                          "a coarse trajectory needs at least 2")
     coarse = traj.stride(args.factor)
     save(coarse, args.output, force=args.force)
     print(f"kept {coarse.n_frames} of {traj.n_frames} frames (every {args.factor}th) -> {args.output}")
@@ -66,6 +100,9 @@ def cmd_datasets(args):
 
 
 def cmd_train(args):
+    from .modelfile import check_output
+    check_output(args.output, args.force)  # before anything slow
+    import_tensorflow()
     if args.task == "propagate":
         from .propagation.train import fit_propagator
         _, history = fit_propagator(args.inputs, model=args.model, factor=args.factor, strides=args.strides,
@@ -98,6 +135,8 @@ def cmd_upsample(args):
     from .interpolation.streaming import as_interpolator, upsample
     if (args.model is None) == (args.method is None):
         raise TrajsrError("give either --model FILE (a trained model) or --method linear|spline|hermite")
+    if args.model:
+        import_tensorflow()
     interp = get_baseline(args.method) if args.method else as_interpolator(args.model, args.batch_size)
     summary = upsample(args.input, interp, args.output, factor=args.factor, top=args.top, dt_fs=args.dt,
                        force=args.force, chunk=args.chunk, batch_size=args.batch_size)
@@ -108,8 +147,9 @@ def cmd_upsample(args):
 
 def cmd_propagate(args):
     from .io import check_writable, load, save
-    from .propagation.propagator import Propagator
     check_writable(args.output, args.force)
+    import_tensorflow()
+    from .propagation.propagator import Propagator
     prop = Propagator.load(args.model)
     start = load(args.start, top=args.top, dt_fs=args.dt)
     if not -start.n_frames <= args.frame < start.n_frames:
@@ -123,11 +163,13 @@ def cmd_propagate(args):
     if args.rescale_energy_with:
         from .propagation.rescale import calculator_from
         calc = calculator_from(args.rescale_energy_with)
-    import warnings
+    if args.thermostat and args.temperature is None:
+        raise TrajsrError(f"--thermostat {args.thermostat} needs --temperature (K)")
+    thermostat = (args.thermostat or "bussi") if args.temperature is not None else None
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore")  # the guard's message is printed below, once
         traj = prop.run(start.positions[args.frame], start.velocities[args.frame], args.steps,
-                        thermostat=args.thermostat if args.temperature else None, temperature=args.temperature,
+                        thermostat=thermostat, temperature=args.temperature,
                         rescale_energy_with=calc, progress=True, seed=args.seed)
     traj.topology = start.topology
     save(traj, args.output, force=args.force)
@@ -140,7 +182,9 @@ def cmd_propagate(args):
 
 
 def cmd_demo(args):
-    from .demo import run_demo
+    from .demo import prepare_output, run_demo
+    prepare_output(args.out_dir, args.force)
+    import_tensorflow()
     run_demo(out_dir=args.out_dir, factor=args.factor, force=args.force)
 
 
@@ -148,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .dynamics.registry import FAMILIES
     from .interpolation.baselines import BASELINES
     from .interpolation.names import model_names
-    parser = argparse.ArgumentParser(prog="trajsr", description="Molecular-dynamics trajectory "
+    parser = Parser(prog="trajsr", description="Molecular-dynamics trajectory "
                                      "super-resolution and learned propagators. Units: nm and ps inside, "
                                      "Å and fs in reports and options.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -156,22 +200,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stride", help="keep every S-th frame of a fine trajectory")
     _add_input(p)
     _add_output(p)
-    p.add_argument("--factor", type=int, required=True, help="stride S (>= 2)")
+    p.add_argument("--factor", type=FACTOR, required=True, help="stride S (>= 2)")
     p.set_defaults(func=cmd_stride)
 
     p = sub.add_parser("baseline", help="upsample with linear/spline/hermite (= upsample --method)")
     _add_input(p)
     _add_output(p)
-    p.add_argument("--factor", type=int, required=True, help="upsampling factor S (>= 2)")
+    p.add_argument("--factor", type=FACTOR, required=True, help="upsampling factor S (>= 2)")
     p.add_argument("--method", choices=list(BASELINES), default="spline",
                    help="interpolation (hermite needs stored velocities)")
-    p.add_argument("--chunk", type=int, default=5000, help="kept frames per streamed chunk")
+    p.add_argument("--chunk", type=COUNT, default=5000, help="kept frames per streamed chunk")
     p.set_defaults(func=cmd_upsample, model=None, batch_size=2048)
 
     p = sub.add_parser("evaluate", help="errors (Å) of a reconstruction over the dropped frames")
     p.add_argument("reference", help="the fine reference trajectory")
     _add_input(p, "reconstruction", "the reconstructed fine trajectory")
-    p.add_argument("--factor", type=int, required=True, help="the factor the reconstruction used")
+    p.add_argument("--factor", type=FACTOR, required=True, help="the factor the reconstruction used")
     p.add_argument("--json", help="write the errors as JSON here")
     p.add_argument("--plot", help="write a PNG of MAE (Å) against time inside a gap (fs)")
     p.add_argument("--force", action="store_true", help="overwrite existing --json/--plot files")
@@ -180,18 +224,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("datasets", help="list the reference datasets, or make one")
     p.add_argument("action", choices=["list", "make"])
     p.add_argument("name", nargs="?", help="dataset to make (see 'trajsr datasets list')")
-    p.add_argument("--seed", type=int, nargs="+", default=[0], help="one trajectory per seed")
-    p.add_argument("--steps", type=int, help="NVE steps of 0.5 fs to save")
-    p.add_argument("--temperature", type=float, help="temperature in K")
+    p.add_argument("--seed", type=NONNEGATIVE, nargs="+", default=[0], help="one trajectory per seed")
+    p.add_argument("--steps", type=COUNT, help="NVE steps of 0.5 fs to save")
+    p.add_argument("--temperature", type=POSITIVE, help="temperature in K")
     p.add_argument("-o", "--out-dir", default=".", help="where to write NAME-seedN.h5")
-    p.add_argument("--processes", type=int, help="parallel processes (default: one per core)")
+    p.add_argument("--processes", type=COUNT, help="parallel processes (default: one per core)")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
     p.set_defaults(func=cmd_datasets)
 
     p = sub.add_parser("train", help="train a super-resolution model on fine trajectories")
     p.add_argument("inputs", nargs="+", help="fine reference trajectories (same molecule and spacing)")
     p.add_argument("-t", "--top", help="topology for formats without atoms")
-    p.add_argument("--dt", type=float, metavar="FS", help="frame spacing in fs for files without time")
+    p.add_argument("--dt", type=POSITIVE, metavar="FS", help="frame spacing in fs for files without time")
     _add_output(p)
     p.add_argument("--task", choices=["interpolate", "propagate"], default="interpolate")
     p.add_argument("--model", default="bilstm", choices=model_names(),
@@ -199,21 +243,21 @@ def build_parser() -> argparse.ArgumentParser:
                         "(a plain Bidirectional(LSTM) over the window); propagators (--task propagate): "
                         f"{', '.join(FAMILIES)}. Families: " + "; ".join(f"{f.name}: {f.summary}"
                                                                        for f in FAMILIES.values()))
-    p.add_argument("--strides", type=int, default=4, help="propagate: strides unrolled per example")
-    p.add_argument("--substeps", type=int, default=10, help="propagate: integrator steps per stride")
-    p.add_argument("--factor", type=int, required=True, help="upsampling factor S (>= 2)")
-    p.add_argument("--context", type=int, default=4, help="kept frames on each side of a gap (K)")
+    p.add_argument("--strides", type=COUNT, default=4, help="propagate: strides unrolled per example")
+    p.add_argument("--substeps", type=COUNT, default=10, help="propagate: integrator steps per stride")
+    p.add_argument("--factor", type=FACTOR, required=True, help="upsampling factor S (>= 2)")
+    p.add_argument("--context", type=COUNT, default=4, help="kept frames on each side of a gap (K)")
     p.add_argument("--with-velocities", action="store_true",
                    help="also feed the kept frames' velocities (files that store them)")
     p.add_argument("--validation", nargs="+", help="held-out trajectories (default: the last input)")
-    p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--width", "--units", dest="width", type=int, default=128, help="width of the network")
-    p.add_argument("--learning-rate", type=float, default=1e-3)
-    p.add_argument("--patience", type=int, default=8, help="early-stopping patience (epochs)")
-    p.add_argument("--window-step", type=int, default=1, help="a training window every N fine frames")
-    p.add_argument("--max-minutes", type=float, help="wall-clock budget")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=COUNT, default=100)
+    p.add_argument("--batch-size", type=COUNT, default=256)
+    p.add_argument("--width", "--units", dest="width", type=COUNT, default=128, help="width of the network")
+    p.add_argument("--learning-rate", type=POSITIVE, default=1e-3)
+    p.add_argument("--patience", type=COUNT, default=8, help="early-stopping patience (epochs)")
+    p.add_argument("--window-step", type=COUNT, default=1, help="a training window every N fine frames")
+    p.add_argument("--max-minutes", type=POSITIVE, help="wall-clock budget (minutes), checked every batch")
+    p.add_argument("--seed", type=NONNEGATIVE, default=0)
     p.add_argument("--strategy", choices=["default", "mirrored", "multiworker"], default="default",
                    help="tf.distribute strategy")
     p.add_argument("--solver", choices=["rk4", "dopri5"], default="rk4", help="ODE solver (ode/biode)")
@@ -225,37 +269,77 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output(p)
     p.add_argument("--model", help="trained .keras super-resolution model")
     p.add_argument("--method", choices=list(BASELINES), help="a baseline instead of a model")
-    p.add_argument("--factor", type=int, help="upsampling factor (a model's own by default; baselines need it)")
-    p.add_argument("--chunk", type=int, default=5000, help="kept frames per streamed chunk")
-    p.add_argument("--batch-size", type=int, default=2048, help="gaps per inference batch")
+    p.add_argument("--factor", type=FACTOR, help="upsampling factor (a model's own by default; baselines need it)")
+    p.add_argument("--chunk", type=COUNT, default=5000, help="kept frames per streamed chunk")
+    p.add_argument("--batch-size", type=COUNT, default=2048, help="gaps per inference batch")
     p.set_defaults(func=cmd_upsample)
 
     p = sub.add_parser("propagate", help="run a learned propagator from a start frame")
     p.add_argument("--model", required=True, help="propagator .keras (trajsr train --task propagate)")
     p.add_argument("--start", required=True, help="file with the start positions and velocities")
     p.add_argument("-t", "--top", help="topology for formats without atoms")
-    p.add_argument("--dt", type=float, metavar="FS", help="frame spacing of --start in fs, if it has no time")
-    p.add_argument("--frame", type=int, default=0, help="start frame (default 0; -1 = last)")
-    p.add_argument("--steps", type=int, required=True, help="learned steps (each the model's stride)")
+    p.add_argument("--dt", type=POSITIVE, metavar="FS", help="frame spacing of --start in fs, if it has no time")
+    p.add_argument("--frame", type=INDEX, default=0, help="start frame (default 0; -1 = last)")
+    p.add_argument("--steps", type=COUNT, required=True, help="learned steps (each the model's stride)")
     _add_output(p)
-    p.add_argument("--temperature", type=float, help="NVT at this temperature (K)")
-    p.add_argument("--thermostat", choices=["bussi", "langevin"], default="bussi")
-    p.add_argument("--rescale-energy-with", metavar="CALC", help="hold E_pot + E_kin with this calculator (gfn2)")
-    p.add_argument("--seed", type=int, default=0, help="thermostat noise seed")
+    p.add_argument("--temperature", type=POSITIVE, help="NVT at this temperature (K)")
+    p.add_argument("--thermostat", choices=["bussi", "langevin"], help="with --temperature (default bussi)")
+    p.add_argument("--rescale-energy-with", metavar="CALC", choices=["gfn2"],
+                   help="hold E_pot + E_kin with this calculator (gfn2: one GFN2-xTB energy per learned step, "
+                        "about 20x slower than the learned step alone)")
+    p.add_argument("--seed", type=NONNEGATIVE, default=0, help="thermostat noise seed")
     p.set_defaults(func=cmd_propagate)
 
     p = sub.add_parser("demo", help="stride a shipped trajectory, rebuild it, print the MAE table (Å)")
     p.add_argument("-o", "--out-dir", default="trajsr-demo", help="where to write the PNG and JSON")
-    p.add_argument("--factor", type=int, default=10, help="stride to rebuild (default 10 = 5 fs)")
+    p.add_argument("--factor", type=FACTOR, default=10, help="stride to rebuild (default 10 = 5 fs)")
     p.add_argument("--force", action="store_true", help="overwrite earlier demo output")
     p.set_defaults(func=cmd_demo)
     return parser
+
+
+class Terminated(BaseException):
+    """SIGTERM, turned into an exception so that partial output files are removed on the way out."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
+def import_tensorflow() -> None:
+    """Import TensorFlow without its start-up noise (absl, CUDA probing, CPU-feature notes): C-level
+    stderr is captured during the import and only lines that are not known noise are passed on."""
+    import os
+    import re
+    import tempfile
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    noise = re.compile(r"absl::InitializeLog|cudart_stub|cuInit|cuda_(platform|diagnostics|executor)|"
+                       r"cpu_feature_guard|To enable the following instructions|rebuild TensorFlow|"
+                       r"Unable to register cu|computation_placer|TF-TRT|oneDNN custom operations")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            import tensorflow as tf
+            tf.config.list_logical_devices()  # device start-up logs its probing now, into the capture
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            for line in capture.read().decode(errors="replace").splitlines():
+                if line.strip() and not noise.search(line):
+                    print(line, file=sys.stderr)
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     warnings.formatwarning = lambda message, category, *a, **k: f"trajsr: warning: {message}\n"
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         status = args.func(args)
     except TrajsrError as err:
@@ -264,6 +348,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("trajsr: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("trajsr: terminated (SIGTERM); no partial output was left", file=sys.stderr)
+        return 143
     return status or 0
 
 

@@ -6,14 +6,27 @@ from pathlib import Path
 
 from .interpolation.baselines import BASELINES
 from .datasets import shipped_path
+from .errors import TrajsrError
 from .io import atomic_path, check_writable, load
 from .metrics import reconstruction_errors
 from .plots import plot_gap_errors
 from .report import format_errors
 from .units import FS_PER_PS
+from .resources import shipped_folder
 
 #: the trained models shipped with trajsr (a checkout's ``models/`` folder)
-MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+MODELS_DIR = shipped_folder("models")
+
+
+def prepare_output(out_dir, force: bool = False):
+    """Create ``out_dir`` and check that its two outputs may be written (before any work)."""
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise TrajsrError(f"{out_dir}: cannot create the output folder ({err.strerror or err})") from None
+    png, js = out_dir / "gap_errors.png", out_dir / "errors.json"
+    return check_writable(png, force), check_writable(js, force)
 
 
 def run_demo(out_dir="trajsr-demo", factor: int = 10, force: bool = False, dataset: str = "ethanol-gfn2",
@@ -23,10 +36,7 @@ def run_demo(out_dir="trajsr-demo", factor: int = 10, force: bool = False, datas
     by name; print the MAE table in Å, write ``gap_errors.png`` and ``errors.json`` into ``out_dir``.
     The shipped trajectory (seed 0) is not among the shipped models' training seeds.
     Returns the errors by method."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    png, js = out_dir / "gap_errors.png", out_dir / "errors.json"
-    check_writable(png, force), check_writable(js, force)
+    png, js = prepare_output(out_dir, force)
     fine = load(shipped_path(dataset))
     coarse = fine.stride(factor)
     print(f"{dataset}: {fine.n_frames} frames at {fine.dt * FS_PER_PS:g} fs; kept every {factor}th "

@@ -47,7 +47,29 @@ def check_correspondence(reference: Trajectory, reconstruction: Trajectory, fact
         raise TrajsrError(f"{rec.source}: kept frame {bad[0] * factor} differs from the reference by "
                           f"{kept_error[bad[0]]:.3g} Å; is the factor right, and is it a reconstruction "
                           f"of {ref.source}?")
+    _check_factor_of(ref, rec, factor)
     return ref
+
+
+#: a frame copied from the reference through a file (float32 included) agrees to this, in Å
+COPIED_FRAME_TOLERANCE_ANGSTROM = 1e-5
+
+
+def _check_factor_of(ref: Trajectory, rec: Trajectory, factor: int) -> None:
+    """Refuse a reconstruction made with another factor: its recorded factor, else a finer stride whose
+    frames all equal the reference (a factor-10 reconstruction evaluated at --factor 20 would count
+    its kept frames as perfectly rebuilt ones)."""
+    recorded = rec.info.get("factor")
+    if recorded is not None and int(recorded) != factor:
+        raise TrajsrError(f"{rec.source}: a factor-{int(recorded)} reconstruction (as the file records), "
+                          f"evaluated with --factor {factor}")
+    error = np.abs(rec.positions - ref.positions).max(axis=(1, 2)) * ANGSTROM_PER_NM
+    copied = error <= COPIED_FRAME_TOLERANCE_ANGSTROM
+    for stride in range(1, factor):
+        if factor % stride == 0 and copied[::stride].all() and len(copied[::stride]) > len(copied[::factor]):
+            raise TrajsrError(f"{rec.source}: frames 0, {stride}, {2 * stride}, ... all equal the reference: it "
+                              f"keeps the frames of a factor-{stride} stride, not {factor}; evaluate it with "
+                              f"--factor {stride}")
 
 
 def dropped_mask(n_frames: int, factor: int) -> np.ndarray:

@@ -4,14 +4,31 @@ The caller imports the module that registers its layers first (the interpolation
 """
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
 
 from .errors import TrajsrError
+from .io.atomic import check_writable
 
 
-def load_model(path):
-    """A ``keras.Model`` from ``path``; :class:`TrajsrError` naming the file if it is not a loadable model."""
+#: what a trajsr model file holds, by the name of its characteristic layer
+KINDS = {"gap_interpolator": ("interpolate", "a super-resolution model (trajsr upsample --model)"),
+         "unroll": ("propagate", "a propagator (trajsr propagate --model)")}
+
+
+def model_kind(path) -> str:
+    """``"interpolate"``, ``"propagate"`` or ``"keras"`` (any other model), read from the file's
+    config without loading it."""
+    with zipfile.ZipFile(path) as archive:
+        config = json.loads(archive.read("config.json"))
+    names = {layer.get("config", {}).get("name") for layer in config.get("config", {}).get("layers", [])}
+    return next((kind for name, (kind, _) in KINDS.items() if name in names), "keras")
+
+
+def load_model(path, expect: str | None = None):
+    """A ``keras.Model`` from ``path``; :class:`TrajsrError` naming the file if it is not a loadable
+    model, or not of the ``expect``-ed kind (``"interpolate"`` or ``"propagate"``)."""
     import keras
 
     from .dynamics import load_all
@@ -21,11 +38,27 @@ def load_model(path):
         raise TrajsrError(f"{path}: no such model file")
     if path.suffix != ".keras":
         raise TrajsrError(f"{path}: not a .keras model file")
-    if not zipfile.is_zipfile(path):
-        raise TrajsrError(f"{path}: not a .keras model (truncated or corrupt: no zip archive)")
+    try:
+        kind = model_kind(path)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError):
+        raise TrajsrError(f"{path}: not a readable .keras model: truncated or corrupt") from None
+    if expect is not None and kind != expect:
+        what = next((text for k, text in KINDS.values() if k == kind), "a plain Keras model, not made by trajsr")
+        wanted = next(text for k, text in KINDS.values() if k == expect)
+        raise TrajsrError(f"{path}: is {what}; this needs {wanted}")
     try:
         return keras.saving.load_model(path, safe_mode=True)
     except Exception as err:
         message = " ".join(str(err).split())
         raise TrajsrError(f"{path}: cannot load as a trajsr .keras model: "
                           f"{message if len(message) <= 300 else message[:297] + '...'}") from None
+
+
+def check_output(output, force: bool):
+    """The output path of a model (``.keras``), refused before any work if it exists or cannot be written."""
+    if output is None:
+        return None
+    output = check_writable(output, force)
+    if output.suffix != ".keras":
+        raise TrajsrError(f"{output}: models are saved as .keras files")
+    return output

@@ -6,14 +6,17 @@ model), BackupAndRestore (a killed run resumes where it stopped), CSVLogger.
 """
 from __future__ import annotations
 
+import csv
 import json
+import shutil
 import time
 from pathlib import Path
 
 import keras
 
 from .errors import TrajsrError
-from .io import atomic_path, check_writable, load
+from .io import atomic_path, load
+from .modelfile import check_output  # noqa: F401  (the trainings import it from here)
 from .trajectory import Trajectory
 from .units import FS_PER_PS
 
@@ -64,16 +67,6 @@ def distribution_strategy(name: str = "default"):
     raise TrajsrError(f"unknown strategy {name!r}; choose default, mirrored or multiworker")
 
 
-def check_output(output, force: bool):
-    """The output path of a model (``.keras``), refused before any work if it exists or cannot be written."""
-    if output is None:
-        return None
-    output = check_writable(output, force)
-    if output.suffix != ".keras":
-        raise TrajsrError(f"{output}: models are saved as .keras files")
-    return output
-
-
 def split_data(train, validation=None, top=None, dt_fs=None):
     """Load training and validation trajectories (whole trajectories; default validation: the last
     training file when there are several) and check they are the same molecule at the same spacing."""
@@ -102,23 +95,75 @@ def _check_compatible(trajs: list[Trajectory]) -> None:
                               f"{first.source} ({first.dt * FS_PER_PS:g} fs)")
 
 
-def fit_and_save(net, train_ds, valid_ds, *, metadata: dict, epochs: int, patience: int, max_minutes=None,
-                 output=None, work_dir=None, force: bool = False, callbacks=(), verbose: int = 1):
-    """The skeleton both trainings share: ``net.fit`` with the standard callbacks, the training record
-    in ``metadata["training"]`` (seconds, epochs), and an atomic save of the best model to ``output``.
+def fit_and_save(net, train_ds, valid_ds, *, metadata: dict, settings: dict, epochs: int, patience: int,
+                 max_minutes=None, output=None, work_dir=None, force: bool = False, callbacks=(), verbose: int = 1):
+    """The skeleton both trainings share: ``net.fit`` with the standard callbacks, resuming a killed run
+    with the same ``settings`` from its work folder (and refusing one with other settings), the best
+    weights over all epochs (before and after a kill), the training record in ``metadata["training"]``
+    (seconds, epochs), and an atomic save to ``output``. The default work folder ``OUTPUT.work`` is
+    removed after a successful save.
 
-    Returns the ``keras.callbacks.History``.
+    Returns a ``keras.callbacks.History`` of every epoch, those before a kill included.
     """
+    _check_positive(epochs=epochs, patience=patience)
+    if max_minutes is not None and not max_minutes > 0:
+        raise TrajsrError(f"max_minutes must be positive, got {max_minutes}")
     monitor = "val_loss" if valid_ds is not None else "loss"
     work = Path(work_dir) if work_dir else (Path(str(output) + ".work") if output else None)
+    history_before = _claim_work_folder(work, settings) if work is not None else {}
+    callbacks_ = standard_callbacks(monitor, patience, max_minutes, work)
+    best_so_far = min(history_before.get(monitor, []), default=None)
+    for cb in callbacks_:  # a resumed run must beat the best epoch before the kill, not only its own
+        if isinstance(cb, keras.callbacks.ModelCheckpoint) and best_so_far is not None:
+            cb.best = best_so_far
     start = time.monotonic()
     history = net.fit(train_ds, validation_data=valid_ds, epochs=epochs, shuffle=False, verbose=verbose,
-                      callbacks=standard_callbacks(monitor, patience, max_minutes, work) + list(callbacks))
+                      callbacks=callbacks_ + list(callbacks))
+    if work is not None:
+        history.history = _read_log(work / "log.csv") or history.history
+        best = work / "best.keras"
+        if best.exists():
+            net.set_weights(keras.saving.load_model(best, safe_mode=True, compile=False).get_weights())
     metadata["training"] = dict(metadata.get("training", {}), seconds=round(time.monotonic() - start, 1),
                                 epochs=len(history.history.get("loss", [])))
     if output is not None:
         save_model(net, output, force, work, history)
+        if work_dir is None and work is not None:
+            shutil.rmtree(work, ignore_errors=True)
     return history
+
+
+def _check_positive(**values):
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise TrajsrError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _claim_work_folder(work: Path, settings: dict) -> dict:
+    """Record ``settings`` in ``work``; if a killed run left state there, check it had the same settings
+    and return its history so far (empty for a fresh folder)."""
+    recorded = work / "settings.json"
+    settings = json.loads(json.dumps(settings, default=str))
+    leftover = work.exists() and any(work.iterdir())
+    if leftover:
+        before = json.loads(recorded.read_text()) if recorded.exists() else None
+        if before != settings:
+            changed = sorted(k for k in set(settings) | set(before or {})
+                             if (before or {}).get(k) != settings.get(k)) if before else ["(unknown)"]
+            raise TrajsrError(f"{work}: holds a killed run with other settings ({', '.join(changed)}); it would "
+                              "resume only with the same ones: delete the folder or choose another output")
+    work.mkdir(parents=True, exist_ok=True)
+    recorded.write_text(json.dumps(settings, indent=1, sort_keys=True))
+    return _read_log(work / "log.csv") if leftover else {}
+
+
+def _read_log(path: Path) -> dict:
+    """Columns of a CSVLogger file as lists of floats (every epoch, across resumes)."""
+    if not path.exists():
+        return {}
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    return {key: [float(r[key]) for r in rows] for key in (rows[0] if rows else {}) if key != "epoch"}
 
 
 def save_model(net, output, force, work=None, history=None) -> None:

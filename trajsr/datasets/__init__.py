@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import TrajsrError
+from ..resources import shipped_folder
 
 #: the shipped reference trajectories (a checkout's ``datasets/`` folder)
-SHIPPED_DIR = Path(__file__).resolve().parents[2] / "datasets"
+SHIPPED_DIR = shipped_folder("datasets")
 MANIFEST = SHIPPED_DIR / "manifest.json"
 
 
@@ -117,8 +118,15 @@ def make(name: str, seeds=(0,), steps: int | None = None, temperature: float | N
     recipe = get_recipe(name)
     steps = recipe.steps if steps is None else int(steps)
     temperature = recipe.temperature if temperature is None else float(temperature)
+    if steps < 1 or not (temperature > 0 and temperature < float("inf")):
+        raise TrajsrError(f"datasets make: steps must be >= 1 and temperature positive (K); got {steps}, {temperature}")
+    if len(set(seeds)) != len(seeds):
+        raise TrajsrError(f"datasets make: seed given twice ({', '.join(map(str, seeds))})")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise TrajsrError(f"{out_dir}: cannot create the output folder ({err.strerror or err})") from None
     jobs = []
     for seed in seeds:
         path = out_dir / f"{name}-seed{seed}.h5"

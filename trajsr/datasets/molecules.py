@@ -1,11 +1,10 @@
 """Starting geometries of the molecules in the reference datasets (Å, ASE Atoms)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from ..errors import TrajsrError
+from ..resources import shipped_folder
 
-GEOMETRY_DIR = Path(__file__).resolve().parents[2] / "datasets" / "geometries"
+GEOMETRY_DIR = shipped_folder("datasets") / "geometries"
 
 
 def molecule(name: str):

@@ -6,14 +6,14 @@ leap-frog VerletIntegrator); every step saved with velocities and potential ener
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 
 from ..trajectory import Trajectory
 from ..units import PS_PER_FS
+from ..resources import shipped_folder
 
-PDB = Path(__file__).resolve().parents[2] / "datasets" / "alanine-dipeptide.pdb"
+PDB = shipped_folder("datasets") / "alanine-dipeptide.pdb"
 
 
 def velocity_verlet(dt_ps: float):
@@ -56,7 +56,7 @@ def run_openmm_md(topology, system, positions, *, steps, seed, temperature, dt_f
     vel = np.empty((steps + 1, n, 3))
     energy = np.empty(steps + 1)
     box = np.empty((steps + 1, 3, 3))
-    for i in tqdm(range(steps + 1), desc=f"{name} seed {seed}", unit="step", disable=not progress,
+    for i in tqdm(range(steps + 1), desc=f"{name} seed {seed}", unit="step", disable=None if progress else True,
                   mininterval=2.0):
         if i:
             integrator.step(1)

@@ -57,7 +57,7 @@ def run_gfn2_md(atoms, *, steps: int, seed: int, temperature: float = 500.0, dt_
     Stationary(atoms)
     ZeroRotation(atoms)
     n_eq = int(round(equilibration_fs / dt_fs))
-    bar = tqdm(total=n_eq + steps, desc=f"{name} seed {seed}", unit="step", disable=not progress,
+    bar = tqdm(total=n_eq + steps, desc=f"{name} seed {seed}", unit="step", disable=None if progress else True,
                mininterval=2.0)
     if n_eq:
         langevin = Langevin(atoms, dt_fs * units.fs, temperature_K=temperature,

@@ -39,7 +39,7 @@ class LearnedInterpolator(Interpolator):
         from .gap import gap_layer
         if batch_size < 1:
             raise TrajsrError(f"batch size must be a positive number of gaps, got {batch_size}")
-        self.model = load_model(model) if isinstance(model, (str, Path)) else model
+        self.model = load_model(model, expect="interpolate") if isinstance(model, (str, Path)) else model
         try:
             layer = gap_layer(self.model)
         except ValueError:

@@ -45,6 +45,22 @@ def _factor_of(interp: Interpolator, factor) -> int:
     return check_factor(factor)
 
 
+#: fine frames of one chunk (positions and velocities, float64) may take this much memory
+CHUNK_MEMORY_BYTES = 2 * 1024 ** 3
+
+
+def _check_memory(n_atoms, factor, chunk, overlap):
+    per_kept = factor * n_atoms * 3 * 8 * 2
+    if (chunk + overlap) * per_kept <= CHUNK_MEMORY_BYTES:
+        return
+    fitting = CHUNK_MEMORY_BYTES // per_kept - overlap
+    if fitting < 2 * overlap:
+        raise TrajsrError(f"--factor {factor} asks for {factor - 1} frames in every gap: more than "
+                          f"{CHUNK_MEMORY_BYTES / 1024 ** 3:g} GiB for even the smallest chunk of {n_atoms} atoms")
+    raise TrajsrError(f"--factor {factor} with --chunk {chunk} needs {(chunk + overlap) * per_kept / 1024 ** 3:.1f} "
+                      f"GiB per chunk; use --chunk {fitting} or less")
+
+
 def upsample_trajectory(coarse: Trajectory, model, factor: int | None = None, batch_size: int = 2048) -> Trajectory:
     """In memory: the fine trajectory (nm, ps) that ``model`` (an interpolator or a trained model) rebuilds."""
     interp = as_interpolator(model, batch_size)
@@ -88,7 +104,8 @@ def upsample(coarse_path, model, output, *, factor: int | None = None, top=None,
         if part is None:
             raise TrajsrError(f"{coarse_path}: no frames")
         interp.check(part, factor)  # before the progress bar: errors come alone on their line
-        bar = tqdm(desc="upsampling", unit=" kept frames", disable=not progress)
+        _check_memory(part.n_atoms, factor, chunk, overlap)
+        bar = tqdm(desc="upsampling", unit=" kept frames", disable=None if progress else True)
         try:
             while part is not None:
                 following = next(chunks, None)

@@ -81,7 +81,12 @@ def fit(train, *, model: str = "bilstm", factor: int = 10, context: int = 4, wit
         valid_ds = to_dataset(concatenate([training_windows(t, step=max(window_step, factor // 2), **opts)
                                            for t in valid]), batch_size if even else 4 * batch_size, shuffle=False,
                               drop_remainder=even)
-    history = fit_and_save(net, train_ds, valid_ds, metadata=layer.metadata, epochs=epochs, patience=patience,
+    settings = dict(task="interpolate", model=model, factor=factor, context=context, width=width,
+                    with_velocities=with_velocities, solver=solver, batch_size=batch_size, learning_rate=learning_rate,
+                    window_step=window_step, seed=seed, files=[t.source for t in trajs],
+                    validation=[t.source for t in valid])
+    history = fit_and_save(net, train_ds, valid_ds, metadata=layer.metadata, settings=settings, epochs=epochs,
+                           patience=patience,
                            max_minutes=max_minutes, output=output, work_dir=work_dir, force=force,
                            callbacks=callbacks, verbose=verbose)
     return net, history

@@ -1,7 +1,10 @@
 """Every format mdtraj reads and writes, plus the velocities that trr and Amber NetCDF store."""
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import sys
 
 import numpy as np
 
@@ -44,11 +47,13 @@ def read(path, top=None, suffix: str = "") -> Trajectory:
     if topology is None and suffix in NEEDS_TOPOLOGY:
         raise TrajsrError(f"{path}: {suffix} files hold no atoms; give a topology with -t/--top")
     try:
-        traj = mdtraj.load(str(path), top=topology) if topology is not None else mdtraj.load(str(path))
+        with quiet_stdout():
+            traj = mdtraj.load(str(path), top=topology) if topology is not None else mdtraj.load(str(path))
     except Exception as err:
         raise _read_error(path, topology, err) from None
     if traj.n_frames == 0:
         raise TrajsrError(f"{path}: no frames")
+    check_complete(path, suffix, traj.n_frames)
     elements = [a.element.symbol if a.element is not None else "X" for a in traj.topology.atoms]
     velocities = _velocities(path, suffix, traj.n_frames)
     return Trajectory(positions=traj.xyz, elements=elements, velocities=velocities,
@@ -79,7 +84,13 @@ def read_chunks(path, top, chunk: int, suffix: str):
     elements = [a.element.symbol if a.element is not None else "X" for a in topology.atoms]
     lo = 0
     try:
-        for part in mdtraj.iterload(str(path), top=topology, chunk=chunk):
+        with quiet_stdout():
+            parts = iter(mdtraj.iterload(str(path), top=topology, chunk=chunk))
+        while True:
+            with quiet_stdout():
+                part = next(parts, None)
+            if part is None:
+                break
             yield Trajectory(positions=part.xyz, elements=elements, time=part.time if suffix in TIMED else None,
                              unitcell_vectors=part.unitcell_vectors, topology=topology, source=str(path),
                              first_frame=lo)
@@ -88,6 +99,34 @@ def read_chunks(path, top, chunk: int, suffix: str):
         raise
     except Exception as err:
         raise _read_error(path, topology, err) from None
+    check_complete(path, suffix, lo)
+
+
+def check_complete(path, suffix, n_read: int) -> None:
+    """A DCD header counts its frames: fewer read means the file was cut short."""
+    if suffix != ".dcd":
+        return
+    with open(path, "rb") as f:
+        header = f.read(12)
+    if len(header) == 12 and header[4:8] == b"CORD":
+        declared = int(np.frombuffer(header[8:12], "<i4")[0])
+        if declared > n_read:
+            raise TrajsrError(f"{path}: truncated: its header declares {declared} frames, only {n_read} are "
+                              "complete")
+
+
+@contextlib.contextmanager
+def quiet_stdout():
+    """Silence the C-level stdout of mdtraj's molfile plugins ("dcdplugin) detected ...") for a block."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with open(os.devnull, "wb") as null:
+        os.dup2(null.fileno(), 1)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 def _slices(traj, chunk):
@@ -163,6 +202,11 @@ def _read_error(path, topology, err):
                            f"trajectory has {match.group(2)}")
     if topology is not None and "atoms" in message and ("match" in message or "number" in message):
         return TrajsrError(f"{path}: atom count mismatch with topology ({topology.n_atoms} atoms): {message}")
+    if "read error" in message.lower() or "not divideable" in message:
+        return TrajsrError(f"{path}: cannot read trajectory: truncated or corrupt ({message})")
+    if "double" in message.lower() and str(path).endswith(".trr"):
+        return TrajsrError(f"{path}: double-precision TRR is not supported by mdtraj; convert it to single "
+                           "precision first (gmx trjconv -f IN.trr -o OUT.trr with a single-precision gmx)")
     return TrajsrError(f"{path}: cannot read trajectory ({message})")
 
 

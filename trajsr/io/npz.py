@@ -6,6 +6,8 @@ written as unicode arrays so the files stay pickle-free.
 """
 from __future__ import annotations
 
+import zipfile
+
 import numpy as np
 
 from ..errors import TrajsrError
@@ -30,7 +32,11 @@ def read(path) -> Trajectory:
         with np.load(path, allow_pickle=False) as archive:
             data = {key: archive[key] for key in archive.files}
     except ValueError as err:
+        if "pickle" not in str(err):
+            raise TrajsrError(f"{path}: cannot read npz ({err})") from None
         raise TrajsrError(f"{path}: npz holds pickled objects, which trajsr does not load ({err})") from None
+    except (zipfile.BadZipFile, EOFError, OSError) as err:
+        raise TrajsrError(f"{path}: not a readable npz archive: truncated or corrupt ({err})") from None
     for key in ("R", "z"):
         if key not in data:
             raise TrajsrError(f"{path}: npz has no {key!r} array (keys: {', '.join(data)})")

@@ -21,7 +21,8 @@ from ..physics import kinetic_energy, temperature
 from ..trajectory import Trajectory
 from ..units import FS_PER_PS
 from .guard import Guard
-from .rescale import calculator_from, potential_energies, rescale_to_kinetic
+from ..physics import potential_energies
+from .rescale import calculator_from, rescale_to_kinetic
 from .thermostats import THERMOSTATS, apply_thermostat
 
 
@@ -44,7 +45,7 @@ class Propagator:
         """Load a propagator ``.keras`` file (``safe_mode=True``); ``jit_compile`` runs rollouts through XLA."""
         from ..modelfile import load_model
         from .model import propagator_step
-        model = load_model(path)
+        model = load_model(path, expect="propagate")
         try:
             step = propagator_step(model)
         except ValueError:
@@ -127,8 +128,16 @@ class Propagator:
             ``n_steps + 1`` frames (fewer if the guard stopped it; ``info["guard"]`` says why), with
             velocities; one per replica for batched input.
         """
+        _check_count(n_steps, "n_steps")
+        _check_count(chunk, "chunk")
         x = np.asarray(positions, np.float64)
         v = np.asarray(velocities, np.float64)
+        if x.size == 0 or x.ndim not in (2, 3):
+            raise TrajsrError(f"start positions must have shape (N, 3) or (replicas, N, 3), got {x.shape}")
+        if temperature is not None and not (np.isfinite(temperature) and temperature > 0):
+            raise TrajsrError(f"temperature must be positive and finite (K), got {temperature}")
+        if not bond_factor > 1:
+            raise TrajsrError(f"bond_factor must be > 1, got {bond_factor}")
         single = x.ndim == 2
         x, v = np.atleast_3d(x[None] if single else x), np.atleast_3d(v[None] if single else v)
         if x.shape != v.shape or x.shape[1:] != (len(self.masses), 3):
@@ -148,7 +157,7 @@ class Propagator:
                       bond_factor)
         frames_x, frames_v, message = [x[None]], [v[None]], None
         from tqdm import tqdm
-        bar = tqdm(total=n_steps, unit="step", disable=not progress, desc="propagating")
+        bar = tqdm(total=n_steps, unit="step", disable=None if progress else True, desc="propagating")
         done = 0
         while done < n_steps:
             k = 1 if per_stride else min(chunk, n_steps - done)
@@ -186,3 +195,9 @@ class Propagator:
     def temperature(self, v) -> np.ndarray:
         """Instantaneous temperature (K) of each replica (B, N, 3) nm/ps, 3N − 3 degrees of freedom."""
         return temperature(v, self.masses)
+
+
+def _check_count(value, name):
+    """A positive integer count, else one clear error (2.5 steps or 0 chunks are refused, not rounded)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise TrajsrError(f"{name} must be a positive integer, got {value!r}")

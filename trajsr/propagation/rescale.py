@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import TrajsrError
-from ..physics import internal_velocities, kinetic_energy, potential_energies  # noqa: F401  (re-exported)
+from ..physics import internal_velocities, kinetic_energy
 
 
 def calculator_from(name_or_calc):

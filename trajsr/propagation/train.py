@@ -101,7 +101,11 @@ def fit_propagator(train, *, model="hnn", factor=10, strides=4, substeps=10, val
         return ds.batch(batch_size, drop_remainder=strategy != "default").prefetch(tf.data.AUTOTUNE)
     train_ds = dataset(trajs, True, window_step)
     valid_ds = dataset(valid, False, max(window_step, factor)) if valid else None
-    history = fit_and_save(net, train_ds, valid_ds, metadata=step.metadata, epochs=epochs, patience=patience,
+    settings = dict(task="propagate", model=model, factor=factor, strides=strides, substeps=substeps, width=width,
+                    batch_size=batch_size, learning_rate=learning_rate, window_step=window_step, seed=seed,
+                    files=[t.source for t in trajs], validation=[t.source for t in valid])
+    history = fit_and_save(net, train_ds, valid_ds, metadata=step.metadata, settings=settings, epochs=epochs,
+                           patience=patience,
                            max_minutes=max_minutes, output=output, work_dir=work_dir, force=force,
                            callbacks=callbacks, verbose=verbose)
     return net, history
