@@ -100,3 +100,56 @@ def test_demo(tmp_path, cli):
     assert "spline" in out and "hermite" in out and "MAE (Å)" in out
     assert "bilstm (models/ethanol-gfn2-f10.keras)" in out
     assert (tmp_path / "gap_errors.png").exists()
+
+
+def test_readme_walkthrough_runs_as_written(tmp_path, cli):
+    """The README's first command-line walk-through, line by line, on the shipped files."""
+    import re
+    import shlex
+
+    from .conftest import ROOT
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"<!-- walkthrough -->\s*```bash\n(.*?)```", text, re.S).group(1)
+    for name in ("datasets", "models"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    lines = [line.split("  #")[0].strip() for line in block.splitlines() if line.startswith("trajsr ")]
+    assert len(lines) >= 4
+    for line in lines:
+        proc = _run_in(tmp_path, shlex.split(line)[1:])
+        assert proc.returncode == 0, f"{line}\n{proc.stderr}"
+    errors = json.loads((tmp_path / "errors.json").read_text())
+    assert errors["mae_angstrom"] < 2e-3 and (tmp_path / "gaps.png").exists()
+
+
+def _run_in(folder, args):
+    import os
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-m", "trajsr.cli", *args], cwd=folder, capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+
+
+def test_regular_install_runs_the_demo(tmp_path):
+    """A non-editable 'pip install .' (into a venv that borrows the installed dependencies) finds the
+    shipped data and models."""
+    import shutil
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+    source = tmp_path / "src"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", "build", "*.egg-info", "__pycache__",
+                                                                 "*.work", "data", "trajsr-demo", ".venv"))
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", tmp_path / "venv"], check=True)
+    python = tmp_path / "venv" / "bin" / "python"
+    install = subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", source],
+                             capture_output=True, text=True)
+    assert install.returncode == 0, install.stderr[-2000:]
+    shutil.rmtree(source)  # nothing may come from the checkout any more
+    where = subprocess.run([python, "-c", "import trajsr; print(trajsr.__file__)"], cwd=tmp_path,
+                           capture_output=True, text=True).stdout
+    assert str(tmp_path / "venv") in where
+    demo = subprocess.run([tmp_path / "venv" / "bin" / "trajsr", "demo", "-o", tmp_path / "demo"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert demo.returncode == 0, demo.stderr[-2000:]
+    assert "bilstm" in demo.stdout and (tmp_path / "demo" / "gap_errors.png").exists()

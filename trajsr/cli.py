@@ -148,14 +148,16 @@ def cmd_upsample(args):
 def cmd_propagate(args):
     from .io import check_writable, load, save
     check_writable(args.output, args.force)
-    import_tensorflow()
-    from .propagation.propagator import Propagator
-    prop = Propagator.load(args.model)
+    if args.thermostat and args.temperature is None:
+        raise TrajsrError(f"--thermostat {args.thermostat} needs --temperature (K)")
     start = load(args.start, top=args.top, dt_fs=args.dt)
     if not -start.n_frames <= args.frame < start.n_frames:
         raise TrajsrError(f"{args.start}: --frame {args.frame} out of range ({start.n_frames} frames)")
     if start.velocities is None:
         raise TrajsrError(f"{args.start}: no velocities to start from (use a file that stores them: h5, npz, trr)")
+    import_tensorflow()
+    from .propagation.propagator import Propagator
+    prop = Propagator.load(args.model)
     if prop.elements and start.elements != prop.elements:
         raise TrajsrError(f"{args.start}: atoms {''.join(start.elements)} differ from the model's "
                           f"{''.join(prop.elements)}")
@@ -163,8 +165,6 @@ def cmd_propagate(args):
     if args.rescale_energy_with:
         from .propagation.rescale import calculator_from
         calc = calculator_from(args.rescale_energy_with)
-    if args.thermostat and args.temperature is None:
-        raise TrajsrError(f"--thermostat {args.thermostat} needs --temperature (K)")
     thermostat = (args.thermostat or "bussi") if args.temperature is not None else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the guard's message is printed below, once

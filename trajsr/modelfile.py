@@ -47,7 +47,7 @@ def load_model(path, expect: str | None = None):
         wanted = next(text for k, text in KINDS.values() if k == expect)
         raise TrajsrError(f"{path}: is {what}; this needs {wanted}")
     try:
-        return keras.saving.load_model(path, safe_mode=True)
+        return keras.saving.load_model(path, safe_mode=True, compile=False)  # inference only
     except Exception as err:
         message = " ".join(str(err).split())
         raise TrajsrError(f"{path}: cannot load as a trajsr .keras model: "

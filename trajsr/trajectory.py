@@ -167,6 +167,19 @@ class Trajectory:
         out.info = dict(self.info, stride=factor)
         return out
 
+    def to_ase(self, frame: int = 0):
+        """Frame ``frame`` as :class:`ase.Atoms` (Å; velocities, and the box, where stored)."""
+        import ase
+        from ase import units
+
+        from .units import ANGSTROM_PER_NM, NM_PER_PS_PER_ANGSTROM_PER_FS
+        atoms = ase.Atoms(self.elements, positions=self.positions[frame] * ANGSTROM_PER_NM)
+        if self.velocities is not None:
+            atoms.set_velocities(self.velocities[frame] / NM_PER_PS_PER_ANGSTROM_PER_FS / units.fs)
+        if self.unitcell_vectors is not None:
+            atoms.cell, atoms.pbc = self.unitcell_vectors[frame] * ANGSTROM_PER_NM, True
+        return atoms
+
     # -- mdtraj ----------------------------------------------------------------------------------
     def to_mdtraj(self):
         """An :class:`mdtraj.Trajectory` (positions, time, box; velocities are dropped)."""
