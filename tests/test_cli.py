@@ -132,6 +132,7 @@ def _run_in(folder, args):
 def test_regular_install_runs_the_demo(tmp_path):
     """A non-editable 'pip install .' (into a venv that borrows the installed dependencies) finds the
     shipped data and models."""
+    import os
     import shutil
     import subprocess
     import sys
@@ -142,14 +143,15 @@ def test_regular_install_runs_the_demo(tmp_path):
                                                                  "*.work", "data", "trajsr-demo", ".venv"))
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", tmp_path / "venv"], check=True)
     python = tmp_path / "venv" / "bin" / "python"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     install = subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", source],
-                             capture_output=True, text=True)
+                             capture_output=True, text=True, env=env)
     assert install.returncode == 0, install.stderr[-2000:]
     shutil.rmtree(source)  # nothing may come from the checkout any more
     where = subprocess.run([python, "-c", "import trajsr; print(trajsr.__file__)"], cwd=tmp_path,
-                           capture_output=True, text=True).stdout
+                           capture_output=True, text=True, env=env).stdout
     assert str(tmp_path / "venv") in where
     demo = subprocess.run([tmp_path / "venv" / "bin" / "trajsr", "demo", "-o", tmp_path / "demo"], cwd=tmp_path,
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env=env)
     assert demo.returncode == 0, demo.stderr[-2000:]
     assert "bilstm" in demo.stdout and (tmp_path / "demo" / "gap_errors.png").exists()

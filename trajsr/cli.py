@@ -114,7 +114,7 @@ def cmd_train(args):
                                     verbose=2 if args.quiet else 1)
         key = "val_loss" if "val_loss" in history.history else "loss"
         print(f"{args.model} propagator: best {key.replace('_loss', '')} rollout MAE "
-              f"{min(history.history[key]) * ANGSTROM_PER_NM:.3e} Å -> {args.output}")
+              f"{_best(history.history[key]) * ANGSTROM_PER_NM:.3e} Å -> {args.output}")
         return
     from .interpolation.train import fit
     net, history = fit(args.inputs, model=args.model, factor=args.factor, context=args.context,
@@ -125,9 +125,14 @@ def cmd_train(args):
                        solver=args.solver, force=args.force, top=args.top, dt_fs=args.dt,
                        verbose=2 if args.quiet else 1)
     key = "val_loss" if "val_loss" in history.history else "loss"
-    best = min(history.history[key]) * ANGSTROM_PER_NM
+    best = _best(history.history[key]) * ANGSTROM_PER_NM
     print(f"{args.model}: best {key.replace('_loss', '')} MAE {best:.3e} Å after "
           f"{len(history.history[key])} epochs -> {args.output}")
+
+
+def _best(values) -> float:
+    """The smallest of an epoch column, ignoring epochs without the value (NaN)."""
+    return min((v for v in values if v == v), default=float("nan"))
 
 
 def cmd_upsample(args):

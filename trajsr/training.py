@@ -163,7 +163,12 @@ def _read_log(path: Path) -> dict:
         return {}
     with open(path) as f:
         rows = list(csv.DictReader(f))
-    return {key: [float(r[key]) for r in rows] for key in (rows[0] if rows else {}) if key != "epoch"}
+    def number(text):
+        try:
+            return float(text)
+        except (TypeError, ValueError):  # CSVLogger writes NA for a value an epoch lacked
+            return float("nan")
+    return {key: [number(r[key]) for r in rows] for key in (rows[0] if rows else {}) if key != "epoch"}
 
 
 def save_model(net, output, force, work=None, history=None) -> None:

@@ -54,6 +54,7 @@ class LearnedInterpolator(Interpolator):
         self.needs_velocities = self.with_velocities
         self.batch_size = batch_size
         self.spline_fallback_gaps = 0
+        self._compiled = None
 
     def edge_gaps(self, n_kept: int) -> int:
         return len(edge_gap_indices(n_kept, self.context))
@@ -84,11 +85,10 @@ class LearnedInterpolator(Interpolator):
 
     def fill(self, positions, velocities, dt, factor):
         """Fill every gap; the first and last K − 1 gaps (too little context) with a local spline."""
-        from .gap import model_inputs
         n, k = len(positions), self.context
-        n_gaps = n - 1
-        fine = np.empty((n_gaps * factor + 1, self.n_atoms, 3))
+        fine = np.empty(((n - 1) * factor + 1, self.n_atoms, 3))
         fine[::factor] = positions
+        gaps_view = fine[:-1].reshape(n - 1, factor, self.n_atoms, 3)[:, 1:]  # (gaps, S − 1, N, 3) view
         interior = np.arange(k - 1, n - k)  # gaps with K kept frames on each side
         masses = masses_of(self.elements) if self.elements else np.ones(self.n_atoms)
         for lo in range(0, len(interior), self.batch_size):
@@ -96,16 +96,27 @@ class LearnedInterpolator(Interpolator):
             w = build_windows(positions, velocities, factor=factor, context=k, masses=masses,
                               reference=self.reference, starts=gaps - (k - 1), spacing_ps=dt,
                               with_velocities=self.with_velocities, targets=False, index_step=1)
-            pred = self.model.predict_on_batch(model_inputs(self.model, w.inputs()))
-            pred = restore(np.asarray(pred, np.float64).reshape(len(gaps), factor - 1, self.n_atoms, 3),
-                           w.com, w.rotation)
-            for g, frames in zip(gaps, pred):
-                fine[g * factor + 1: (g + 1) * factor] = frames
+            pred = self._predict(w.inputs()).reshape(len(gaps), factor - 1, self.n_atoms, 3)
+            gaps_view[gaps] = restore(pred.astype(np.float64), w.com, w.rotation)
         edge = edge_gap_indices(n, k)
         self.spline_fallback_gaps = len(edge)
         for g in edge:
             fine[g * factor + 1: (g + 1) * factor] = _local_spline(positions, g, k, factor)
         return fine, None
+
+    def _predict(self, inputs: dict) -> np.ndarray:
+        """The model on one batch, through a compiled graph of a fixed batch size (a power of two up to
+        ``batch_size``; the batch is padded), so the graph is traced a handful of times, not per batch."""
+        import tensorflow as tf
+
+        from .gap import model_inputs
+        if self._compiled is None:
+            self._compiled = tf.function(lambda x: self.model(x, training=False), reduce_retracing=False)
+        n = len(next(iter(inputs.values())))
+        size = min(self.batch_size, 1 << max(0, (n - 1).bit_length()))
+        padded = {key: np.concatenate([a, np.zeros((size - n,) + a.shape[1:], a.dtype)]) if size > n else a
+                  for key, a in inputs.items()}
+        return self._compiled(model_inputs(self.model, padded)).numpy()[:n]
 
 
 def _local_spline(positions, gap, context, factor):

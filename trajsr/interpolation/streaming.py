@@ -8,6 +8,7 @@ gaps near the ends of the file fall back to the spline (see :mod:`.learned`); th
 from __future__ import annotations
 
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..errors import TrajsrError
@@ -106,6 +107,7 @@ def upsample(coarse_path, model, output, *, factor: int | None = None, top=None,
         interp.check(part, factor)  # before the progress bar: errors come alone on their line
         _check_memory(part.n_atoms, factor, chunk, overlap)
         bar = tqdm(desc="upsampling", unit=" kept frames", disable=None if progress else True)
+        background, pending = ThreadPoolExecutor(max_workers=1), None
         try:
             while part is not None:
                 following = next(chunks, None)
@@ -119,14 +121,19 @@ def upsample(coarse_path, model, output, *, factor: int | None = None, top=None,
                 # gaps with the whole context inside the buffer (or at a true end of the file)
                 stop_gap = buffer.n_frames - 1 if last else buffer.n_frames - interp.context - 1
                 lo, hi = (first_gap - start) * factor, stop_gap * factor + (1 if last else 0)
-                writer.write(fine[lo:hi])
+                if pending is not None:
+                    pending.result()  # one chunk in flight: order kept, memory bounded
+                pending = background.submit(writer.write, fine[lo:hi])  # written while the next one computes
                 first_gap = start + stop_gap
                 bar.update(part.n_frames)
                 buffer = buffer[max(0, buffer.n_frames - overlap):]
                 part = following
+            if pending is not None:
+                pending.result()
         except BaseException:
             bar.leave = False  # clear the bar's line so the error stands alone
             raise
         finally:
+            background.shutdown(wait=True)
             bar.close()
     return UpsampleSummary(kept, (kept - 1) * factor + 1, interp.edge_gaps(kept), Path(output))

@@ -86,13 +86,24 @@ def canonical_frame(kept: np.ndarray, masses: np.ndarray, reference: np.ndarray)
     return com, rotation
 
 
+def _rotate(x, rotation):
+    """x (W, ..., 3) @ rotation (W, 3, 3), as one batched matmul (much faster than einsum here)."""
+    return np.matmul(x.reshape(len(x), -1, 3), rotation).reshape(x.shape)
+
+
 def _canonical(windows_positions, com, rotation):
-    return np.einsum("w...ai,wij->w...aj", windows_positions - com[:, None], rotation)
+    return _rotate(windows_positions - com[:, None], rotation)
 
 
 def restore(positions: np.ndarray, com: np.ndarray, rotation: np.ndarray) -> np.ndarray:
     """Undo the canonical frame: positions (W, G, N, 3) back to the file's frame (nm)."""
-    return np.einsum("wgaj,wij->wgai", positions, rotation) + com[:, None]
+    return _rotate(positions, np.swapaxes(rotation, 1, 2)) + com[:, None]
+
+
+def _mix(weights, frames):
+    """weights (G, K) applied to frames (W, K, N, 3) along K: (W, G, N, 3)."""
+    w, k = frames.shape[:2]
+    return np.matmul(weights, frames.reshape(w, k, -1)).reshape((w, len(weights)) + frames.shape[2:])
 
 
 def build_windows(positions, velocities, *, factor, context, masses, reference, starts, spacing_ps,
@@ -112,11 +123,11 @@ def build_windows(positions, velocities, *, factor, context, masses, reference, 
     if with_velocities:
         if velocities is None:
             raise TrajsrError("with-velocities mode needs stored velocities")
-        ctx_v = np.einsum("wkai,wij->wkaj", velocities[kept_idx], rotation) * spacing_ps
+        ctx_v = _rotate(velocities[kept_idx], rotation) * spacing_ps
         wp, wv = hermite_matrices(k, factor)
-        baseline = np.einsum("gk,wkai->wgai", wp, ctx) + np.einsum("gk,wkai->wgai", wv, ctx_v)
+        baseline = _mix(wp, ctx) + _mix(wv, ctx_v)
     else:
-        baseline = np.einsum("gk,wkai->wgai", spline_matrix(k, factor), ctx)
+        baseline = _mix(spline_matrix(k, factor), ctx)
     target = None
     if targets:
         target = _canonical(positions[starts[:, None] + (k - 1) * factor + np.arange(1, factor)], com, rotation)

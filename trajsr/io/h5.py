@@ -60,8 +60,9 @@ def write(traj: Trajectory, path) -> None:
         append(f, traj)
 
 
-def write_header(f: h5py.File, traj: Trajectory) -> None:
-    """Schema attributes, metadata and elements, and empty resizable per-frame datasets."""
+def write_header(f: h5py.File, traj: Trajectory, compression: str = "gzip") -> None:
+    """Schema attributes, metadata and elements, and empty resizable per-frame datasets (``compression``:
+    ``"gzip"``, readable by every HDF5 tool, or ``"lzf"``, h5py's own, about twice as fast to write)."""
     f.attrs["schema"] = SCHEMA
     f.attrs["version"] = VERSION
     f.attrs["units"] = json.dumps(UNITS)
@@ -77,7 +78,7 @@ def write_header(f: h5py.File, traj: Trajectory) -> None:
             dtype = np.float64 if name == "time" else np.float32
             f.create_dataset(name, shape=(0,) + value.shape[1:], maxshape=(None,) + value.shape[1:],
                              dtype=dtype, chunks=(min(1024, max(1, len(value))),) + value.shape[1:],
-                             compression="gzip", shuffle=True)
+                             compression=compression, shuffle=True)
 
 
 def append(f: h5py.File, traj: Trajectory) -> None:
@@ -111,7 +112,8 @@ def read_chunks(path, chunk: int):
 
 
 class Appender:
-    """Append chunks to a new trajsr-h5 file (resizable datasets)."""
+    """Append chunks to a new trajsr-h5 file (resizable datasets, LZF-compressed: h5py reads it
+    anywhere; other HDF5 tools need the LZF filter plugin)."""
 
     def __init__(self, path):
         self.path, self.handle = path, None
@@ -119,7 +121,7 @@ class Appender:
     def append(self, traj: Trajectory) -> None:
         if self.handle is None:
             self.handle = h5py.File(self.path, "w")
-            write_header(self.handle, traj)
+            write_header(self.handle, traj, compression="lzf")  # streamed outputs: speed over size
         append(self.handle, traj)
 
     def close(self) -> None:

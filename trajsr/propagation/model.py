@@ -21,6 +21,10 @@ class Unroll(keras.layers.Layer):
         if not self.step.built:
             self.step.build(positions_shape, velocities_shape)
 
+    def compute_output_spec(self, positions, velocities=None):
+        # the output's shape is known: building a loaded model need not trace every stride's integrator
+        return keras.KerasTensor((positions.shape[0], self.strides, 6 * self.step.n_atoms), dtype="float32")
+
     def call(self, positions, velocities):
         out, x, v = [], positions, velocities
         n3 = 3 * self.step.n_atoms

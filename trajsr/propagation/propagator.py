@@ -26,19 +26,25 @@ from .rescale import calculator_from, rescale_to_kinetic
 from .thermostats import THERMOSTATS, apply_thermostat
 
 
+#: strides per compiled call: the rollout is compiled once per batch shape and called in a loop
+CHUNK_STRIDES = 64
+#: rollouts of at least this many strides go through XLA: ~3.5x faster per stride, ~5 s more to compile
+XLA_FROM_STRIDES = 4000
+
+
 class Propagator:
     """A learned propagator loaded from ``.keras`` (see :func:`trajsr.propagation.train.fit_propagator`)."""
 
     def __init__(self, step, jit_compile: bool = True):
-        import tensorflow as tf
         self.layer = step
         self.factor, self.dt_fs = step.factor, step.dt_fs
         self.elements = list(step.metadata.get("elements", []))
         self.masses = np.asarray(step.masses_list)
         self.family = step.family
-        # XLA fuses the many small ops of a rollout: about 3.5x faster on CPU for ethanol
-        self._advance = tf.function(self._advance_graph, reduce_retracing=True, jit_compile=jit_compile)
-        self._plain = tf.function(self._advance_graph, reduce_retracing=True)
+        self.jit_compile = jit_compile
+        self._graphs = {}
+        #: how many times a rollout graph was traced (once per batch shape, length and compiler)
+        self.traces = 0
 
     @classmethod
     def load(cls, path, jit_compile: bool = True) -> "Propagator":
@@ -58,17 +64,29 @@ class Propagator:
         """Time advanced by one learned step, fs."""
         return self.factor * self.dt_fs
 
-    # -- the graph: k strides with exact COM motion ---------------------------------------------
-    def _advance_graph(self, x, v, k):
+    # -- the graph: a fixed number of strides with exact COM motion, compiled once and looped ------------
+    def _graph(self, length: int, xla: bool):
+        """The compiled rollout of ``length`` strides: one per (length, compiler), traced once per batch shape."""
+        key = (length, xla)
+        if key not in self._graphs:
+            import tensorflow as tf
+
+            def advance(x, v):
+                self.traces += 1  # runs only while tracing
+                return self._advance_graph(x, v, length)
+            self._graphs[key] = tf.function(advance, jit_compile=xla)
+        return self._graphs[key]
+
+    def _advance_graph(self, x, v, length):
         import tensorflow as tf
 
         from ..geometry import center_of_mass_tf
         com = lambda a: center_of_mass_tf(a, self.masses.astype(np.float32))  # noqa: E731
         com_v = com(v)
         tau = self.layer.tau
-        xs = tf.TensorArray(tf.float32, size=k)
-        vs = tf.TensorArray(tf.float32, size=k)
-        for i in tf.range(k):
+        xs = tf.TensorArray(tf.float32, size=length)
+        vs = tf.TensorArray(tf.float32, size=length)
+        for i in tf.range(length):
             com_x = com(x)
             x_new, v_new = self.layer(x, v)
             # project: the centre of mass moves ballistically with its initial velocity
@@ -78,18 +96,32 @@ class Propagator:
             vs = vs.write(i, v)
         return xs.stack(), vs.stack()
 
-    def step(self, positions, velocities, n: int = 1):
+    def uses_xla(self, n_strides: int) -> bool:
+        """XLA for rollouts long enough to repay its compile time (several seconds on 2 cores)."""
+        return self.jit_compile and n_strides >= XLA_FROM_STRIDES
+
+    def step(self, positions, velocities, n: int = 1, xla: bool | None = None):
         """Advance (B, N, 3) positions (nm) and velocities (nm/ps) by ``n`` strides; returns the
-        (n, B, N, 3) states after each stride."""
+        (n, B, N, 3) states after each stride. ``xla`` picks the compiler (default: by ``n``)."""
         import tensorflow as tf
+        _check_count(n, "n")
+        xla = self.uses_xla(n) if xla is None else xla
         x0, v0 = np.asarray(positions, np.float64), np.asarray(velocities, np.float64)
-        args = (tf.constant(x0, tf.float32), tf.constant(v0, tf.float32), tf.constant(int(n)))
-        try:
-            xs, vs = self._advance(*args)
-        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
-            self._advance = self._plain  # no XLA kernel for some op here: run the plain graph
-            xs, vs = self._advance(*args)
-        xs, vs = xs.numpy().astype(np.float64), vs.numpy().astype(np.float64)
+        length = 1 if n == 1 else CHUNK_STRIDES
+        x, v, parts_x, parts_v = tf.constant(x0, tf.float32), tf.constant(v0, tf.float32), [], []
+        for _ in range(-(-n // length)):
+            try:
+                xs, vs = self._graph(length, xla)(x, v)
+            except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
+                if not xla:
+                    raise
+                xla, self.jit_compile = False, False  # no XLA kernel for some op here: the plain graph
+                xs, vs = self._graph(length, False)(x, v)
+            parts_x.append(xs)
+            parts_v.append(vs)
+            x, v = xs[-1], vs[-1]
+        xs = np.concatenate([p.numpy() for p in parts_x])[:n].astype(np.float64)
+        vs = np.concatenate([p.numpy() for p in parts_v])[:n].astype(np.float64)
         # the graph projects in float32; redo it in float64 so momentum is conserved to round-off
         com = lambda a: center_of_mass(a, self.masses)  # noqa: E731
         t = (np.arange(1, n + 1) * self.layer.tau)[:, None, None, None]
@@ -100,7 +132,8 @@ class Propagator:
     # -- the run loop ------------------------------------------------------------------------------
     def run(self, positions, velocities, n_steps: int, *, thermostat: str | None = None,
             temperature: float | None = None, thermostat_time_fs: float = 100.0, friction_per_fs: float = 0.01,
-            rescale_energy_with=None, guard: bool = True, bond_factor: float = 1.8, chunk: int = 50,
+            rescale_energy_with=None, guard: bool = True, bond_factor: float = 1.8,
+            chunk: int = CHUNK_STRIDES,
             seed: int = 0, progress: bool = False):
         """Roll the learned dynamics forward ``n_steps`` strides.
 
@@ -156,12 +189,13 @@ class Propagator:
         watch = Guard(self.elements, self.masses, x[0], max(self.temperature(v).max(), temperature or 0.0),
                       bond_factor)
         frames_x, frames_v, message = [x[None]], [v[None]], None
+        xla = self.uses_xla(n_steps * len(x)) and not per_stride
         from tqdm import tqdm
         bar = tqdm(total=n_steps, unit="step", disable=None if progress else True, desc="propagating")
         done = 0
         while done < n_steps:
             k = 1 if per_stride else min(chunk, n_steps - done)
-            xs, vs = self.step(x, v, k)
+            xs, vs = self.step(x, v, k, xla=xla)
             if per_stride:
                 if thermostat:
                     vs[-1] = apply_thermostat(thermostat, vs[-1], self.masses, temperature, self.stride_fs,
