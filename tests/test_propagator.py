@@ -193,3 +193,46 @@ def test_ode_family_learns_a_stride_better_than_ballistic_motion(tmp_path):
     ballistic = test.positions[starts] + test.velocities[starts] * tau
     truth = test.positions[starts + 4]
     assert np.abs(learned - truth).mean() < 0.5 * np.abs(ballistic - truth).mean()
+
+
+def test_rollouts_compile_once_per_batch_shape(oscillator_model):
+    prop = Propagator.load(oscillator_model)
+    start = harmonic_trajectory(0.008, np.array([1.0, 0.0, 0.0]), n=2)
+    prop.run(start.positions[0], start.velocities[0], 30)
+    traces = prop.traces
+    for n in (7, 130, 64, 1):  # other step counts reuse the compiled chunk
+        assert prop.run(start.positions[0], start.velocities[0], n).n_frames == n + 1
+    assert prop.traces == traces
+
+
+def test_ase_integrator_advances_many_strides_per_call_between_observers(oscillator_model):
+    prop = Propagator.load(oscillator_model)
+    start = harmonic_trajectory(0.008, np.array([0.0, 1.0, 0.0]), n=2)
+    atoms = ase.Atoms("H2", positions=start.positions[0] * 10)
+    atoms.set_velocities(start.velocities[0] / 100 / units.fs)
+    seen, calls = [], []
+    step = prop.step
+    prop.step = lambda *a, **k: calls.append(a[2]) or step(*a, **k)
+    dyn = LearnedDynamics(atoms, prop)
+    dyn.attach(lambda: seen.append(atoms.get_positions().copy()), interval=10)
+    dyn.run(40)
+    assert calls == [10, 10, 10, 10]  # one compiled call per observer interval, not one per stride
+    reference = prop.run(start.positions[0], start.velocities[0], 40)
+    np.testing.assert_allclose(np.array(seen) / 10, reference.positions[::10], atol=1e-6)
+
+
+def test_cli_console_has_no_tensorflow_noise(tmp_path):
+    """No absl/CUDA/CPU-feature lines: neither for --help nor for a command that loads TensorFlow and fails."""
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
+    save(harmonic_trajectory(0.008, np.ones(3), n=3), tmp_path / "start.h5")
+    from .conftest import ROOT
+    help_ = subprocess.run([sys.executable, "-m", "trajsr.cli", "--help"], capture_output=True, text=True, env=env)
+    assert help_.returncode == 0 and help_.stderr == ""
+    proc = subprocess.run([sys.executable, "-m", "trajsr.cli", "propagate", "--model",
+                           str(ROOT / "models" / "ethanol-gfn2-f10.keras"), "--start", str(tmp_path / "start.h5"),
+                           "--steps", "2", "-o", str(tmp_path / "out.h5")], capture_output=True, text=True, env=env)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [proc.stderr.strip()], proc.stderr
+    assert "super-resolution model" in proc.stderr

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .integrators import gradient, leapfrog
+from .integrators import gradient, leapfrog, leapfrog_final
 from .step import PropagatorStep
 
 #: scale (kJ/mol) of the learned potential's output, so that unit-sized weights give molecular energies
@@ -108,7 +108,6 @@ class HamiltonianStep(PropagatorStep):
     def call(self, positions, velocities):
         positions, velocities = tf.cast(positions, tf.float32), tf.cast(velocities, tf.float32)
         inverse_mass = 1.0 / self.masses[None, :, None]
-        qs, vs = leapfrog(lambda q: gradient(self.potential, q) * inverse_mass, lambda v: v, positions,
-                          velocities, self.tau / self.substeps, self.substeps)
-        return qs[:, -1], vs[:, -1]
+        return leapfrog_final(lambda q: gradient(self.potential, q) * inverse_mass, lambda v: v, positions,
+                              velocities, self.tau / self.substeps, self.substeps)
 

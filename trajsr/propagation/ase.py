@@ -15,7 +15,7 @@ from ase import units
 from ase.md.md import MolecularDynamics
 
 from ..errors import TrajsrError
-from .propagator import Propagator
+from .propagator import CHUNK_STRIDES, Propagator
 from ..units import ANGSTROM_PER_NM, NM_PER_ANGSTROM, NM_PER_PS_PER_ANGSTROM_PER_FS
 
 
@@ -49,24 +49,41 @@ class LearnedDynamics(MolecularDynamics):
 
     def step(self):
         """One learned step of the model's stride (no forces needed)."""
+        self._advance(1)
+
+    def _advance(self, k: int) -> None:
+        """``k`` learned strides in one compiled call; the atoms end at the last one."""
         x = self.atoms.get_positions()[None] * NM_PER_ANGSTROM
         v = self.atoms.get_velocities()[None] * units.fs * NM_PER_PS_PER_ANGSTROM_PER_FS
-        xs, vs = self.propagator.step(x, v, 1)
+        xs, vs = self.propagator.step(x, v, k)
         if not (np.isfinite(xs).all() and np.isfinite(vs).all()):
-            raise TrajsrError(f"learned step {self.nsteps + 1} produced non-finite positions or velocities")
+            raise TrajsrError(f"learned steps {self.nsteps + 1}-{self.nsteps + k} produced non-finite positions "
+                              "or velocities")
         self.atoms.set_positions(xs[-1, 0] * ANGSTROM_PER_NM)
         self.atoms.set_velocities(vs[-1, 0] / NM_PER_PS_PER_ANGSTROM_PER_FS / units.fs)
 
+    def _steps_to_next_observer(self) -> int:
+        """Strides until an observer (trajectory writer, logger, user callback) is next due."""
+        ahead = []
+        for _, interval, _, _ in self.observers:
+            if interval > 0:
+                ahead.append(interval - self.nsteps % interval)
+            elif -interval > self.nsteps:
+                ahead.append(-interval - self.nsteps)
+        return min(ahead, default=CHUNK_STRIDES)
+
     def irun(self, steps=50):
-        """As :meth:`MolecularDynamics.irun`, without asking the atoms for forces."""
+        """As :meth:`MolecularDynamics.irun`, without asking the atoms for forces, and advancing as many
+        strides per compiled call as the observers allow (up to ``CHUNK_STRIDES``); yields after each."""
         self.max_steps = self.nsteps + steps
         if self.nsteps == 0:
             self.log()
             self.call_observers()
         yield self.nsteps == self.max_steps
         while self.nsteps < self.max_steps:
-            self.step()
-            self.nsteps += 1
+            k = max(1, min(self._steps_to_next_observer(), self.max_steps - self.nsteps, CHUNK_STRIDES))
+            self._advance(k)
+            self.nsteps += k
             self.log()
             self.call_observers()
             yield self.nsteps == self.max_steps

@@ -28,8 +28,8 @@ from .thermostats import THERMOSTATS, apply_thermostat
 
 #: strides per compiled call: the rollout is compiled once per batch shape and called in a loop
 CHUNK_STRIDES = 64
-#: rollouts of at least this many strides go through XLA: ~3.5x faster per stride, ~5 s more to compile
-XLA_FROM_STRIDES = 4000
+#: rollouts of at least this many strides go through XLA: ~5x faster per stride, ~2 s more to compile
+XLA_FROM_STRIDES = 1500
 
 
 class Propagator:
@@ -100,16 +100,24 @@ class Propagator:
         """XLA for rollouts long enough to repay its compile time (several seconds on 2 cores)."""
         return self.jit_compile and n_strides >= XLA_FROM_STRIDES
 
-    def step(self, positions, velocities, n: int = 1, xla: bool | None = None):
+    def step(self, positions, velocities, n: int = 1, xla: bool | None = None, pad: bool = False):
         """Advance (B, N, 3) positions (nm) and velocities (nm/ps) by ``n`` strides; returns the
-        (n, B, N, 3) states after each stride. ``xla`` picks the compiler (default: by ``n``)."""
+        (n, B, N, 3) states after each stride.
+
+        The strides run through compiled graphs of ``CHUNK_STRIDES`` strides and, for the rest, of
+        powers of two (each traced once per batch shape); ``pad`` instead rounds ``n`` up to whole
+        chunks (so that any ``n`` reuses one graph). ``xla`` picks the compiler (default: by ``n``).
+        """
         import tensorflow as tf
         _check_count(n, "n")
         xla = self.uses_xla(n) if xla is None else xla
         x0, v0 = np.asarray(positions, np.float64), np.asarray(velocities, np.float64)
-        length = 1 if n == 1 else CHUNK_STRIDES
+        rest = n % CHUNK_STRIDES
+        lengths = [CHUNK_STRIDES] * (n // CHUNK_STRIDES)
+        if rest:
+            lengths += [CHUNK_STRIDES] if pad else [1 << b for b in range(rest.bit_length()) if rest >> b & 1]
         x, v, parts_x, parts_v = tf.constant(x0, tf.float32), tf.constant(v0, tf.float32), [], []
-        for _ in range(-(-n // length)):
+        for length in lengths:
             try:
                 xs, vs = self._graph(length, xla)(x, v)
             except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
@@ -195,7 +203,7 @@ class Propagator:
         done = 0
         while done < n_steps:
             k = 1 if per_stride else min(chunk, n_steps - done)
-            xs, vs = self.step(x, v, k, xla=xla)
+            xs, vs = self.step(x, v, k, xla=xla, pad=not per_stride)
             if per_stride:
                 if thermostat:
                     vs[-1] = apply_thermostat(thermostat, vs[-1], self.masses, temperature, self.stride_fs,

@@ -1,0 +1,200 @@
+"""Start-up and throughput, as a user waits for them, side by side on this machine.
+
+    python bench/speed.py [--frames 1000000] [--rollout-ps 100]
+
+Every timing that includes start-up runs in a fresh process (wall clock from its start); steady-state
+figures are measured in-process after a warm-up. Writes bench/results/speed.md and speed.json.
+"""
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+PY = sys.executable
+MODELS = sorted(p for p in (ROOT / "models").glob("*.keras"))
+
+
+def wall(args, repeat=1, **kwargs):
+    """Median wall-clock (s) and peak RSS (MB) of a fresh process running ``args``."""
+    times, peak = [], 0.0
+    for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        t0 = time.perf_counter()
+        proc = subprocess.run(args, capture_output=True, text=True, **kwargs)
+        times.append(time.perf_counter() - t0)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(map(str, args))}: {proc.stderr[-1500:]}")
+        peak = max(peak, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before) / 1024
+    return statistics.median(times), peak
+
+
+def python(code, repeat=1):
+    return wall([PY, "-c", code], repeat)
+
+
+def trajsr(*args):
+    return wall([PY, "-m", "trajsr.cli", *map(str, args)])
+
+
+def long_coarse(path, frames):
+    """A coarse ethanol file (5 fs) of ``frames`` / 10 kept frames: the shipped trajectory, repeated."""
+    from trajsr import Trajectory, load, save
+    c = load(ROOT / "datasets" / "ethanol-gfn2-seed0.h5").stride(10)
+    n = frames // 10 + 1
+    reps = -(-n // c.n_frames)
+    save(Trajectory(positions=np.concatenate([c.positions] * reps)[:n], elements=c.elements,
+                    time=np.arange(n) * c.dt), path, force=True)
+
+
+def steady_upsampling(model, coarse, repeat=3):
+    """Fine frames per second once loaded and warmed up (in-process, in-memory, no file writing)."""
+    code = f"""
+import time, statistics
+from trajsr.cli import import_tensorflow; import_tensorflow()
+from trajsr import LearnedInterpolator, get_baseline, load
+c = load("{coarse}")[:20001]
+interp = get_baseline("spline") if "{model}" == "spline" else LearnedInterpolator("{model}")
+interp.interpolate(c[:2000], 10)
+ts = []
+for _ in range({repeat}):
+    t = time.perf_counter(); f = interp.interpolate(c, 10); ts.append(time.perf_counter() - t)
+print(f.n_frames / statistics.median(ts))
+"""
+    out = subprocess.run([PY, "-c", code], capture_output=True, text=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def propagator_steady(model, n_steps=8000):
+    code = f"""
+import time
+from trajsr.cli import import_tensorflow; import_tensorflow()
+from trajsr import Propagator, load
+s = load("{ROOT / 'datasets' / 'ethanol-gfn2-seed0.h5'}")
+p = Propagator.load("{model}")
+p.run(s.positions[0], s.velocities[0], {n_steps})
+t = time.perf_counter(); traj = p.run(s.positions[0], s.velocities[0], {n_steps}); dt = time.perf_counter() - t
+print(dt / traj.time[-1])
+import ase
+from trajsr.ase import LearnedDynamics
+for interval in (1, 100):
+    atoms = s.to_ase(0)
+    dyn = LearnedDynamics(atoms, p)
+    dyn.attach(lambda: None, interval=interval)
+    dyn.run(200)
+    t = time.perf_counter(); dyn.run(1000); print((time.perf_counter() - t) / 1000)
+"""
+    out = subprocess.run([PY, "-c", code], capture_output=True, text=True).stdout.split()
+    return float(out[-3]), float(out[-2]), float(out[-1])
+
+
+def gfn2_seconds_per_ps(steps=1000):
+    code = f"""
+import time
+from ase.md.verlet import VelocityVerlet
+from ase import units
+from trajsr import load
+from trajsr.datasets.xtb import gfn2_calculator
+atoms = load("{ROOT / 'datasets' / 'ethanol-gfn2-seed0.h5'}").to_ase(0)
+atoms.calc = gfn2_calculator()
+dyn = VelocityVerlet(atoms, 0.5 * units.fs)
+dyn.run(10)
+t = time.perf_counter(); dyn.run({steps}); print((time.perf_counter() - t) / ({steps} * 0.5e-3))
+"""
+    out = subprocess.run([PY, "-c", code], capture_output=True, text=True, env={"OMP_NUM_THREADS": "1",
+                                                                              **dict(__import__("os").environ)})
+    return float(out.stdout.split()[-1])
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--frames", type=int, default=1_000_000, help="fine frames of the upsampling test file")
+    p.add_argument("--rollout-ps", type=float, default=100.0)
+    args = p.parse_args()
+    r = {}
+    r["tensorflow_import_s"], _ = python("import tensorflow", repeat=3)
+    r["trajsr_help_s"], _ = trajsr("--help")
+    r["load_s"] = {}
+    for m in MODELS:
+        kind = "Propagator.load" if "-prop-" in m.name else "LearnedInterpolator"
+        code = (f"from trajsr.cli import import_tensorflow; import_tensorflow()\n"
+                f"from trajsr import {kind.split('.')[0]}\n{kind}('{m}')")
+        r["load_s"][m.name], _ = python(code, repeat=3)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        small = tmp / "small.h5"
+        from trajsr import load, save
+        save(load(ROOT / "datasets" / "ethanol-gfn2-seed0.h5").stride(10), small)
+        r["first_upsample_s"], _ = trajsr("upsample", small, "--model", ROOT / "models" / "ethanol-gfn2-f10.keras",
+                                          "-o", tmp / "u.h5")
+        r["propagate_2_steps_s"], _ = trajsr("propagate", "--model", ROOT / "models" / "ethanol-gfn2-prop-f10.keras",
+                                             "--start", ROOT / "datasets" / "ethanol-gfn2-seed0.h5", "--steps", 2,
+                                             "-o", tmp / "p2.h5")
+        coarse = tmp / "coarse.h5"
+        long_coarse(coarse, args.frames)
+        r["upsample_file"] = {}
+        for name, opts in (("spline", ["--method", "spline", "--factor", 10]),
+                           ("bilstm f10", ["--model", ROOT / "models" / "ethanol-gfn2-f10.keras"])):
+            seconds, peak = trajsr("upsample", coarse, *opts, "-o", tmp / f"{name.split()[0]}.h5")
+            r["upsample_file"][name] = dict(seconds=seconds, peak_mb=peak)
+        r["steady_fine_frames_per_s"] = {"spline": steady_upsampling("spline", coarse),
+                                         "bilstm f10": steady_upsampling(ROOT / "models" / "ethanol-gfn2-f10.keras",
+                                                                         coarse)}
+        steps = int(round(args.rollout_ps / 0.005))
+        r["propagate_end_to_end_s"], _ = trajsr("propagate", "--model", ROOT / "models" / "ethanol-gfn2-prop-f10.keras",
+                                                "--start", ROOT / "datasets" / "ethanol-gfn2-seed0.h5", "--steps",
+                                                steps, "-o", tmp / "p.h5")
+    prop = ROOT / "models" / "ethanol-gfn2-prop-f10.keras"
+    r["propagator_steady_s_per_ps"], r["ase_s_per_step_interval1"], r["ase_s_per_step_interval100"] = \
+        propagator_steady(prop)
+    r["gfn2_s_per_ps"] = gfn2_seconds_per_ps()
+    r["rollout_ps"] = args.rollout_ps
+    report(r, args)
+
+
+def report(r, args):
+    tf = r["tensorflow_import_s"]
+    up = r["upsample_file"]
+    gfn2_total = r["gfn2_s_per_ps"] * r["rollout_ps"]
+    lines = ["# Speed (bench/speed.py)", "", f"{args.frames:,} fine frames for upsampling, {r['rollout_ps']:g} ps "
+             "rollouts; 2-core machine; every start-up figure from a fresh process.", "",
+             "| what | seconds | ratio |", "|---|---|---|",
+             f"| bare `import tensorflow` | {tf:.2f} | 1.0x |",
+             f"| `trajsr --help` | {r['trajsr_help_s']:.2f} | {r['trajsr_help_s'] / tf:.2f}x of the TF import |"]
+    for name, s in r["load_s"].items():
+        lines.append(f"| import + load `{name}` | {s:.2f} | {s / tf:.2f}x of the TF import |")
+    lines += [f"| `trajsr upsample` 5,001 frames, f10 model, end to end | {r['first_upsample_s']:.2f} | "
+              f"{r['first_upsample_s'] / tf:.2f}x of the TF import |",
+              f"| `trajsr propagate --steps 2` end to end | {r['propagate_2_steps_s']:.2f} | "
+              f"{r['propagate_2_steps_s'] / tf:.2f}x of the TF import |"]
+    for name, u in up.items():
+        lines.append(f"| `trajsr upsample` {args.frames:,} frames, {name} (peak {u['peak_mb']:.0f} MB) | "
+                     f"{u['seconds']:.1f} | {u['seconds'] / up['spline']['seconds']:.1f}x of the spline |")
+    for name, fps in r["steady_fine_frames_per_s"].items():
+        lines.append(f"| steady upsampling, {name} (fine frames/s, in memory) | {fps:,.0f} /s | |")
+    prop_total = r["propagate_end_to_end_s"]
+    lines += [f"| GFN2-xTB velocity Verlet 0.5 fs (s per simulated ps) | {r['gfn2_s_per_ps']:.2f} | 1x |",
+              f"| learned propagator, steady (s per ps) | {r['propagator_steady_s_per_ps']:.3f} | "
+              f"{r['gfn2_s_per_ps'] / r['propagator_steady_s_per_ps']:.0f}x faster |",
+              f"| `trajsr propagate` {r['rollout_ps']:g} ps end to end | {prop_total:.1f} | "
+              f"{gfn2_total / prop_total:.0f}x faster than GFN2-xTB's {gfn2_total:.0f} s |",
+              f"| `LearnedDynamics`, observer every step (s per step) | {r['ase_s_per_step_interval1'] * 1e3:.2f} ms | |",
+              f"| `LearnedDynamics`, observer every 100 steps (s per step) | "
+              f"{r['ase_s_per_step_interval100'] * 1e3:.2f} ms | |", ""]
+    text = "\n".join(lines)
+    print(text)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "speed.md").write_text(text + "\n")
+    (RESULTS / "speed.json").write_text(json.dumps(r, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
