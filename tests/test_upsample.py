@@ -137,3 +137,46 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "replicas ok 2" in proc.stdout, proc.stderr[-2000:]
     assert (tmp_path / "m.keras").exists()
+
+
+def _free_ports(n):
+    import socket
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_workers_on_localhost_train_one_model(tmp_path):
+    """MultiWorkerMirroredStrategy from TF_CONFIG: two processes, same weights, one model file (chief)."""
+    import json
+    import os
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    code = textwrap.dedent(f"""
+        import hashlib, numpy as np
+        from trajsr.interpolation.train import fit
+        from trajsr.datasets import shipped_path
+        from trajsr.io import load
+        t = load(shipped_path("ethanol-gfn2"))[:600]
+        net, h = fit([t[:300]], validation=[t[300:]], model="rnn", factor=5, context=2, width=4, epochs=2,
+                     window_step=5, verbose=0, strategy="multiworker", batch_size=16,
+                     output=r"{tmp_path / 'm.keras'}")
+        w = np.concatenate([np.ravel(x) for x in net.get_weights()]).astype(np.float32)
+        print("weights", hashlib.sha256(w.tobytes()).hexdigest())
+    """)
+    procs = []
+    for i in range(2):
+        env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}),
+                   TF_CPP_MIN_LOG_LEVEL="3")
+        procs.append(subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+    hashes = [next(line for line in out.splitlines() if line.startswith("weights")) for out, _ in outs]
+    assert hashes[0] == hashes[1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.keras"]  # the chief's only

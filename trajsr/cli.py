@@ -92,10 +92,26 @@ def cmd_datasets(args):
         from .report import format_datasets
         print(format_datasets(datasets.RECIPES, datasets.shipped()))
         return
-    if not args.name:
-        raise TrajsrError("datasets make needs a dataset NAME (see 'trajsr datasets list')")
-    paths = datasets.make(args.name, seeds=args.seed, steps=args.steps, temperature=args.temperature,
-                          out_dir=args.out_dir, processes=args.processes, force=args.force)
+    if args.action == "merge":
+        from .datasets.manifest import merge
+        if not args.names:
+            raise TrajsrError("datasets merge needs the folders to merge (DIR ...) and -o OUT")
+        print(f"merged {len(args.names)} folders -> {merge(args.names, args.out_dir, args.force)}")
+        return
+    spec = None
+    if sum(map(bool, (args.names, args.geometry, args.pdb))) != 1:
+        raise TrajsrError("datasets make takes one of: a dataset NAME, --geometry FILE, --pdb FILE")
+    if args.geometry:
+        from .datasets.custom import geometry_spec
+        spec = geometry_spec(args.geometry, args.charge, args.multiplicity, args.name, args.equilibration_fs)
+    elif args.pdb:
+        from .datasets.custom import pdb_spec
+        spec = pdb_spec(args.pdb, args.forcefield, args.water, args.box, args.name, args.equilibration_fs)
+    elif len(args.names) != 1:
+        raise TrajsrError("datasets make takes one dataset NAME")
+    paths = datasets.make(args.names[0] if args.names else None, seeds=args.seed, steps=args.steps,
+                          temperature=args.temperature, out_dir=args.out_dir, processes=args.processes,
+                          force=args.force, spec=spec)
     print("\n".join(str(p) for p in paths))
 
 
@@ -118,7 +134,8 @@ def cmd_train(args):
         return
     from .interpolation.train import fit
     net, history = fit(args.inputs, model=args.model, factor=args.factor, context=args.context,
-                       with_velocities=args.with_velocities, validation=args.validation, output=args.output,
+                       with_velocities=args.with_velocities, validation=args.validation, test=args.test,
+                       output=args.output,
                        epochs=args.epochs, batch_size=args.batch_size, width=args.width,
                        learning_rate=args.learning_rate, patience=args.patience, window_step=args.window_step,
                        max_minutes=args.max_minutes, seed=args.seed, strategy=args.strategy,
@@ -128,6 +145,12 @@ def cmd_train(args):
     best = _best(history.history[key]) * ANGSTROM_PER_NM
     print(f"{args.model}: best {key.replace('_loss', '')} MAE {best:.3e} Å after "
           f"{len(history.history[key])} epochs -> {args.output}")
+    from .interpolation.card import card_path
+    card = card_path(args.output)
+    if card.exists():
+        ratio = json.loads(card.read_text())["evaluation"]["spline_over_model"]
+        print(f"card -> {card}: {ratio['trajectories']} held-out trajectories, spline/model median "
+              f"{ratio['median']:.2f}x, worst {ratio['worst']:.2f}x")
 
 
 def _best(values) -> float:
@@ -226,13 +249,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite existing --json/--plot files")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("datasets", help="list the reference datasets, or make one")
-    p.add_argument("action", choices=["list", "make"])
-    p.add_argument("name", nargs="?", help="dataset to make (see 'trajsr datasets list')")
+    p = sub.add_parser("datasets", help="list the reference datasets, make one (built in or your own molecule), "
+                       "or merge folders made apart")
+    p.add_argument("action", choices=["list", "make", "merge"])
+    p.add_argument("names", nargs="*", metavar="NAME|DIR",
+                   help="make: a built-in dataset (see 'datasets list'); merge: folders with a manifest.json")
+    p.add_argument("--geometry", help="make: your molecule (xyz, extxyz, pdb, ...; Å) for GFN2-xTB")
+    p.add_argument("--method", choices=["gfn2"], default="gfn2", help="make --geometry: level of theory")
+    p.add_argument("--charge", type=int, default=0, help="make --geometry: total charge (e)")
+    p.add_argument("--multiplicity", type=COUNT, help="make --geometry: spin multiplicity 2S+1 (odd electrons)")
+    p.add_argument("--pdb", help="make: a biomolecule for OpenMM (with --forcefield)")
+    p.add_argument("--forcefield", default="amber14-all.xml", help="make --pdb: OpenMM force field file")
+    p.add_argument("--water", choices=["tip3p", "spce", "tip4pew"], help="make --pdb: solvate in this water")
+    p.add_argument("--box", type=POSITIVE, metavar="NM", help="make --pdb --water: cubic box edge in nm")
+    p.add_argument("--name", help="make --geometry/--pdb: dataset name (default: FILE stem + method)")
+    p.add_argument("--equilibration-fs", type=_number(float, 0.0, True, "a non-negative number of fs"),
+                   default=1000.0, help="Langevin equilibration before the saved NVE run (fs)")
     p.add_argument("--seed", type=NONNEGATIVE, nargs="+", default=[0], help="one trajectory per seed")
     p.add_argument("--steps", type=COUNT, help="NVE steps of 0.5 fs to save")
     p.add_argument("--temperature", type=POSITIVE, help="temperature in K")
-    p.add_argument("-o", "--out-dir", default=".", help="where to write NAME-seedN.h5")
+    p.add_argument("-o", "--out-dir", default=".", help="where to write NAME-seedN.h5 and manifest.json")
     p.add_argument("--processes", type=COUNT, help="parallel processes (default: one per core)")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
     p.set_defaults(func=cmd_datasets)
@@ -254,7 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--context", type=COUNT, default=4, help="kept frames on each side of a gap (K)")
     p.add_argument("--with-velocities", action="store_true",
                    help="also feed the kept frames' velocities (files that store them)")
-    p.add_argument("--validation", nargs="+", help="held-out trajectories (default: the last input)")
+    p.add_argument("--validation", nargs="+", help="held-out trajectories that pick the best epoch (default: the "
+                   "last input)")
+    p.add_argument("--test", nargs="+", help="trajectories only for the card's evaluation (OUTPUT.json)")
     p.add_argument("--epochs", type=COUNT, default=100)
     p.add_argument("--batch-size", type=COUNT, default=256)
     p.add_argument("--width", "--units", dest="width", type=COUNT, default=128, help="width of the network")

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -55,16 +57,52 @@ def standard_callbacks(monitor: str, patience: int, max_minutes=None, work=None)
 
 
 def distribution_strategy(name: str = "default"):
-    """``tf.distribute`` strategy by name: ``default``, ``mirrored`` (all local devices) or ``multiworker``
-    (reads ``TF_CONFIG``)."""
+    """``tf.distribute`` strategy by name: ``default``, ``mirrored`` (all local devices) or ``multiworker``:
+    ``MultiWorkerMirroredStrategy`` over the cluster in ``TF_CONFIG``, or, run under ``srun``, the one
+    TensorFlow's ``SlurmClusterResolver`` reads from SLURM. Create it before other TensorFlow work."""
     import tensorflow as tf
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        if os.environ.get("TF_CONFIG"):
+            return _per_element_reduce(tf.distribute.MultiWorkerMirroredStrategy())
+        if int(os.environ.get("SLURM_NTASKS", "1")) > 1 and "SLURM_PROCID" in os.environ:
+            resolver = tf.distribute.cluster_resolver.SlurmClusterResolver()
+            return _per_element_reduce(tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver))
+        raise TrajsrError("--strategy multiworker needs a cluster: set TF_CONFIG in each worker process, or "
+                          "start the workers with srun under SLURM (see the README)")
     raise TrajsrError(f"unknown strategy {name!r}; choose default, mirrored or multiworker")
+
+
+def _per_element_reduce(strategy):
+    """Work around two Keras 3 gaps with MultiWorkerMirroredStrategy's collective all-reduce: Keras
+    reduces a whole first batch (a dict of inputs and the targets) at once to build the model, and
+    reduces scalar losses along axis 0. Reducing element by element, scalars without an axis, gives what
+    Keras means in both cases."""
+    reduce = strategy.reduce
+
+    def each(op, value, axis=None):
+        if isinstance(value, dict):
+            return {k: each(op, v, axis) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(each(op, v, axis) for v in value)
+        shape = getattr(value, "shape", None)
+        if axis is not None and shape is not None and len(shape) == 0:
+            axis = None
+        return reduce(op, value, axis)
+    strategy.reduce = each
+    return strategy
+
+
+def is_chief(strategy) -> bool:
+    """Whether this process writes the outputs: the chief, or worker 0 of a cluster without one."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or resolver.task_type in (None, "chief"):
+        return True
+    jobs = resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in jobs
 
 
 def split_data(train, validation=None, top=None, dt_fs=None):
@@ -110,6 +148,11 @@ def fit_and_save(net, train_ds, valid_ds, *, metadata: dict, settings: dict, epo
         raise TrajsrError(f"max_minutes must be positive, got {max_minutes}")
     monitor = "val_loss" if valid_ds is not None else "loss"
     work = Path(work_dir) if work_dir else (Path(str(output) + ".work") if output else None)
+    chief = is_chief(net.distribute_strategy)
+    if not chief:  # other workers save too (saving reads distributed variables), but into a scratch folder
+        scratch = Path(tempfile.mkdtemp(prefix="trajsr-worker-"))
+        work, work_dir = scratch / "work", None
+        output = scratch / Path(output).name if output is not None else None
     history_before = _claim_work_folder(work, settings) if work is not None else {}
     callbacks_ = standard_callbacks(monitor, patience, max_minutes, work)
     best_so_far = min(history_before.get(monitor, []), default=None)
@@ -130,6 +173,8 @@ def fit_and_save(net, train_ds, valid_ds, *, metadata: dict, settings: dict, epo
         save_model(net, output, force, work, history)
         if work_dir is None and work is not None:
             shutil.rmtree(work, ignore_errors=True)
+    if not chief:
+        shutil.rmtree(scratch, ignore_errors=True)
     return history
 
 

@@ -96,32 +96,63 @@ def shipped_path(name: str) -> Path:
     raise TrajsrError(f"no shipped dataset {name!r}; shipped: {', '.join(e['name'] for e in shipped())}")
 
 
+def builtin_spec(name: str) -> dict:
+    """The spec of a built-in dataset (see :mod:`trajsr.datasets.custom` for your own molecules)."""
+    recipe = get_recipe(name)
+    return dict(kind="builtin", dataset=name, name=name, method=recipe.method, dt_fs=recipe.dt_fs)
+
+
 def _make_one(args):
-    name, seed, steps, temperature, path, progress = args
+    spec, seed, steps, temperature, path, progress = args
+    import time
+
+    import threading
+
+    from tqdm import tqdm
+
     from .xtb import single_threaded
     single_threaded()
+    tqdm.set_lock(threading.RLock())  # not tqdm's default multiprocessing lock: it leaks a semaphore per worker
     from ..io import save
-    traj = get_recipe(name).build(seed, steps, temperature, progress)
-    traj.info["dataset"] = name
+    start = time.perf_counter()
+    if spec["kind"] == "builtin":
+        traj = get_recipe(spec["dataset"]).build(seed, steps, temperature, progress)
+    else:
+        from .custom import build_from_spec
+        traj = build_from_spec(spec, seed, steps, temperature, progress)
+    traj.info["dataset"] = spec["name"]
     save(traj, path, force=True)
-    return str(path)
+    summary = dict(frames=traj.n_frames, dt_fs=traj.dt * 1000.0, seed=traj.info.get("seed"),
+                   temperature_K=traj.info.get("temperature_K"), method=traj.info.get("method"))
+    return str(path), summary, time.perf_counter() - start
 
 
-def make(name: str, seeds=(0,), steps: int | None = None, temperature: float | None = None,
-         out_dir=".", processes: int | None = None, progress: bool = True, force: bool = False) -> list:
-    """Make dataset ``name`` for each seed, one process per core; returns the written paths.
+def make(name: str | None = None, seeds=(0,), steps: int | None = None, temperature: float | None = None,
+         out_dir=".", processes: int | None = None, progress: bool = True, force: bool = False,
+         spec: dict | None = None) -> list:
+    """Make dataset ``name`` (or the recipe ``spec`` of your own molecule, see
+    :func:`trajsr.datasets.custom.geometry_spec` and :func:`~trajsr.datasets.custom.pdb_spec`) for each
+    seed, one process per core; returns the written paths and records them in ``out_dir/manifest.json``.
 
     Files are named ``{name}-seed{seed}.h5`` in ``out_dir``. ``steps`` counts 0.5 fs NVE steps,
-    ``temperature`` is in K.
+    ``temperature`` is in K (default: the recipe's, 500 K for GFN2-xTB molecules).
     """
+    import time
+
     from ..io.atomic import check_writable
-    recipe = get_recipe(name)
+    from . import manifest
+    if spec is None:
+        if not name:
+            raise TrajsrError("datasets make needs a dataset NAME, --geometry FILE or --pdb FILE")
+        spec = builtin_spec(name)
+    recipe = RECIPES.get(spec.get("dataset")) or Recipe(spec["name"], spec["kind"], None)
     steps = recipe.steps if steps is None else int(steps)
     temperature = recipe.temperature if temperature is None else float(temperature)
     if steps < 1 or not (temperature > 0 and temperature < float("inf")):
         raise TrajsrError(f"datasets make: steps must be >= 1 and temperature positive (K); got {steps}, {temperature}")
-    if len(set(seeds)) != len(seeds):
-        raise TrajsrError(f"datasets make: seed given twice ({', '.join(map(str, seeds))})")
+    seeds = list(seeds)
+    if len(set(seeds)) != len(seeds) or any(int(s) != s or s < 0 for s in seeds):
+        raise TrajsrError(f"datasets make: seeds must be distinct non-negative integers, got {seeds}")
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -129,11 +160,16 @@ def make(name: str, seeds=(0,), steps: int | None = None, temperature: float | N
         raise TrajsrError(f"{out_dir}: cannot create the output folder ({err.strerror or err})") from None
     jobs = []
     for seed in seeds:
-        path = out_dir / f"{name}-seed{seed}.h5"
+        path = out_dir / f"{spec['name']}-seed{seed}.h5"
         check_writable(path, force)
-        jobs.append((name, int(seed), steps, temperature, path, progress))
+        jobs.append((spec, int(seed), steps, temperature, path, progress))
     processes = min(len(jobs), processes or multiprocessing.cpu_count())
+    start = time.perf_counter()
     if processes <= 1:
-        return [_make_one(job) for job in jobs]
-    with multiprocessing.get_context("spawn").Pool(processes) as pool:
-        return list(pool.imap(_make_one, jobs))
+        done = [_make_one(job) for job in jobs]
+    else:
+        with multiprocessing.get_context("spawn").Pool(processes) as pool:
+            done = list(pool.imap(_make_one, jobs))
+    seconds = time.perf_counter() - start
+    manifest.record(out_dir, [manifest.entry(path, summary, spec, seconds, processes) for path, summary, _ in done])
+    return [path for path, _, _ in done]

@@ -9,19 +9,20 @@ import os
 
 import numpy as np
 
+from ..errors import TrajsrError
 from ..trajectory import Trajectory
 from ..units import KJ_PER_MOL_PER_EV, NM_PER_ANGSTROM, NM_PER_PS_PER_ANGSTROM_PER_FS, PS_PER_FS
 
 
-def gfn2_calculator():
-    """A GFN2-xTB ASE calculator (tblite), quiet."""
+def gfn2_calculator(charge: int = 0, multiplicity: int = 1):
+    """A GFN2-xTB ASE calculator (tblite), quiet; ``multiplicity`` 2S + 1."""
     from tblite.ase import TBLite
-    return TBLite(method="GFN2-xTB", verbosity=0)
+    return TBLite(method="GFN2-xTB", verbosity=0, charge=charge, multiplicity=multiplicity)
 
 
 def run_gfn2_md(atoms, *, steps: int, seed: int, temperature: float = 500.0, dt_fs: float = 0.5,
                 equilibration_fs: float = 1000.0, friction_per_fs: float = 0.01, progress: bool = True,
-                name: str = "gfn2") -> Trajectory:
+                name: str = "gfn2", charge: int = 0, multiplicity: int = 1) -> Trajectory:
     """Run GFN2-xTB MD with the recipe in the module docstring.
 
     Parameters
@@ -38,6 +39,8 @@ def run_gfn2_md(atoms, *, steps: int, seed: int, temperature: float = 500.0, dt_
         Time step in fs.
     equilibration_fs : float
         Length of the Langevin equilibration in fs.
+    charge, multiplicity : int
+        Total charge (e) and spin multiplicity 2S + 1 for GFN2-xTB.
 
     Returns
     -------
@@ -45,13 +48,14 @@ def run_gfn2_md(atoms, *, steps: int, seed: int, temperature: float = 500.0, dt_
         Positions in nm, velocities in nm/ps, time in ps, potential energy in kJ/mol.
     """
     from ase import units
+    from ase.calculators.calculator import CalculationFailed
     from ase.md.langevin import Langevin
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
     from ase.md.verlet import VelocityVerlet
     from tqdm import tqdm
 
     atoms = atoms.copy()
-    atoms.calc = gfn2_calculator()
+    atoms.calc = gfn2_calculator(charge, multiplicity)
     rng = np.random.default_rng(seed)
     MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
     Stationary(atoms)
@@ -63,7 +67,10 @@ def run_gfn2_md(atoms, *, steps: int, seed: int, temperature: float = 500.0, dt_
         langevin = Langevin(atoms, dt_fs * units.fs, temperature_K=temperature,
                             friction=friction_per_fs / units.fs, rng=rng, fixcm=False)
         langevin.attach(lambda: bar.update(1), interval=1)
-        langevin.run(n_eq)
+        try:
+            langevin.run(n_eq)
+        except CalculationFailed as err:
+            raise TrajsrError(f"{name} seed {seed}: GFN2-xTB failed during equilibration ({err})") from None
     Stationary(atoms)  # Langevin noise leaves a little centre-of-mass drift
     n = len(atoms)
     positions = np.empty((steps + 1, n, 3))
@@ -82,8 +89,12 @@ def run_gfn2_md(atoms, *, steps: int, seed: int, temperature: float = 500.0, dt_
 
     verlet = VelocityVerlet(atoms, dt_fs * units.fs)
     verlet.attach(record, interval=1)
-    verlet.run(steps)  # ASE calls observers once before the first step as well
-    bar.close()
+    try:
+        verlet.run(steps)  # ASE calls observers once before the first step as well
+    except CalculationFailed as err:
+        raise TrajsrError(f"{name} seed {seed}: GFN2-xTB failed at NVE step {frame[0]} ({err})") from None
+    finally:
+        bar.close()
     return Trajectory(positions=positions * NM_PER_ANGSTROM,
                       velocities=velocities * NM_PER_PS_PER_ANGSTROM_PER_FS,
                       time=np.arange(steps + 1) * dt_fs * PS_PER_FS,
@@ -91,6 +102,7 @@ def run_gfn2_md(atoms, *, steps: int, seed: int, temperature: float = 500.0, dt_
                       potential_energy=energy * KJ_PER_MOL_PER_EV,
                       info=dict(method="GFN2-xTB (tblite) via ASE, NVE velocity Verlet",
                                 temperature_K=float(temperature), seed=int(seed), dt_fs=float(dt_fs),
+                                charge=int(charge), multiplicity=int(multiplicity),
                                 equilibration="Langevin %g fs, friction %g/fs" % (equilibration_fs,
                                                                                   friction_per_fs)),
                       source=f"{name} seed {seed}")

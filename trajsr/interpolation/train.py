@@ -8,16 +8,18 @@ from __future__ import annotations
 import keras
 
 from ..errors import TrajsrError
-from ..trajectory import check_factor
-from ..training import check_output, distribution_strategy, fit_and_save, split_data
+from ..io import check_writable, load
+from ..trajectory import Trajectory, check_factor
+from ..training import check_output, distribution_strategy, fit_and_save, is_chief, split_data
 from ..units import FS_PER_PS
+from .card import card_path
 from .gap import build_model, gap_layer
 from .names import model_names
 from .windows import concatenate, normalization_stats, reference_geometry, to_dataset, training_windows
 
 
 def fit(train, *, model: str = "bilstm", factor: int = 10, context: int = 4, with_velocities: bool = False,
-        validation=None, output=None, epochs: int = 100, batch_size: int = 256, width: int = 128,
+        validation=None, test=None, output=None, epochs: int = 100, batch_size: int = 256, width: int = 128,
         learning_rate: float = 1e-3, patience: int = 8, window_step: int = 1, max_minutes: float | None = None,
         seed: int = 0, strategy: str = "default", solver: str = "rk4", work_dir=None, force: bool = False,
         top=None, dt_fs=None, callbacks=(), verbose: int = 1):
@@ -35,9 +37,13 @@ def fit(train, *, model: str = "bilstm", factor: int = 10, context: int = 4, wit
         Feed the kept frames' velocities too (baseline: Hermite).
     validation : list, optional
         Held-out trajectories; default: the last of ``train`` when there are several.
+    test : list, optional
+        Trajectories used for nothing but the card's evaluation (the validation set picks the epoch,
+        so only a test set is truly unseen); default: the card evaluates on the validation set.
     output : path, optional
-        Where to save the best model (``.keras``); checkpoints, the CSV log and the BackupAndRestore
-        state go to ``work_dir`` (default: ``OUTPUT.work/``).
+        Where to save the best model (``.keras``) and its card (``.json``: data, settings, MAE against
+        the spline and Hermite per trajectory, median and worst ratio); checkpoints, the CSV log and the
+        BackupAndRestore state go to ``work_dir`` (default: ``OUTPUT.work/``).
     width : int
         Width of the network (encoder, dynamics, decoder).
     window_step : int
@@ -57,7 +63,15 @@ def fit(train, *, model: str = "bilstm", factor: int = 10, context: int = 4, wit
     if model not in model_names():
         raise TrajsrError(f"unknown model {model!r}; choose from {', '.join(model_names())}")
     output = check_output(output, force)
+    if output is not None:
+        check_writable(card_path(output), force)
     trajs, valid = split_data(train, validation, top, dt_fs)
+    tests = [t if isinstance(t, Trajectory) else load(t, top=top, dt_fs=dt_fs) for t in (test or [])]
+    seen = {str(t.source) for t in trajs + valid}
+    overlap = [t.source for t in tests if str(t.source) in seen]
+    if overlap:
+        raise TrajsrError(f"{overlap[0]}: a test trajectory must not also be a training or validation one")
+    strategy_ = distribution_strategy(strategy)  # before other TensorFlow work (collectives need it)
     keras.utils.set_random_seed(seed)
     first = trajs[0]
     reference = reference_geometry(first)
@@ -68,7 +82,7 @@ def fit(train, *, model: str = "bilstm", factor: int = 10, context: int = 4, wit
                     units={"positions": "nm", "time": "ps", "dt_fs": "fs"},
                     training=dict(files=[t.source for t in trajs], validation=[t.source for t in valid],
                                   seed=seed, windows=len(train_windows)))
-    with distribution_strategy(strategy).scope():
+    with strategy_.scope():
         net = build_model(model, n_atoms=first.n_atoms, factor=factor, context=context,
                           with_velocities=with_velocities, width=width, solver=solver, metadata=metadata,
                           learning_rate=learning_rate)
@@ -84,9 +98,17 @@ def fit(train, *, model: str = "bilstm", factor: int = 10, context: int = 4, wit
     settings = dict(task="interpolate", model=model, factor=factor, context=context, width=width,
                     with_velocities=with_velocities, solver=solver, batch_size=batch_size, learning_rate=learning_rate,
                     window_step=window_step, seed=seed, files=[t.source for t in trajs],
-                    validation=[t.source for t in valid])
+                    validation=[t.source for t in valid], test=[t.source for t in tests])
     history = fit_and_save(net, train_ds, valid_ds, metadata=layer.metadata, settings=settings, epochs=epochs,
                            patience=patience,
                            max_minutes=max_minutes, output=output, work_dir=work_dir, force=force,
                            callbacks=callbacks, verbose=verbose)
+    if output is not None and (tests or valid) and is_chief(strategy_):
+        from .card import evaluate, write_card
+        from .learned import LearnedInterpolator
+        held_out = tests or valid
+        write_card(card_path(output), metadata=layer.metadata, settings=settings, force=force,
+                   evaluation=evaluate(LearnedInterpolator(net), held_out, factor),
+                   evaluated_on="test trajectories (never seen in training or model selection)" if tests else
+                   "validation trajectories (they chose the best epoch; give test trajectories for unseen ones)")
     return net, history

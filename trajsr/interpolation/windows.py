@@ -185,4 +185,6 @@ def to_dataset(windows: Windows, batch_size: int = 256, shuffle: bool = True, se
     ds = tf.data.Dataset.from_tensor_slices((windows.inputs(), windows.targets()))
     if shuffle:
         ds = ds.shuffle(min(len(windows), 200_000), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()  # workers of a multi-worker strategy each take their share of the windows
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE).with_options(options)

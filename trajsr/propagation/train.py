@@ -78,6 +78,7 @@ def fit_propagator(train, *, model="hnn", factor=10, strides=4, substeps=10, val
         raise TrajsrError(f"--task propagate takes --model {', '.join(propagator_families())}, not {model!r}")
     output = check_output(output, force)
     trajs, valid = split_data(train, validation, top, dt_fs)
+    strategy_ = distribution_strategy(strategy)  # before other TensorFlow work (collectives need it)
     keras.utils.set_random_seed(seed)
     first = trajs[0]
     masses = first.masses
@@ -85,7 +86,7 @@ def fit_propagator(train, *, model="hnn", factor=10, strides=4, substeps=10, val
     metadata = dict(elements=first.elements, units={"positions": "nm", "velocities": "nm/ps", "energy": "kJ/mol"},
                     training=dict(files=[t.source for t in trajs], validation=[t.source for t in valid], seed=seed,
                                   strides=strides))
-    with distribution_strategy(strategy).scope():
+    with strategy_.scope():
         net = build_propagator(model, masses=masses, reference=reference, factor=factor, dt_fs=first.dt * FS_PER_PS,
                                strides=strides, width=width, substeps=substeps, metadata=metadata,
                                learning_rate=learning_rate)
@@ -98,7 +99,10 @@ def fit_propagator(train, *, model="hnn", factor=10, strides=4, substeps=10, val
         ds = tf.data.Dataset.from_tensor_slices(({"positions": x0, "velocities": v0}, y))
         if shuffle:
             ds = ds.shuffle(min(len(y), 200_000), seed=seed)
-        return ds.batch(batch_size, drop_remainder=strategy != "default").prefetch(tf.data.AUTOTUNE)
+        options = tf.data.Options()  # multi-worker: each worker takes its share of the examples
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        return ds.batch(batch_size, drop_remainder=strategy != "default").prefetch(tf.data.AUTOTUNE).with_options(
+            options)
     train_ds = dataset(trajs, True, window_step)
     valid_ds = dataset(valid, False, max(window_step, factor)) if valid else None
     settings = dict(task="propagate", model=model, factor=factor, strides=strides, substeps=substeps, width=width,

@@ -1,0 +1,61 @@
+"""The model card written beside every trained ``.keras``: what it was trained on, and how it does
+against the spline (and Hermite, where the files store velocities) on each held-out trajectory, with
+the median and the worst ratio over them — never only the best."""
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import sys
+from pathlib import Path
+
+from ..io.atomic import atomic_path
+from ..metrics import reconstruction_errors
+from .baselines import get_baseline
+
+
+def evaluate(interpolator, trajectories, factor: int) -> dict:
+    """MAE (Å) of ``interpolator`` and the baselines on each fine trajectory strided by ``factor``;
+    ratios baseline/model per trajectory, and their median and worst (smallest) over the set."""
+    rows = []
+    for traj in trajectories:
+        coarse = traj.stride(factor)
+        row = dict(file=Path(traj.source).name, temperature_K=traj.info.get("temperature_K"), frames=traj.n_frames,
+                   model_mae_angstrom=_mae(traj, interpolator.interpolate(coarse, factor), factor),
+                   spline_mae_angstrom=_mae(traj, get_baseline("spline").interpolate(coarse, factor), factor))
+        row["spline_over_model"] = row["spline_mae_angstrom"] / row["model_mae_angstrom"]
+        if traj.velocities is not None and traj.time is not None:
+            row["hermite_mae_angstrom"] = _mae(traj, get_baseline("hermite").interpolate(coarse, factor), factor)
+            row["hermite_over_model"] = row["hermite_mae_angstrom"] / row["model_mae_angstrom"]
+        rows.append(row)
+    summary = {}
+    for key in ("spline_over_model", "hermite_over_model"):
+        values = [r[key] for r in rows if key in r]
+        if values:
+            summary[key] = dict(median=statistics.median(values), worst=min(values), best=max(values),
+                                trajectories=len(values))
+    return dict(per_trajectory=rows, **summary)
+
+
+def _mae(reference, rebuilt, factor) -> float:
+    return reconstruction_errors(reference, rebuilt, factor)["mae_angstrom"]
+
+
+def write_card(path, *, metadata: dict, settings: dict, evaluation: dict | None, evaluated_on: str,
+               force: bool = False) -> Path:
+    """Write the card (JSON) to ``path``: data, settings, training record, evaluation, command, machine."""
+    card = dict(model=settings.get("model"), task=settings.get("task"), factor=settings.get("factor"),
+                elements=metadata.get("elements"), dt_fs=metadata.get("dt_fs"), settings=settings,
+                training=metadata.get("training"), evaluated_on=evaluated_on, evaluation=evaluation,
+                units={"mae": "Å", "dt_fs": "fs", "temperature_K": "K", "seconds": "s"},
+                command=" ".join(["trajsr" if Path(sys.argv[0]).name in ("trajsr", "cli.py") else sys.argv[0]]
+                                 + sys.argv[1:]),
+                machine=f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}")
+    with atomic_path(path, force) as tmp, open(tmp, "w") as f:
+        json.dump(card, f, indent=1, default=float)
+    return Path(path)
+
+
+def card_path(model_path) -> Path:
+    """``m.keras`` -> ``m.json``."""
+    return Path(model_path).with_suffix(".json")
