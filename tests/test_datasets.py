@@ -55,3 +55,70 @@ def test_md17_starting_geometries(name, formula, n_bonds):
     assert atoms.get_chemical_formula() == formula
     assert len(bonds_of(Trajectory(positions=atoms.positions[None] / 10, elements=atoms.get_chemical_symbols()))) \
         == n_bonds
+
+
+def test_own_molecule_walkthrough_at_tiny_size(tmp_path):
+    """The README's methanol lines, with the sizes cut down: make, train (card), stride, upsample, evaluate."""
+    import json
+    import re
+    import shlex
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+    block = re.search(r"<!-- own-molecule -->\s*```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    tiny = {"--steps 40000": "--steps 400 --equilibration-fs 20", "--max-minutes 20": "--epochs 1 --width 8 --context 2"}
+    (tmp_path / "datasets").symlink_to(ROOT / "datasets")
+    for line in block.strip().splitlines():
+        for big, small in tiny.items():
+            line = line.replace(big, small)
+        proc = subprocess.run([sys.executable, "-m", "trajsr.cli", *shlex.split(line)[1:]], cwd=tmp_path,
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, f"{line}\n{proc.stderr[-2000:]}"
+    manifest = json.loads((tmp_path / "methanol" / "manifest.json").read_text())["datasets"]
+    assert len(manifest) == 4 and manifest[0]["recipe"]["formula"] == "CH4O" and manifest[0]["processes"] >= 1
+    card = json.loads((tmp_path / "methanol-f10.json").read_text())
+    assert card["evaluation"]["per_trajectory"][0]["file"] == "methanol-gfn2-seed4.h5"
+    assert {"median", "worst"} <= set(card["evaluation"]["spline_over_model"])
+    assert "hermite_over_model" in card["evaluation"]
+    assert proc.stdout.count("MAE") >= 1
+
+
+def test_bad_geometries_fail_before_any_work(tmp_path, cli):
+    (tmp_path / "overlap.xyz").write_text("2\n\nC 0 0 0\nH 0 0 0.2\n")
+    (tmp_path / "radical.xyz").write_text("2\n\nC 0 0 0\nH 0 0 1.1\n")
+    (tmp_path / "unknown.xyz").write_text("2\n\nXx 0 0 0\nH 0 0 1.1\n")
+    for name, word in (("overlap", "overlap"), ("radical", "--multiplicity"), ("unknown", "unknown element")):
+        proc = cli("datasets", "make", "--geometry", tmp_path / f"{name}.xyz", "-o", tmp_path / "out", check=False)
+        assert proc.returncode == 2 and word in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_merge_checks_recipes_and_checksums(tmp_path, cli):
+    from trajsr.datasets.custom import geometry_spec
+    from .conftest import ROOT
+    spec = geometry_spec(ROOT / "datasets" / "examples" / "methanol.xyz", equilibration_fs=10)
+    for seed in (1, 2):
+        make(spec=spec, seeds=[seed], steps=20, out_dir=tmp_path / f"part{seed}", progress=False)
+    cli("datasets", "merge", tmp_path / "part1", tmp_path / "part2", "-o", tmp_path / "all")
+    import json
+    assert len(json.loads((tmp_path / "all" / "manifest.json").read_text())["datasets"]) == 2
+    other = dict(spec, charge=1, multiplicity=2)
+    make(spec=other, seeds=[3], steps=20, out_dir=tmp_path / "part3", progress=False)
+    proc = cli("datasets", "merge", tmp_path / "part1", tmp_path / "part3", "-o", tmp_path / "bad", check=False)
+    assert proc.returncode == 2 and "another recipe" in proc.stderr and "charge" in proc.stderr
+    with open(tmp_path / "part2" / "methanol-gfn2-seed2.h5", "ab") as f:
+        f.write(b"tampered")
+    proc = cli("datasets", "merge", tmp_path / "part1", tmp_path / "part2", "-o", tmp_path / "bad2", check=False)
+    assert proc.returncode == 2 and "sha256" in proc.stderr
+
+
+def test_openmm_from_a_pdb(tmp_path, cli):
+    from .conftest import ROOT
+    cli("datasets", "make", "--pdb", ROOT / "datasets" / "alanine-dipeptide.pdb", "--steps", 20,
+        "--equilibration-fs", 5, "-o", tmp_path)
+    traj = load(tmp_path / "alanine-dipeptide-openmm-seed0.h5")
+    assert traj.n_atoms == 22 and traj.n_frames == 21 and traj.has_velocities
+    proc = cli("datasets", "make", "--pdb", ROOT / "datasets" / "alanine-dipeptide.pdb", "--forcefield",
+               "nonsense.xml", "-o", tmp_path / "x", check=False)
+    assert proc.returncode == 2 and "OpenMM cannot build" in proc.stderr

@@ -1,47 +1,20 @@
 """``trajsr`` command line: parse, call the API, report. Errors are one line and exit status 2."""
 from __future__ import annotations
 
-import argparse
 import json
-import math
 import signal
 import sys
 import warnings
+from pathlib import Path
 
+from .console import (COUNT, FACTOR, INDEX, NONNEGATIVE, POSITIVE, Parser, Terminated, import_tensorflow,
+                      number, terminate)
 from .errors import TrajsrError
 from .units import ANGSTROM_PER_NM, PS_PER_FS
 
 
-class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (``trajsr: error: ...``) and exit status 2."""
-
-    def error(self, message):
-        self.exit(2, f"trajsr: error: {message} (see '{self.prog} --help')\n")
-
-
-def _number(kind, low, inclusive, what):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
-        if isinstance(value, float) and not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
-        if value < low or (value == low and not inclusive):
-            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
-        return value
-    return parse
-
-
-COUNT = _number(int, 1, True, "a positive integer")
-INDEX = _number(int, -10 ** 18, True, "an integer")
-FACTOR = _number(int, 2, True, "an integer factor >= 2")
-POSITIVE = _number(float, 0.0, False, "a positive, finite number")
-NONNEGATIVE = _number(int, 0, True, "a non-negative integer")
-
-
-def _add_input(p, name="input", help="trajectory file (any mdtraj format, .npz, .xyz, .h5)"):
-    p.add_argument(name, help=help)
+def _add_input(p, name="input", help="trajectory file (any mdtraj format, .npz, .xyz, .h5)", several=False):
+    p.add_argument(name, help=help, nargs="+" if several else None)
     p.add_argument("-t", "--top", help="topology file for formats without atoms (dcd, xtc, trr, nc, ...)")
     p.add_argument("--dt", type=POSITIVE, metavar="FS",
                    help="frame spacing in fs, for files without time information")
@@ -165,12 +138,28 @@ def cmd_upsample(args):
         raise TrajsrError("give either --model FILE (a trained model) or --method linear|spline|hermite")
     if args.model:
         import_tensorflow()
-    interp = get_baseline(args.method) if args.method else as_interpolator(args.model, args.batch_size)
-    summary = upsample(args.input, interp, args.output, factor=args.factor, top=args.top, dt_fs=args.dt,
-                       force=args.force, chunk=args.chunk, batch_size=args.batch_size)
-    note = (f"; {summary.spline_gaps} gaps at the ends (less than K kept frames of context) used the cubic "
-            "spline") if summary.spline_gaps else ""
-    print(f"{interp.name}: {summary.kept_frames} kept -> {summary.fine_frames} frames -> {summary.output}{note}")
+    inputs = args.input if isinstance(args.input, list) else [args.input]
+    if (args.output is None) == (args.out_dir is None):
+        raise TrajsrError("give -o OUTPUT for one input, or --out-dir DIR for several")
+    if args.output is not None and len(inputs) > 1:
+        raise TrajsrError(f"{len(inputs)} inputs: write them with --out-dir DIR, not -o")
+    options = dict(top=args.top, dt_fs=args.dt, force=args.force, chunk=args.chunk)
+    if args.out_dir is not None:
+        from .interpolation.streaming import upsample_many
+        model = args.method or args.model
+        if args.processes == 1:
+            model = get_baseline(args.method) if args.method else as_interpolator(args.model, args.batch_size)
+        summaries = upsample_many(inputs, model, args.out_dir, factor=args.factor, processes=args.processes,
+                                  suffix=args.suffix, batch_size=args.batch_size, **options)
+    else:
+        interp = get_baseline(args.method) if args.method else as_interpolator(args.model, args.batch_size)
+        summaries = [upsample(inputs[0], interp, args.output, factor=args.factor, batch_size=args.batch_size,
+                              **options)]
+    name = args.method or Path(args.model).name
+    for summary in summaries:
+        note = (f"; {summary.spline_gaps} gaps at the ends (less than K kept frames of context) used the cubic "
+                "spline") if summary.spline_gaps else ""
+        print(f"{name}: {summary.kept_frames} kept -> {summary.fine_frames} frames -> {summary.output}{note}")
 
 
 def cmd_propagate(args):
@@ -216,7 +205,7 @@ def cmd_demo(args):
     run_demo(out_dir=args.out_dir, factor=args.factor, force=args.force)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> Parser:
     from .dynamics.registry import FAMILIES
     from .interpolation.baselines import BASELINES
     from .interpolation.names import model_names
@@ -238,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=list(BASELINES), default="spline",
                    help="interpolation (hermite needs stored velocities)")
     p.add_argument("--chunk", type=COUNT, default=5000, help="kept frames per streamed chunk")
-    p.set_defaults(func=cmd_upsample, model=None, batch_size=2048)
+    p.set_defaults(func=cmd_upsample, model=None, batch_size=2048, out_dir=None, processes=1, suffix=None)
 
     p = sub.add_parser("evaluate", help="errors (Å) of a reconstruction over the dropped frames")
     p.add_argument("reference", help="the fine reference trajectory")
@@ -263,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--water", choices=["tip3p", "spce", "tip4pew"], help="make --pdb: solvate in this water")
     p.add_argument("--box", type=POSITIVE, metavar="NM", help="make --pdb --water: cubic box edge in nm")
     p.add_argument("--name", help="make --geometry/--pdb: dataset name (default: FILE stem + method)")
-    p.add_argument("--equilibration-fs", type=_number(float, 0.0, True, "a non-negative number of fs"),
+    p.add_argument("--equilibration-fs", type=number(float, 0.0, True, "a non-negative number of fs"),
                    default=1000.0, help="Langevin equilibration before the saved NVE run (fs)")
     p.add_argument("--seed", type=NONNEGATIVE, nargs="+", default=[0], help="one trajectory per seed")
     p.add_argument("--steps", type=COUNT, help="NVE steps of 0.5 fs to save")
@@ -307,9 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="one line per epoch")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("upsample", help="rebuild the dropped frames of a coarse trajectory (model or baseline)")
-    _add_input(p)
-    _add_output(p)
+    p = sub.add_parser("upsample", help="rebuild the dropped frames of coarse trajectories (model or baseline)")
+    _add_input(p, help="coarse trajectory file(s) (any mdtraj format, .npz, .xyz, .h5)", several=True)
+    _add_output(p, required=False)
+    p.add_argument("--out-dir", help="several inputs: write each here under its own name")
+    p.add_argument("--suffix", help="with --out-dir: output format extension (default: the input's), e.g. .h5")
+    p.add_argument("--processes", type=COUNT, default=1, help="with --out-dir: files upsampled in parallel")
     p.add_argument("--model", help="trained .keras super-resolution model")
     p.add_argument("--method", choices=list(BASELINES), help="a baseline instead of a model")
     p.add_argument("--factor", type=FACTOR, help="upsampling factor (a model's own by default; baselines need it)")
@@ -341,48 +333,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class Terminated(BaseException):
-    """SIGTERM, turned into an exception so that partial output files are removed on the way out."""
-
-
-def _terminate(signum, frame):
-    raise Terminated()
-
-
-def import_tensorflow() -> None:
-    """Import TensorFlow without its start-up noise (absl, CUDA probing, CPU-feature notes): C-level
-    stderr is captured during the import and only lines that are not known noise are passed on."""
-    import os
-    import re
-    import tempfile
-    if "tensorflow" in sys.modules:
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    noise = re.compile(r"absl::InitializeLog|cudart_stub|cuInit|cuda_(platform|diagnostics|executor)|"
-                       r"cpu_feature_guard|To enable the following instructions|rebuild TensorFlow|"
-                       r"Unable to register cu|computation_placer|TF-TRT|oneDNN custom operations")
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            import tensorflow as tf
-            tf.config.list_logical_devices()  # device start-up logs its probing now, into the capture
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            capture.seek(0)
-            for line in capture.read().decode(errors="replace").splitlines():
-                if line.strip() and not noise.search(line):
-                    print(line, file=sys.stderr)
-
-
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     warnings.formatwarning = lambda message, category, *a, **k: f"trajsr: warning: {message}\n"
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, terminate)
     try:
         status = args.func(args)
     except TrajsrError as err:

@@ -137,3 +137,53 @@ def upsample(coarse_path, model, output, *, factor: int | None = None, top=None,
             background.shutdown(wait=True)
             bar.close()
     return UpsampleSummary(kept, (kept - 1) * factor + 1, interp.edge_gaps(kept), Path(output))
+
+
+_worker = {}
+
+
+def _init_worker(model, batch_size, factor, options):
+    from ..console import import_tensorflow
+    from .baselines import BASELINES
+    if not isinstance(model, Interpolator) and not (isinstance(model, str) and model in BASELINES):
+        import_tensorflow()  # quietly, in each worker
+    _worker["interp"] = BASELINES[model]() if isinstance(model, str) and model in BASELINES else \
+        as_interpolator(model, batch_size)
+    _worker["factor"], _worker["options"] = factor, options
+
+
+def _upsample_one(paths):
+    source, target = paths
+    return upsample(source, _worker["interp"], target, factor=_worker["factor"], progress=False, **_worker["options"])
+
+
+def upsample_many(sources, model, out_dir, *, factor: int | None = None, processes: int = 1, suffix: str | None = None,
+                  batch_size: int = 2048, **options) -> list:
+    """Upsample several files into ``out_dir`` (same names; ``suffix`` changes the format), one after
+    another with one loaded model, or over ``processes`` processes (each loads the model once).
+
+    ``model`` is a baseline name (``"spline"``), an :class:`Interpolator` (one process only) or a ``.keras``
+    path; ``options`` go to :func:`upsample` (``top``, ``dt_fs``, ``force``, ``chunk``).
+    Returns the :class:`UpsampleSummary` of each file, in order.
+    """
+    from ..io.atomic import check_writable
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        raise TrajsrError(f"{out_dir}: no such directory (--out-dir)")
+    targets = [out_dir / (Path(s).stem + (suffix or Path(s).suffix)) for s in sources]
+    if len(set(targets)) != len(targets):
+        raise TrajsrError("two inputs would write the same output name in --out-dir")
+    for source, target in zip(sources, targets):
+        if Path(source).resolve() == target.resolve():
+            raise TrajsrError(f"{target}: would overwrite its own input; choose another --out-dir")
+        check_writable(target, options.get("force", False))
+    jobs = list(zip(map(str, sources), targets))
+    if processes <= 1 or len(jobs) == 1:
+        _init_worker(model, batch_size, factor, options)
+        return [_upsample_one(job) for job in jobs]
+    if isinstance(model, Interpolator):
+        raise TrajsrError("several processes need the model as a file name or a baseline name")
+    import multiprocessing
+    with multiprocessing.get_context("spawn").Pool(min(processes, len(jobs)), _init_worker,
+                                                    (str(model), batch_size, factor, options)) as pool:
+        return pool.map(_upsample_one, jobs)

@@ -1,0 +1,74 @@
+"""The console side of the CLI: one-line argument errors, checked numeric options, SIGTERM as a clean
+exit, and a TensorFlow import without its start-up noise."""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+import sys
+import tempfile
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``trajsr: error: ...``) and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"trajsr: error: {message} (see '{self.prog} --help')\n")
+
+
+def number(kind, low, inclusive, what):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        if value < low or (value == low and not inclusive):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        return value
+    return parse
+
+
+COUNT = number(int, 1, True, "a positive integer")
+INDEX = number(int, -10 ** 18, True, "an integer")
+FACTOR = number(int, 2, True, "an integer factor >= 2")
+POSITIVE = number(float, 0.0, False, "a positive, finite number")
+NONNEGATIVE = number(int, 0, True, "a non-negative integer")
+
+
+class Terminated(BaseException):
+    """SIGTERM, turned into an exception so that partial output files are removed on the way out."""
+
+
+def terminate(signum, frame):
+    raise Terminated()
+
+
+def import_tensorflow() -> None:
+    """Import TensorFlow without its start-up noise (absl, CUDA probing, CPU-feature notes): C-level
+    stderr is captured during the import and only lines that are not known noise are passed on."""
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    noise = re.compile(r"absl::InitializeLog|cudart_stub|cuInit|cuda_(platform|diagnostics|executor)|"
+                       r"cpu_feature_guard|To enable the following instructions|rebuild TensorFlow|"
+                       r"Unable to register cu|computation_placer|TF-TRT|oneDNN custom operations")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            import tensorflow as tf
+            tf.config.list_logical_devices()  # device start-up logs its probing now, into the capture
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            for line in capture.read().decode(errors="replace").splitlines():
+                if line.strip() and not noise.search(line):
+                    print(line, file=sys.stderr)
+
+
