@@ -7,7 +7,7 @@ figures are measured in-process after a warm-up. Writes bench/results/speed.md a
 """
 import argparse
 import json
-import resource
+import os
 import statistics
 import subprocess
 import sys
@@ -24,16 +24,19 @@ MODELS = sorted(p for p in (ROOT / "models").glob("*.keras"))
 
 
 def wall(args, repeat=1, **kwargs):
-    """Median wall-clock (s) and peak RSS (MB) of a fresh process running ``args``."""
+    """Median wall-clock (s) and peak RSS (MB) of a fresh process running ``args`` (its own rusage)."""
     times, peak = [], 0.0
     for _ in range(repeat):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        t0 = time.perf_counter()
-        proc = subprocess.run(args, capture_output=True, text=True, **kwargs)
-        times.append(time.perf_counter() - t0)
-        if proc.returncode != 0:
-            raise RuntimeError(f"{' '.join(map(str, args))}: {proc.stderr[-1500:]}")
-        peak = max(peak, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before) / 1024
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(args, stdout=out, stderr=err, **kwargs)
+            _, status, usage = os.wait4(proc.pid, 0)
+            times.append(time.perf_counter() - t0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            if proc.returncode != 0:
+                err.seek(0)
+                raise RuntimeError(f"{' '.join(map(str, args))}: {err.read().decode()[-1500:]}")
+        peak = max(peak, usage.ru_maxrss / 1024)
     return statistics.median(times), peak
 
 

@@ -217,9 +217,12 @@ def _read_log(path: Path) -> dict:
 
 
 def save_model(net, output, force, work=None, history=None) -> None:
-    """Save atomically to ``output`` and the history as JSON beside the work files."""
+    """Save atomically to ``output`` without optimizer state (an uncompiled model over the same layers:
+    the file is for inference; compile it again to train on), and the history as JSON beside the work
+    files."""
+    uncompiled = keras.Model(net.inputs, net.outputs, name=net.name)
     with atomic_path(output, force) as tmp:
-        net.save(tmp)
+        uncompiled.save(tmp)
     if work is not None and history is not None:
         (Path(work) / "history.json").write_text(json.dumps(
             {k: [float(x) for x in v] for k, v in history.history.items()}, indent=1))

@@ -6,6 +6,7 @@ velocity Verlet; every NVE step is saved with velocities and potential energy.
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
@@ -57,7 +58,9 @@ def run_gfn2_md(atoms, *, steps: int, seed: int, temperature: float = 500.0, dt_
     atoms = atoms.copy()
     atoms.calc = gfn2_calculator(charge, multiplicity)
     rng = np.random.default_rng(seed)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
+    with warnings.catch_warnings():  # ASE suggests thermalize_momenta; this call keeps every seed's data as made
+        warnings.simplefilter("ignore", DeprecationWarning)
+        MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
     Stationary(atoms)
     ZeroRotation(atoms)
     n_eq = int(round(equilibration_fs / dt_fs))
