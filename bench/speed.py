@@ -144,13 +144,14 @@ def main():
         coarse = tmp / "coarse.h5"
         long_coarse(coarse, args.frames)
         r["upsample_file"] = {}
-        for name, opts in (("spline", ["--method", "spline", "--factor", 10]),
-                           ("bilstm f10", ["--model", ROOT / "models" / "ethanol-gfn2-f10.keras"])):
-            seconds, peak = trajsr("upsample", coarse, *opts, "-o", tmp / f"{name.split()[0]}.h5")
+        runs = [("spline", ["--method", "spline", "--factor", 10])] + [
+            (m.name, ["--model", m]) for m in sorted((ROOT / "models").glob("ethanol-gfn2-f10*.keras"))]
+        for i, (name, opts) in enumerate(runs):
+            seconds, peak = trajsr("upsample", coarse, *opts, "-o", tmp / f"out{i}.h5")
             r["upsample_file"][name] = dict(seconds=seconds, peak_mb=peak)
-        r["steady_fine_frames_per_s"] = {"spline": steady_upsampling("spline", coarse),
-                                         "bilstm f10": steady_upsampling(ROOT / "models" / "ethanol-gfn2-f10.keras",
-                                                                         coarse)}
+        r["steady_fine_frames_per_s"] = {"spline": steady_upsampling("spline", coarse)}
+        for model in sorted((ROOT / "models").glob("ethanol-gfn2-f10*.keras")):  # the shipped f10 models
+            r["steady_fine_frames_per_s"][model.name] = steady_upsampling(model, coarse)
         steps = int(round(args.rollout_ps / 0.005))
         r["propagate_end_to_end_s"], _ = trajsr("propagate", "--model", ROOT / "models" / "ethanol-gfn2-prop-f10.keras",
                                                 "--start", ROOT / "datasets" / "ethanol-gfn2-seed0.h5", "--steps",

@@ -25,10 +25,13 @@ def models_table():
                         f"{h.get('vdos_overlap', float('nan')):.2f} | - | {h.get('speedup', 0):.0f}x faster than "
                         f"GFN2-xTB | {c.get('training_minutes') or 0:.1f} min |")
             continue
-        rows.append(f"| `{c['name']}.keras` | upsample ({c['model']}) | {c['dataset']} seeds "
+        ratio = (f"median {h['spline_over_model_median']:.1f}x, worst {h['spline_over_model_worst']:.1f}x"
+                 if "spline_over_model_median" in h else f"{h['spline_over_model']:.1f}x (of the means)")
+        width = f", width {c['width']}" if "width" in c else ""
+        rows.append(f"| `{c['name']}.keras` | upsample ({c['model']}{width}) | {c['dataset']} seeds "
                     f"{c['train_seeds'][0]}-{c['train_seeds'][-1]}, tested on {c['test_seeds']} | {c['factor']} | "
                     f"{h['model_mae_angstrom']:.2e} | {h['spline_mae_angstrom']:.2e} | "
-                    f"{h['spline_over_model']:.1f}x | {c['training_minutes']:.1f} min |")
+                    f"{ratio} | {c['training_minutes']:.1f} min |")
     return "\n".join(rows)
 
 

@@ -9,6 +9,7 @@ next to the cubic spline's, and this command). Trajectories missing from --data 
 import argparse
 import json
 import platform
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -44,7 +45,9 @@ def held_out_errors(model_path, paths, factor):
                          fine_frames_per_second=rebuilt.n_frames / seconds))
     model = sum(r["model_mae_angstrom"]["mae_angstrom"] for r in rows) / len(rows)
     spline = sum(r["spline_mae_angstrom"] for r in rows) / len(rows)
-    return dict(per_file=rows, model_mae_angstrom=model, spline_mae_angstrom=spline, spline_over_model=spline / model)
+    ratios = [r["spline_mae_angstrom"] / r["model_mae_angstrom"]["mae_angstrom"] for r in rows]
+    return dict(per_file=rows, model_mae_angstrom=model, spline_mae_angstrom=spline, spline_over_model=spline / model,
+                spline_over_model_median=statistics.median(ratios), spline_over_model_worst=min(ratios))
 
 
 def shipped_check(card_path):
@@ -106,6 +109,8 @@ def main(argv=None):
                 held_out=held_out, command="python models/recipe.py " + " ".join(sys.argv[1:] if argv is None
                                                                                   else argv))
     (Path(args.out) / f"{args.name}.json").write_text(json.dumps(card, indent=2) + "\n")
+    if card["dataset"] in [e["name"] for e in __import__("trajsr.datasets").datasets.shipped()]:
+        shipped_check(Path(args.out) / f"{args.name}.json")
     print(f"{args.name}: held-out MAE {held_out['model_mae_angstrom']:.2e} Å, spline "
           f"{held_out['spline_mae_angstrom']:.2e} Å ({held_out['spline_over_model']:.1f}x), "
           f"trained {minutes:.1f} min")
