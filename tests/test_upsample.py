@@ -184,3 +184,17 @@ def test_two_workers_on_localhost_train_one_model(tmp_path):
     hashes = [next(line for line in out.splitlines() if line.startswith("weights")) for out, _ in outs]
     assert hashes[0] == hashes[1]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.keras"]  # the chief's only
+
+
+def test_train_with_velocities_from_extxyz_and_trr_writes_a_card(tmp_path, ethanol):
+    """Your own AIMD files: velocities read from extxyz and trr, card judged against Hermite."""
+    import json
+    save(ethanol[:500], tmp_path / "run1.extxyz")
+    save(ethanol[500:], tmp_path / "run2.trr")
+    save(ethanol[:1], tmp_path / "top.pdb")
+    train = [load(tmp_path / "run1.extxyz"), load(tmp_path / "run2.trr", top=tmp_path / "top.pdb")]
+    assert all(t.has_velocities for t in train)
+    fit(train[:1], validation=train[1:], model="rnn", factor=5, context=2, width=4, epochs=1, window_step=5,
+        with_velocities=True, verbose=0, output=tmp_path / "v.keras")
+    card = json.loads((tmp_path / "v.json").read_text())
+    assert card["settings"]["with_velocities"] and {"median", "worst"} <= set(card["evaluation"]["hermite_over_model"])
