@@ -53,7 +53,6 @@ class LearnedInterpolator(Interpolator):
         self.name = self.meta.get("model", "learned")
         self.needs_velocities = self.with_velocities
         self.batch_size = batch_size
-        self.spline_fallback_gaps = 0
         self._compiled = None
 
     def edge_gaps(self, n_kept: int) -> int:
@@ -98,9 +97,7 @@ class LearnedInterpolator(Interpolator):
                               with_velocities=self.with_velocities, targets=False, index_step=1)
             pred = self._predict(w.inputs()).reshape(len(gaps), factor - 1, self.n_atoms, 3)
             gaps_view[gaps] = restore(pred.astype(np.float64), w.com, w.rotation)
-        edge = edge_gap_indices(n, k)
-        self.spline_fallback_gaps = len(edge)
-        for g in edge:
+        for g in edge_gap_indices(n, k):
             fine[g * factor + 1: (g + 1) * factor] = _local_spline(positions, g, k, factor)
         return fine, None
 

@@ -145,10 +145,12 @@ _worker = {}
 def _init_worker(model, batch_size, factor, options):
     from ..console import import_tensorflow
     from .baselines import BASELINES
-    if not isinstance(model, Interpolator) and not (isinstance(model, str) and model in BASELINES):
-        import_tensorflow()  # quietly, in each worker
-    _worker["interp"] = BASELINES[model]() if isinstance(model, str) and model in BASELINES else \
-        as_interpolator(model, batch_size)
+    if isinstance(model, str) and model in BASELINES:
+        _worker["interp"] = BASELINES[model]()
+    else:
+        if not isinstance(model, Interpolator):
+            import_tensorflow()  # quietly, in each worker
+        _worker["interp"] = as_interpolator(model, batch_size)
     _worker["factor"], _worker["options"] = factor, options
 
 

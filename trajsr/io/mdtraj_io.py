@@ -45,7 +45,7 @@ def read(path, top=None, suffix: str = "") -> Trajectory:
     import mdtraj
     topology = load_topology(top)
     if topology is None and suffix in NEEDS_TOPOLOGY:
-        raise TrajsrError(f"{path}: {suffix} files hold no atoms; give a topology with -t/--top")
+        raise _no_topology(path, suffix)
     try:
         with quiet_stdout():
             traj = mdtraj.load(str(path), top=topology) if topology is not None else mdtraj.load(str(path))
@@ -78,9 +78,8 @@ def read_chunks(path, top, chunk: int, suffix: str):
     """Yield :class:`Trajectory` chunks of ``chunk`` frames through ``mdtraj.iterload`` (nm, ps)."""
     import mdtraj
     topology = load_topology(top)
-    if topology is None:
-        yield from _slices(read(path, top, suffix), chunk)
-        return
+    if topology is None:  # every streamed format stores coordinates only
+        raise _no_topology(path, suffix)
     elements = [a.element.symbol if a.element is not None else "X" for a in topology.atoms]
     lo = 0
     try:
@@ -129,9 +128,8 @@ def quiet_stdout():
             os.close(saved)
 
 
-def _slices(traj, chunk):
-    for lo in range(0, traj.n_frames, chunk):
-        yield traj[lo: lo + chunk]
+def _no_topology(path, suffix):
+    return TrajsrError(f"{path}: {suffix} files hold no atoms; give a topology with -t/--top")
 
 
 class Appender:
