@@ -18,7 +18,6 @@ import keras
 
 from .errors import TrajsrError
 from .io import atomic_path, load
-from .modelfile import check_output  # noqa: F401  (the trainings import it from here)
 from .trajectory import Trajectory
 from .units import FS_PER_PS
 
@@ -108,17 +107,18 @@ def is_chief(strategy) -> bool:
 def split_data(train, validation=None, top=None, dt_fs=None):
     """Load training and validation trajectories (whole trajectories; default validation: the last
     training file when there are several) and check they are the same molecule at the same spacing."""
-    trajs = _as_trajectories(train, top, dt_fs)
+    trajs = as_trajectories(train, top, dt_fs)
     if not trajs:
         raise TrajsrError("no training trajectories given")
     if validation is None and len(trajs) > 1:
         trajs, validation = trajs[:-1], trajs[-1:]
-    valid = _as_trajectories(validation or [], top, dt_fs)
+    valid = as_trajectories(validation or [], top, dt_fs)
     _check_compatible(trajs + valid)
     return trajs, valid
 
 
-def _as_trajectories(items, top=None, dt_fs=None) -> list[Trajectory]:
+def as_trajectories(items, top=None, dt_fs=None) -> list[Trajectory]:
+    """Trajectories as given, or loaded from their paths."""
     return [t if isinstance(t, Trajectory) else load(t, top=top, dt_fs=dt_fs) for t in items]
 
 

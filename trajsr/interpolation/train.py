@@ -8,9 +8,10 @@ from __future__ import annotations
 import keras
 
 from ..errors import TrajsrError
-from ..io import check_writable, load
-from ..trajectory import Trajectory, check_factor
-from ..training import check_output, distribution_strategy, fit_and_save, is_chief, split_data
+from ..io import check_writable
+from ..modelfile import check_output
+from ..trajectory import check_factor
+from ..training import as_trajectories, distribution_strategy, fit_and_save, is_chief, split_data
 from ..units import FS_PER_PS
 from .card import card_path
 from .gap import build_model, gap_layer
@@ -66,7 +67,7 @@ def fit(train, *, model: str = "bilstm", factor: int = 10, context: int = 4, wit
     if output is not None:
         check_writable(card_path(output), force)
     trajs, valid = split_data(train, validation, top, dt_fs)
-    tests = [t if isinstance(t, Trajectory) else load(t, top=top, dt_fs=dt_fs) for t in (test or [])]
+    tests = as_trajectories(test or [], top, dt_fs)
     seen = {str(t.source) for t in trajs + valid}
     overlap = [t.source for t in tests if str(t.source) in seen]
     if overlap:

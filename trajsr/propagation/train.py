@@ -12,8 +12,9 @@ import numpy as np
 from ..errors import TrajsrError
 from ..geometry import align, remove_center_of_mass
 from ..physics import internal_velocities
+from ..modelfile import check_output
 from ..trajectory import check_factor
-from ..training import check_output, distribution_strategy, fit_and_save, split_data
+from ..training import distribution_strategy, fit_and_save, split_data
 from ..units import FS_PER_PS
 from .model import build_propagator, propagator_families, propagator_step
 
