@@ -53,3 +53,13 @@ def ethanol():
     from trajsr.datasets import shipped_path
     from trajsr.io import load
     return load(shipped_path("ethanol-gfn2"))[:1001]
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, ethanol):
+    """A tiny Bi-LSTM (factor 5, context 2, width 8), trained for 2 epochs and calibrated on validation."""
+    from trajsr.interpolation.train import fit
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    fit([ethanol[:600]], validation=[ethanol[600:]], model="bilstm", factor=5, context=2, width=8, epochs=2,
+        window_step=4, verbose=0, output=path)
+    return path

@@ -13,14 +13,6 @@ from trajsr.interpolation.train import fit
 from trajsr.interpolation.streaming import upsample, upsample_trajectory
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory, ethanol):
-    path = tmp_path_factory.mktemp("model") / "tiny.keras"
-    fit([ethanol[:600]], validation=[ethanol[600:]], model="bilstm", factor=5, context=2, width=8, epochs=2,
-        window_step=4, verbose=0, output=path)
-    return path
-
-
 def test_streaming_equals_in_memory(tmp_path, tiny_model, ethanol):
     coarse = ethanol.stride(5)
     save(coarse, tmp_path / "coarse.h5")

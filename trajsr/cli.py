@@ -8,7 +8,7 @@ import warnings
 from pathlib import Path
 
 from .console import (COUNT, FACTOR, INDEX, NONNEGATIVE, POSITIVE, Parser, Terminated, import_tensorflow,
-                      number, terminate)
+                      number, or_default, terminate)
 from .errors import TrajsrError
 from .units import ANGSTROM_PER_NM, PS_PER_FS
 
@@ -43,13 +43,27 @@ def cmd_evaluate(args):
     from .io import check_writable, load
     from .metrics import reconstruction_errors
     from .report import format_errors
-    for path in (args.json, args.plot):
+    for path in (args.json, args.plot, args.uncertainty_plot):
         if path:
             check_writable(path, args.force)
     reference = load(args.reference, top=args.top, dt_fs=args.dt)
     reconstruction = load(args.reconstruction, top=args.top, dt_fs=args.dt)
     errors = reconstruction_errors(reference, reconstruction, args.factor)
     print(format_errors({args.reconstruction: errors}))
+    sigma = _stored_uncertainty(args.reconstruction, reconstruction)
+    if sigma is None and args.uncertainty_plot:
+        raise TrajsrError(f"{args.reconstruction}: no uncertainty stored (upsample with --uncertainty)")
+    if sigma is not None:
+        from .metrics import uncertainty_errors
+        figures, gap_sigma, gap_error = uncertainty_errors(reference, reconstruction, args.factor, sigma)
+        errors["uncertainty"] = figures
+        print(f"uncertainty: {figures['coverage_90']:.1%} of components inside the nominal 90% interval; "
+              f"Spearman rank correlation of per-gap uncertainty with per-gap error {figures['spearman_gap']:.2f} "
+              f"over {figures['gaps']} gaps")
+        if args.uncertainty_plot:
+            from .plots import plot_uncertainty
+            plot_uncertainty(gap_sigma, gap_error, args.uncertainty_plot, force=args.force,
+                             title=Path(args.reconstruction).name)
     if args.json:
         from .io import atomic_path
         with atomic_path(args.json, args.force) as tmp, open(tmp, "w") as f:
@@ -57,6 +71,39 @@ def cmd_evaluate(args):
     if args.plot:
         from .plots import plot_gap_errors
         plot_gap_errors({args.reconstruction: errors}, args.plot, force=args.force)
+
+
+def _stored_uncertainty(path, reconstruction):
+    """A reconstruction's uncertainty (frames, atoms) nm: its h5 dataset, else its side file, else None."""
+    if reconstruction.uncertainty is not None:
+        return reconstruction.uncertainty
+    from .interpolation.gapreport import side_file_path
+    side = side_file_path(path)
+    if not side.exists():
+        return None
+    import numpy as np
+    try:
+        with np.load(side) as f:
+            sigma, unit = f["uncertainty"], str(f["unit"])
+    except (OSError, KeyError, ValueError) as err:
+        raise TrajsrError(f"{side}: not a readable uncertainty file ({err})") from None
+    if unit != "nm":
+        raise TrajsrError(f"{side}: uncertainty in {unit!r}; expected nm")
+    return sigma
+
+
+def cmd_calibrate(args):
+    from .interpolation.uncertainty import calibrate_model
+    from .modelfile import check_output
+    check_output(args.output, args.force)
+    import_tensorflow()
+    cal, interp = calibrate_model(args.models, args.validation, args.output, force=args.force, top=args.top,
+                                  dt_fs=args.dt, batch_size=args.batch_size)
+    fig = cal.fitted_on
+    what = f"ensemble of {len(args.models)} models" if len(args.models) > 1 else interp.name
+    print(f"{what} calibrated on {fig['windows']} validation windows: {fig['coverage_90']:.1%} inside the nominal "
+          f"90% interval, Spearman {fig['spearman_gap']:.2f}, default --max-uncertainty "
+          f"{fig['max_uncertainty_angstrom']:.2e} Å -> {args.output}")
 
 
 def cmd_datasets(args):
@@ -143,7 +190,11 @@ def cmd_upsample(args):
         raise TrajsrError("give -o OUTPUT for one input, or --out-dir DIR for several")
     if args.output is not None and len(inputs) > 1:
         raise TrajsrError(f"{len(inputs)} inputs: write them with --out-dir DIR, not -o")
-    options = dict(top=args.top, dt_fs=args.dt, force=args.force, chunk=args.chunk)
+    options = dict(top=args.top, dt_fs=args.dt, force=args.force, chunk=args.chunk, uncertainty=args.uncertainty,
+                   max_uncertainty=(args.max_uncertainty if args.max_uncertainty in (None, "default")
+                                    else args.max_uncertainty / ANGSTROM_PER_NM))
+    if args.method and (args.uncertainty or args.max_uncertainty):
+        raise TrajsrError("--uncertainty and --max-uncertainty need a calibrated trained model (--model)")
     if args.out_dir is not None:
         from .interpolation.streaming import upsample_many
         model = args.method or args.model
@@ -160,6 +211,8 @@ def cmd_upsample(args):
         note = (f"; {summary.spline_gaps} gaps at the ends (less than K kept frames of context) used the cubic "
                 "spline") if summary.spline_gaps else ""
         print(f"{name}: {summary.kept_frames} kept -> {summary.fine_frames} frames -> {summary.output}{note}")
+        if summary.gaps is not None and (args.uncertainty or args.max_uncertainty):
+            print(f"  {summary.gaps.summary()}")
 
 
 def cmd_propagate(args):
@@ -235,6 +288,8 @@ def build_parser() -> Parser:
     p.add_argument("--factor", type=FACTOR, required=True, help="the factor the reconstruction used")
     p.add_argument("--json", help="write the errors as JSON here")
     p.add_argument("--plot", help="write a PNG of MAE (Å) against time inside a gap (fs)")
+    p.add_argument("--uncertainty-plot", metavar="PNG",
+                   help="write a PNG of predicted against actual error per gap (needs a stored uncertainty)")
     p.add_argument("--force", action="store_true", help="overwrite existing --json/--plot files")
     p.set_defaults(func=cmd_evaluate)
 
@@ -307,7 +362,24 @@ def build_parser() -> Parser:
     p.add_argument("--factor", type=FACTOR, help="upsampling factor (a model's own by default; baselines need it)")
     p.add_argument("--chunk", type=COUNT, default=5000, help="kept frames per streamed chunk")
     p.add_argument("--batch-size", type=COUNT, default=2048, help="gaps per inference batch")
+    p.add_argument("--uncertainty", action="store_true",
+                   help="write each rebuilt atom's uncertainty (nm; trajsr .h5: dataset 'uncertainty', other "
+                        "formats: OUTPUT.uncertainty.npz)")
+    p.add_argument("--max-uncertainty", type=or_default(POSITIVE), nargs="?", const="default", metavar="Å",
+                   help="replace gaps whose uncertainty exceeds this (Å; alone: the model's default from "
+                        "validation) by Hermite (velocities stored) or the spline")
     p.set_defaults(func=cmd_upsample)
+
+    p = sub.add_parser("calibrate", help="fit a model's uncertainty on validation trajectories (several models: "
+                       "combine them into one ensemble file first)")
+    p.add_argument("models", nargs="+", help="trained .keras super-resolution model(s)")
+    p.add_argument("--validation", nargs="+", required=True,
+                   help="fine trajectories never used in training (nor for testing afterwards)")
+    p.add_argument("-t", "--top", help="topology for formats without atoms")
+    p.add_argument("--dt", type=POSITIVE, metavar="FS", help="frame spacing in fs for files without time")
+    p.add_argument("--batch-size", type=COUNT, default=2048, help="windows per inference batch")
+    _add_output(p)
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("propagate", help="run a learned propagator from a start frame")
     p.add_argument("--model", required=True, help="propagator .keras (trajsr train --task propagate)")

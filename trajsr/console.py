@@ -38,6 +38,11 @@ POSITIVE = number(float, 0.0, False, "a positive, finite number")
 NONNEGATIVE = number(int, 0, True, "a non-negative integer")
 
 
+def or_default(parse):
+    """``parse``, except that the word ``default`` passes through (an option whose bare form means it)."""
+    return lambda text: text if text == "default" else parse(text)
+
+
 class Terminated(BaseException):
     """SIGTERM, turned into an exception so that partial output files are removed on the way out."""
 

@@ -117,6 +117,39 @@ def reconstruction_errors(reference: Trajectory, reconstruction: Trajectory, fac
     return result
 
 
+#: two-sided 90% quantile of the standard normal: the nominal 90% interval of a component is ±Z90 σ
+Z90 = 1.6448536269514722
+
+
+def uncertainty_errors(reference: Trajectory, reconstruction: Trajectory, factor: int, uncertainty) -> tuple:
+    """How well a reconstruction's uncertainty (``(frames, atoms)`` nm, σ of each Cartesian component)
+    predicts its errors against ``reference``.
+
+    Returns
+    -------
+    figures : dict
+        ``coverage_90`` (fraction of dropped-frame components inside ±1.645σ; 0.90 if calibrated),
+        ``spearman_gap`` (rank correlation of per-gap uncertainty with per-gap error), ``gaps``.
+    gap_uncertainty, gap_error : ndarray, shape (gaps,)
+        Per gap, the RMS of σ over its dropped frames and atoms, and the RMS component error (Å).
+    """
+    from scipy.stats import spearmanr
+    reference = check_correspondence(reference, reconstruction, factor)
+    uncertainty = np.asarray(uncertainty, np.float64)
+    if uncertainty.shape != reconstruction.positions.shape[:2]:
+        raise TrajsrError(f"{reconstruction.source}: uncertainty of shape {uncertainty.shape} for "
+                          f"{reconstruction.n_frames} frames of {reconstruction.n_atoms} atoms")
+    n_gaps, n = (reference.n_frames - 1) // factor, reference.n_atoms
+    error = (reconstruction.positions - reference.positions)[:-1].reshape(n_gaps, factor, n, 3)[:, 1:]
+    sigma = uncertainty[:-1].reshape(n_gaps, factor, n)[:, 1:]
+    gap_sigma = np.sqrt(np.mean(sigma ** 2, axis=(1, 2))) * ANGSTROM_PER_NM
+    gap_error = np.sqrt(np.mean(error ** 2, axis=(1, 2, 3))) * ANGSTROM_PER_NM
+    rho = spearmanr(gap_sigma, gap_error).statistic if n_gaps > 2 else float("nan")
+    figures = {"coverage_90": float(np.mean(np.abs(error) <= Z90 * sigma[..., None])),
+               "spearman_gap": float(rho), "gaps": int(n_gaps)}
+    return figures, gap_sigma, gap_error
+
+
 # -- vibrational density of states --------------------------------------------------------------
 def velocities_of(traj: Trajectory) -> np.ndarray:
     """Stored velocities (nm/ps), else central finite differences of the positions."""

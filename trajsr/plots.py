@@ -44,6 +44,20 @@ def plot_vdos(trajectories: dict, path, force: bool = False, max_wavenumber: flo
     _save(plt, fig, ax, path, force, title)
 
 
+def plot_uncertainty(gap_uncertainty, gap_error, path, force: bool = False, title: str = "") -> None:
+    """Predicted against actual error per gap (both RMS per Cartesian component, Å), log-log, with y = x."""
+    import numpy as np
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.loglog(gap_uncertainty, gap_error, ".", ms=2, alpha=0.4, label=f"{len(gap_error)} gaps")
+    ends = [max(min(np.min(gap_uncertainty), np.min(gap_error)), 1e-8), max(np.max(gap_uncertainty),
+                                                                             np.max(gap_error))]
+    ax.plot(ends, ends, "k--", lw=1, label="error = uncertainty")
+    ax.set_xlabel("predicted uncertainty per gap, RMS σ (Å)")
+    ax.set_ylabel("actual error per gap, RMS (Å)")
+    _save(plt, fig, ax, path, force, title)
+
+
 def _save(plt, fig, ax, path, force, title):
     """Title, legend, and an atomic PNG write (no half-written file, no silent overwrite)."""
     ax.set_title(title)
@@ -54,4 +68,4 @@ def _save(plt, fig, ax, path, force, title):
     plt.close(fig)
 
 
-__all__ = ["plot_gap_errors", "plot_vdos"]
+__all__ = ["plot_gap_errors", "plot_uncertainty", "plot_vdos"]

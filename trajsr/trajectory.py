@@ -35,6 +35,8 @@ class Trajectory:
         Periodic box vectors in nm; ``None`` for a molecule in vacuum.
     potential_energy : ndarray, shape (n_frames,), optional
         Potential energy of each frame in kJ/mol, where the generator recorded it.
+    uncertainty : ndarray, shape (n_frames, n_atoms), optional
+        A reconstruction's per-atom uncertainty in nm (σ of each Cartesian component; 0 at kept frames).
     topology : mdtraj.Topology, optional
         Kept when the source has one, so that formats such as PDB can be written back.
     info : dict
@@ -51,6 +53,7 @@ class Trajectory:
     time: np.ndarray | None = None
     unitcell_vectors: np.ndarray | None = None
     potential_energy: np.ndarray | None = None
+    uncertainty: np.ndarray | None = None
     topology: Any = None
     info: dict = dataclasses.field(default_factory=dict)
     source: str = "trajectory"
@@ -75,6 +78,11 @@ class Trajectory:
             self.time = np.asarray(self.time, dtype=np.float64).reshape(-1)
             if len(self.time) != self.n_frames:
                 raise TrajsrError(f"{self.source}: {len(self.time)} times for {self.n_frames} frames")
+        if self.uncertainty is not None:
+            self.uncertainty = np.asarray(self.uncertainty, dtype=np.float64)
+            if self.uncertainty.shape != self.positions.shape[:2]:
+                raise TrajsrError(f"{self.source}: uncertainty has shape {self.uncertainty.shape}, expected "
+                                  f"(frames, atoms) = {self.positions.shape[:2]}")
         if self.unitcell_vectors is not None:
             box = np.asarray(self.unitcell_vectors, dtype=np.float64)
             self.unitcell_vectors = np.broadcast_to(box.reshape(-1, 3, 3), (self.n_frames, 3, 3)).copy()
@@ -158,7 +166,7 @@ class Trajectory:
             return None if a is None else a[index]
         return self.replace(positions=self.positions[index], velocities=take(self.velocities),
                             time=take(self.time), unitcell_vectors=take(self.unitcell_vectors),
-                            potential_energy=take(self.potential_energy))
+                            potential_energy=take(self.potential_energy), uncertainty=take(self.uncertainty))
 
     def stride(self, factor: int) -> "Trajectory":
         """Keep every ``factor``-th frame, starting with the first: the coarse trajectory."""
@@ -199,7 +207,8 @@ def concatenate(parts: list) -> Trajectory:
         arrays = [getattr(p, name) for p in parts]
         return None if any(a is None for a in arrays) else np.concatenate(arrays)
     return parts[0].replace(positions=cat("positions"), velocities=cat("velocities"), time=cat("time"),
-                            unitcell_vectors=cat("unitcell_vectors"), potential_energy=cat("potential_energy"))
+                            unitcell_vectors=cat("unitcell_vectors"), potential_energy=cat("potential_energy"),
+                            uncertainty=cat("uncertainty"))
 
 
 def topology_from_elements(elements) -> "mdtraj.Topology":  # noqa: F821

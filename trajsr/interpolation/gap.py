@@ -60,6 +60,24 @@ class GapModel(keras.layers.Layer):
         base = (baseline - structure[..., :n3]) / st["displacement_std"][:n3]
         return displacement, (structure - st["structure_mean"]) / st["structure_std"], base
 
+    def parts(self, kept, baseline):
+        """The prediction (B, G, 3N) nm and what the uncertainty is made of (see :mod:`.uncertainty`):
+        ``disagreement`` (B, G, N) nm, the per-atom RMS difference of the forward and backward estimates
+        (zero for one-way models), ``correction`` (B, G, N) nm, the per-atom RMS of the model's change to
+        the baseline, and ``energy``, ``structure`` (B,), the RMS of the window's displacements and mean
+        structure in units of the training spreads (how far the context is from the training data)."""
+        residual, disagreement = self.residuals(kept, baseline)
+        displacement, structure, _ = self.normalize(kept, baseline)
+        return {"prediction": baseline + residual,
+                "disagreement": self._per_atom(disagreement), "correction": self._per_atom(residual),
+                "energy": ops.sqrt(ops.mean(ops.square(displacement), axis=(1, 2))),
+                "structure": ops.sqrt(ops.mean(ops.square(structure), axis=(1, 2)))}
+
+    def _per_atom(self, x):
+        """(B, G, 3N) -> per-atom RMS over the three components (B, G, N)."""
+        return ops.sqrt(ops.mean(ops.square(ops.reshape(x, (ops.shape(x)[0], self.factor - 1, self.n_atoms, 3))),
+                                 axis=-1))
+
     def get_config(self):
         return {**super().get_config(), "n_atoms": self.n_atoms, "factor": self.factor, "context": self.context,
                 "with_velocities": self.with_velocities, "width": self.width, "metadata": self.metadata}
@@ -131,17 +149,21 @@ class GapInterpolator(GapModel):
         out = self.decoder[1](self.decoder[0](ops.concatenate([hidden, steps], axis=-1)))
         return out * self.stats["residual_std"]
 
-    def call(self, kept, baseline):
+    def residuals(self, kept, baseline):
+        """The blended residual over the baseline (B, G, 3N) nm, and forward minus backward (zero one-way)."""
         residual = self._rollout(kept, baseline)
-        if self.bidirectional:
-            reversed_kept = ops.flip(kept, axis=1)
-            if self.with_velocities:  # time reversal flips velocities
-                n3 = 3 * self.n_atoms
-                reversed_kept = ops.concatenate([reversed_kept[..., :n3], -reversed_kept[..., n3:]], -1)
-            backward = ops.flip(self._rollout(reversed_kept, ops.flip(baseline, axis=1)), axis=1)
-            w = ops.reshape(1.0 - ops.arange(1, self.factor, dtype="float32") / self.factor, (1, -1, 1))
-            residual = w * residual + (1.0 - w) * backward
-        return baseline + residual
+        if not self.bidirectional:
+            return residual, ops.zeros_like(residual)
+        reversed_kept = ops.flip(kept, axis=1)
+        if self.with_velocities:  # time reversal flips velocities
+            n3 = 3 * self.n_atoms
+            reversed_kept = ops.concatenate([reversed_kept[..., :n3], -reversed_kept[..., n3:]], -1)
+        backward = ops.flip(self._rollout(reversed_kept, ops.flip(baseline, axis=1)), axis=1)
+        w = ops.reshape(1.0 - ops.arange(1, self.factor, dtype="float32") / self.factor, (1, -1, 1))
+        return w * residual + (1.0 - w) * backward, residual - backward
+
+    def call(self, kept, baseline):
+        return baseline + self.residuals(kept, baseline)[0]
 
     def get_config(self):
         return {**super().get_config(), "family": self.family, "bidirectional": self.bidirectional,
@@ -182,6 +204,11 @@ class SequenceGapInterpolator(GapModel):
         sequence = sequence + ops.pad(structure, [[0, 0], [0, 0], [0, n3 + 1]])  # the structure on every step
         hidden = self.layers_[1](self.layers_[0](sequence))
         return baseline + self.head(hidden[:, k: k + g]) * self.stats["residual_std"]
+
+    def residuals(self, kept, baseline):
+        """The residual over the baseline (B, G, 3N) nm, and zeros: one network, no two estimates."""
+        residual = self.call(kept, baseline) - baseline
+        return residual, ops.zeros_like(residual)
 
 
 def build_model(model: str, *, n_atoms: int, factor: int, context: int = 4, with_velocities: bool = False,

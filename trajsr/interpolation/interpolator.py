@@ -47,6 +47,8 @@ class Interpolator:
         -------
         positions : ndarray, shape ((n_kept − 1) * factor + 1, atoms, 3)
         velocities : ndarray of the same shape, or None
+        extra : dict, optional
+            A learned model's ``uncertainty`` ((frames, atoms) nm) and ``gap_flags`` (per-gap booleans).
         """
         raise NotImplementedError
 
@@ -70,7 +72,8 @@ class Interpolator:
         positions = coarse.positions
         if coarse.is_periodic:
             positions = unwrap(positions, coarse.unitcell_vectors)
-        fine, fine_velocities = self.fill(positions, coarse.velocities, dt, factor)
+        fine, fine_velocities, *more = self.fill(positions, coarse.velocities, dt, factor)
+        extra = more[0] if more else {}  # a learned model's uncertainty and per-gap flags
         if coarse.time is None:
             fine_velocities = None
         if coarse.is_periodic:
@@ -84,9 +87,12 @@ class Interpolator:
         time = None if coarse.time is None else coarse.time[0] + np.arange(n) * dt / factor
         box = None if coarse.unitcell_vectors is None else np.repeat(coarse.unitcell_vectors, factor,
                                                                       axis=0)[:n]
+        info = dict(coarse.info, interpolation=self.name, factor=factor)
+        if "gap_flags" in extra:
+            info["gap_flags"] = extra["gap_flags"]
         return Trajectory(positions=fine, elements=coarse.elements, velocities=fine_velocities, time=time,
-                          unitcell_vectors=box, topology=coarse.topology,
-                          info=dict(coarse.info, interpolation=self.name, factor=factor),
+                          unitcell_vectors=box, topology=coarse.topology, uncertainty=extra.get("uncertainty"),
+                          info=info,
                           source=f"{self.name} reconstruction of {coarse.source}")
 
     def __repr__(self):

@@ -6,6 +6,7 @@ and are filled by a cubic spline through the 2K kept frames nearest to them.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,9 @@ from ..modelfile import load_model
 from ..physics import masses_of
 from ..trajectory import Trajectory
 from ..units import FS_PER_PS
+from .baselines import get_baseline
 from .interpolator import Interpolator
+from .uncertainty import gap_uncertainty
 from .windows import build_windows, restore, spline_matrix
 
 
@@ -36,6 +39,7 @@ class LearnedInterpolator(Interpolator):
     """
 
     def __init__(self, model, batch_size: int = 2048):
+        from . import ensemble  # noqa: F401 (registers the ensemble layer with Keras)
         from .gap import gap_layer
         if batch_size < 1:
             raise TrajsrError(f"batch size must be a positive number of gaps, got {batch_size}")
@@ -53,7 +57,7 @@ class LearnedInterpolator(Interpolator):
         self.name = self.meta.get("model", "learned")
         self.needs_velocities = self.with_velocities
         self.batch_size = batch_size
-        self._compiled = None
+        self._compiled = self._compiled_parts = None
 
     def edge_gaps(self, n_kept: int) -> int:
         return len(edge_gap_indices(n_kept, self.context))
@@ -75,19 +79,64 @@ class LearnedInterpolator(Interpolator):
                 raise TrajsrError(f"{coarse.source}: frames are {spacing:g} fs apart; the model expects "
                                   f"factor x dt = {self.factor} x {self.dt_fs:g} fs = {expected:g} fs")
 
-    def interpolate(self, coarse: Trajectory, factor: int | None = None) -> Trajectory:
+    @property
+    def calibration(self):
+        """The model's stored :class:`.uncertainty.Calibration`, or None (a model never calibrated)."""
+        from .uncertainty import Calibration
+        config = self.meta.get("uncertainty")
+        return Calibration.from_config(config) if config else None
+
+    def interpolate(self, coarse: Trajectory, factor: int | None = None, uncertainty: bool = False,
+                    max_uncertainty=None) -> Trajectory:
+        """The fine trajectory (nm, ps).
+
+        Parameters
+        ----------
+        uncertainty : bool
+            Also return the per-atom uncertainty (``Trajectory.uncertainty``, (frames, atoms) nm: the σ of
+            each Cartesian component of an atom's error; 0 at kept frames). Needs a calibrated model.
+        max_uncertainty : float or "default", optional
+            Replace every gap whose uncertainty (RMS of σ over its frames and atoms, nm) exceeds this by
+            Hermite (velocities stored) or the spline; ``"default"``: the threshold chosen on validation.
+        Per-gap flags (``out_of_distribution``, ``above_threshold``, ``replaced``) go to
+        ``info["gap_flags"]`` when the model is calibrated.
+        """
         factor = self.factor if factor is None else factor
         self.check(coarse, factor)
+        cal = self.calibration
+        if (uncertainty or max_uncertainty is not None) and cal is None:
+            raise TrajsrError(f"{self.name}: this model has no uncertainty calibration; calibrate it on validation "
+                              "trajectories first (trajsr calibrate MODEL VALIDATION...)")
+        threshold = None if max_uncertainty is None else (
+            cal.max_uncertainty if max_uncertainty == "default" else float(max_uncertainty))
+        if threshold is not None and not threshold > 0:
+            raise TrajsrError(f"--max-uncertainty must be a positive length, got {max_uncertainty}")
         if coarse.time is None:
             coarse = coarse.with_dt(self.factor * self.dt_fs / FS_PER_PS)
-        return super().interpolate(coarse, factor)
+        self._options = dict(uncertainty=uncertainty, threshold=threshold, calibration=cal)
+        try:
+            fine = super().interpolate(coarse, factor)
+        finally:
+            self._options = {}
+        if uncertainty:  # recorded in a trajsr .h5's attributes
+            fine.info["uncertainty_calibration"] = json.dumps(
+                {"model": self.name, "sigma": "per atom, of each Cartesian component (nm)",
+                 "validation": cal.fitted_on, "threshold_angstrom": None if threshold is None else threshold * 10,
+                 "replaced_gaps": int(fine.info["gap_flags"]["replaced"].sum())})
+        return fine
 
     def fill(self, positions, velocities, dt, factor):
-        """Fill every gap; the first and last K − 1 gaps (too little context) with a local spline."""
+        """Fill every gap; the first and last K − 1 gaps (too little context) with a local spline. With a
+        calibrated model also the uncertainty (frames, atoms) nm and the per-gap flags (see
+        :meth:`interpolate`)."""
         n, k = len(positions), self.context
+        options = getattr(self, "_options", {})
+        cal, threshold = options.get("calibration"), options.get("threshold")
         fine = np.empty(((n - 1) * factor + 1, self.n_atoms, 3))
         fine[::factor] = positions
         gaps_view = fine[:-1].reshape(n - 1, factor, self.n_atoms, 3)[:, 1:]  # (gaps, S − 1, N, 3) view
+        gap_sigma = np.zeros((n - 1, factor - 1, self.n_atoms))
+        flags = {name: np.zeros(n - 1, bool) for name in ("out_of_distribution", "above_threshold", "replaced")}
         interior = np.arange(k - 1, n - k)  # gaps with K kept frames on each side
         masses = masses_of(self.elements) if self.elements else np.ones(self.n_atoms)
         for lo in range(0, len(interior), self.batch_size):
@@ -95,11 +144,37 @@ class LearnedInterpolator(Interpolator):
             w = build_windows(positions, velocities, factor=factor, context=k, masses=masses,
                               reference=self.reference, starts=gaps - (k - 1), spacing_ps=dt,
                               with_velocities=self.with_velocities, targets=False, index_step=1)
-            pred = self._predict(w.inputs()).reshape(len(gaps), factor - 1, self.n_atoms, 3)
-            gaps_view[gaps] = restore(pred.astype(np.float64), w.com, w.rotation)
-        for g in edge_gap_indices(n, k):
+            if cal is None:
+                pred = self._predict(w.inputs())
+            else:
+                parts = self.parts(w.inputs())
+                pred = parts["prediction"]
+                gap_sigma[gaps] = cal.sigma(parts)
+                flags["out_of_distribution"][gaps] = cal.out_of_distribution(parts)
+            gaps_view[gaps] = restore(pred.reshape(len(gaps), factor - 1, self.n_atoms, 3).astype(np.float64),
+                                      w.com, w.rotation)
+        edges = edge_gap_indices(n, k)
+        for g in edges:
             fine[g * factor + 1: (g + 1) * factor] = _local_spline(positions, g, k, factor)
-        return fine, None
+        if cal is None:
+            return fine, None
+        gap_sigma[edges] = cal.spline_sigma  # the spline's typical error where the spline filled the gap
+        per_gap = gap_uncertainty(gap_sigma)
+        flags["above_threshold"][interior] = per_gap[interior] > (cal.max_uncertainty if threshold is None
+                                                                  else threshold)
+        if threshold is not None and flags["above_threshold"].any():
+            replaced = flags["replaced"] = flags["above_threshold"].copy()
+            fallback = get_baseline("hermite" if velocities is not None else "spline")
+            baseline = fallback.fill(positions, velocities, dt, factor)[0]
+            fine[:-1].reshape(n - 1, factor, self.n_atoms, 3)[replaced, 1:] = \
+                baseline[:-1].reshape(n - 1, factor, self.n_atoms, 3)[replaced, 1:]
+            gap_sigma[replaced] = np.maximum(gap_sigma[replaced], cal.spline_sigma)
+        extra = {"gap_flags": flags}
+        if options.get("uncertainty"):
+            sigma = np.zeros((len(fine), self.n_atoms))
+            sigma[:-1].reshape(n - 1, factor, self.n_atoms)[:, 1:] = gap_sigma
+            extra["uncertainty"] = sigma
+        return fine, None, extra
 
     def _predict(self, inputs: dict) -> np.ndarray:
         """The model on one batch, through a compiled graph of a fixed batch size (a power of two up to
@@ -109,11 +184,27 @@ class LearnedInterpolator(Interpolator):
         from .gap import model_inputs
         if self._compiled is None:
             self._compiled = tf.function(lambda x: self.model(x, training=False), reduce_retracing=False)
+        n, padded = self._padded(inputs)
+        return self._compiled(model_inputs(self.model, padded)).numpy()[:n]
+
+    def parts(self, inputs: dict) -> dict:
+        """:meth:`.gap.GapModel.parts` on one batch of windows (compiled like :meth:`_predict`): the
+        prediction and the signals the uncertainty is made of, as NumPy arrays."""
+        import tensorflow as tf
+
+        from .gap import gap_layer
+        if self._compiled_parts is None:
+            layer = gap_layer(self.model)
+            self._compiled_parts = tf.function(lambda x: layer.parts(x["kept"], x["baseline"]),
+                                               reduce_retracing=False)
+        n, padded = self._padded(inputs)
+        return {key: value.numpy()[:n] for key, value in self._compiled_parts(padded).items()}
+
+    def _padded(self, inputs: dict):
         n = len(next(iter(inputs.values())))
         size = min(self.batch_size, 1 << max(0, (n - 1).bit_length()))
-        padded = {key: np.concatenate([a, np.zeros((size - n,) + a.shape[1:], a.dtype)]) if size > n else a
-                  for key, a in inputs.items()}
-        return self._compiled(model_inputs(self.model, padded)).numpy()[:n]
+        return n, {key: np.concatenate([a, np.zeros((size - n,) + a.shape[1:], a.dtype)]) if size > n else a
+                   for key, a in inputs.items()}
 
 
 def _local_spline(positions, gap, context, factor):

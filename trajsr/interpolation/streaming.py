@@ -14,17 +14,20 @@ from pathlib import Path
 from ..errors import TrajsrError
 from ..io.stream import ChunkWriter, iter_chunks
 from ..trajectory import Trajectory, check_factor, concatenate
+from .gapreport import GapReport, SideFile
 from .interpolator import Interpolator
 
 
 @dataclasses.dataclass
 class UpsampleSummary:
-    """What :func:`upsample` did: kept and written frame counts, spline-fallback gaps, output path."""
+    """What :func:`upsample` did: kept and written frame counts, spline-fallback gaps, output path, and for
+    a calibrated model the :class:`.gapreport.GapReport` (uncertainty, threshold, out-of-distribution gaps)."""
 
     kept_frames: int
     fine_frames: int
     spline_gaps: int
     output: Path | None
+    gaps: GapReport | None = None
 
 
 def as_interpolator(model, batch_size: int = 2048) -> Interpolator:
@@ -69,7 +72,8 @@ def upsample_trajectory(coarse: Trajectory, model, factor: int | None = None, ba
 
 
 def upsample(coarse_path, model, output, *, factor: int | None = None, top=None, dt_fs=None, force: bool = False,
-             chunk: int = 5000, batch_size: int = 2048, progress: bool = True) -> UpsampleSummary:
+             chunk: int = 5000, batch_size: int = 2048, progress: bool = True, uncertainty: bool = False,
+             max_uncertainty=None) -> UpsampleSummary:
     """Stream ``coarse_path`` through an interpolator into ``output`` (any format trajsr writes).
 
     Parameters
@@ -90,8 +94,19 @@ def upsample(coarse_path, model, output, *, factor: int | None = None, top=None,
         Kept frames read per chunk (at least 4K).
     batch_size : int
         Gaps per inference batch of a trained model.
+    uncertainty : bool
+        Write the per-atom uncertainty (nm; a calibrated model): the ``uncertainty`` dataset of a trajsr
+        ``.h5``, else the side file ``OUTPUT.uncertainty.npz``.
+    max_uncertainty : float (nm) or "default", optional
+        Replace the gaps above this uncertainty by Hermite (velocities stored) or the spline.
     """
     interp = as_interpolator(model, batch_size)
+    learned_options = {}
+    if uncertainty or max_uncertainty is not None or getattr(interp, "calibration", None) is not None:
+        if getattr(interp, "calibration", None) is None:
+            raise TrajsrError(f"{interp.name}: uncertainty needs a calibrated trained model "
+                              "(trajsr calibrate MODEL VALIDATION...)")
+        learned_options = dict(uncertainty=uncertainty, max_uncertainty=max_uncertainty)
     factor = _factor_of(interp, factor)
     overlap = 2 * interp.context
     if int(chunk) != chunk or chunk < 2 * overlap:
@@ -99,7 +114,10 @@ def upsample(coarse_path, model, output, *, factor: int | None = None, top=None,
                           f"(4 x the context of {interp.context}), got {chunk}")
     from tqdm import tqdm
     buffer, first_gap, kept = None, 0, 0
-    with ChunkWriter(output, force) as writer:
+    report = GapReport(interp.calibration, max_uncertainty) if learned_options else None
+    from ..io.formats import format_for_writing
+    with SideFile(output, uncertainty and not format_for_writing(output).keeps_uncertainty, force) as side, \
+            ChunkWriter(output, force) as writer:  # the side file commits after the trajectory
         chunks = iter_chunks(coarse_path, top=top, dt_fs=dt_fs, chunk=chunk)
         part = next(chunks, None)
         if part is None:
@@ -116,14 +134,19 @@ def upsample(coarse_path, model, output, *, factor: int | None = None, top=None,
                 last = following is None
                 if buffer.n_frames < 2:
                     raise TrajsrError(f"{coarse_path}: need at least 2 frames to upsample")
-                fine = interp.interpolate(buffer, factor)
+                fine = interp.interpolate(buffer, factor, **learned_options)
                 start = kept - buffer.n_frames  # global index of buffer[0]
                 # gaps with the whole context inside the buffer (or at a true end of the file)
                 stop_gap = buffer.n_frames - 1 if last else buffer.n_frames - interp.context - 1
                 lo, hi = (first_gap - start) * factor, stop_gap * factor + (1 if last else 0)
+                written = fine[lo:hi]
+                if report is not None:
+                    report.add(fine.info["gap_flags"], slice(first_gap - start, stop_gap), written.uncertainty,
+                               factor)
+                    side.add(written.uncertainty)
                 if pending is not None:
                     pending.result()  # one chunk in flight: order kept, memory bounded
-                pending = background.submit(writer.write, fine[lo:hi])  # written while the next one computes
+                pending = background.submit(writer.write, written)  # written while the next one computes
                 first_gap = start + stop_gap
                 bar.update(part.n_frames)
                 buffer = buffer[max(0, buffer.n_frames - overlap):]
@@ -136,7 +159,9 @@ def upsample(coarse_path, model, output, *, factor: int | None = None, top=None,
         finally:
             background.shutdown(wait=True)
             bar.close()
-    return UpsampleSummary(kept, (kept - 1) * factor + 1, interp.edge_gaps(kept), Path(output))
+    if report is not None:
+        report.warn_if_out_of_distribution(coarse_path)
+    return UpsampleSummary(kept, (kept - 1) * factor + 1, interp.edge_gaps(kept), Path(output), report)
 
 
 _worker = {}

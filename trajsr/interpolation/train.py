@@ -104,6 +104,12 @@ def fit(train, *, model: str = "bilstm", factor: int = 10, context: int = 4, wit
                            patience=patience,
                            max_minutes=max_minutes, output=output, work_dir=work_dir, force=force,
                            callbacks=callbacks, verbose=verbose)
+    if output is not None and valid and is_chief(strategy_):
+        from ..training import save_model
+        from .learned import LearnedInterpolator
+        from .uncertainty import calibrate, store
+        store(net, calibrate(LearnedInterpolator(net), valid))  # the uncertainty, fitted on validation
+        save_model(net, output, force=True)
     if output is not None and (tests or valid) and is_chief(strategy_):
         from .card import evaluate, write_card
         from .learned import LearnedInterpolator

@@ -27,8 +27,9 @@ class Format:
     write : callable ``(traj, path) -> None``
     read_chunks : callable ``(path, top, chunk) -> iterator of Trajectory``, or None
     open_appender : callable ``(path) -> appender`` with ``append(traj)`` and ``close()``, or None
-    keeps_velocities, keeps_time : bool
-        Whether the file stores velocities (nm/ps) and frame times (ps).
+    keeps_velocities, keeps_time, keeps_uncertainty : bool
+        Whether the file stores velocities (nm/ps), frame times (ps) and a reconstruction's per-atom
+        uncertainty (nm); where it cannot, ``upsample --uncertainty`` writes a side file.
     """
 
     name: str
@@ -38,10 +39,12 @@ class Format:
     open_appender: Callable | None = None
     keeps_velocities: bool = False
     keeps_time: bool = False
+    keeps_uncertainty: bool = False
 
 
 TRAJSR_H5 = Format("trajsr-h5", lambda path, top: h5.read(path), h5.write,
-                   lambda path, top, chunk: h5.read_chunks(path, chunk), h5.Appender, True, True)
+                   lambda path, top, chunk: h5.read_chunks(path, chunk), h5.Appender, True, True,
+                   keeps_uncertainty=True)
 NPZ = Format("sGDML npz", lambda path, top: npz.read(path), npz.write, keeps_velocities=True, keeps_time=True)
 EXTXYZ = Format("extended xyz (ASE)", lambda path, top: ase_io.read(path), ase_io.write, keeps_velocities=True,
                 keeps_time=True)

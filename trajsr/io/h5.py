@@ -7,6 +7,7 @@ Layout (all datasets float32 unless noted, one row per frame)::
     /time              (frames,)           ps (float64) optional
     /unitcell_vectors  (frames, 3, 3)      nm          optional
     /potential_energy  (frames,)           kJ/mol      optional
+    /uncertainty       (frames, atoms)     nm          optional (a reconstruction's per-atom σ)
     /elements          (atoms,)            UTF-8 symbols
     attrs: schema="trajsr-h5", version, units (JSON), dt_ps, method, temperature_K, seed, ...
 
@@ -25,7 +26,7 @@ from ..trajectory import Trajectory
 SCHEMA = "trajsr-h5"
 VERSION = 1
 UNITS = {"positions": "nm", "velocities": "nm/ps", "time": "ps", "unitcell_vectors": "nm",
-         "potential_energy": "kJ/mol"}
+         "potential_energy": "kJ/mol", "uncertainty": "nm"}
 
 
 def is_trajsr_h5(path) -> bool:
@@ -47,10 +48,11 @@ def read(path) -> Trajectory:
                                                                  for e in f["elements"][()]],
                           velocities=get("velocities"), time=get("time"),
                           unitcell_vectors=get("unitcell_vectors"),
-                          potential_energy=get("potential_energy"), info=info, source=str(path))
+                          potential_energy=get("potential_energy"), uncertainty=get("uncertainty"), info=info,
+                          source=str(path))
 
 
-FRAME_ARRAYS = ("positions", "velocities", "unitcell_vectors", "potential_energy", "time")
+FRAME_ARRAYS = ("positions", "velocities", "unitcell_vectors", "potential_energy", "uncertainty", "time")
 
 
 def write(traj: Trajectory, path) -> None:

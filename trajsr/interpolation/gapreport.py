@@ -1,0 +1,102 @@
+"""What a streamed upsample learned about its gaps: the uncertainty summary, the fallback count, the
+out-of-distribution warning, and the side file for formats that cannot hold the uncertainty."""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..io.atomic import TemporaryOutput
+from ..units import ANGSTROM_PER_NM
+
+#: warn when more than this fraction of a file's gaps has a context outside the training distribution
+OOD_WARN_FRACTION = 0.01
+
+
+class GapReport:
+    """Counts over the gaps written (each once, though streamed chunks overlap) and the frame uncertainties.
+
+    Parameters
+    ----------
+    calibration : :class:`.uncertainty.Calibration`
+    max_uncertainty : float (nm), "default" or None
+        The fallback threshold in use (None: gaps are only counted against the default one).
+    """
+
+    def __init__(self, calibration, max_uncertainty=None):
+        self.replacing = max_uncertainty is not None
+        self.threshold = (calibration.max_uncertainty if max_uncertainty in (None, "default")
+                          else float(max_uncertainty))  # nm
+        self.gaps = self.out_of_distribution = self.above_threshold = self.replaced = 0
+        self._frames = []  # RMS over atoms of σ at each dropped frame (nm)
+
+    def add(self, flags: dict, gaps: slice, uncertainty, factor: int) -> None:
+        """Count the gaps ``gaps`` of one chunk's per-gap ``flags``; keep the dropped frames' uncertainty."""
+        self.gaps += len(range(*gaps.indices(len(flags["replaced"]))))
+        self.out_of_distribution += int(flags["out_of_distribution"][gaps].sum())
+        self.above_threshold += int(flags["above_threshold"][gaps].sum())
+        self.replaced += int(flags["replaced"][gaps].sum())
+        if uncertainty is not None and len(uncertainty):
+            dropped = np.arange(len(uncertainty)) % factor != 0  # the slice starts at a kept frame
+            self._frames.append(np.sqrt(np.mean(uncertainty[dropped] ** 2, axis=1)).astype(np.float32))
+
+    @property
+    def frame_uncertainty_angstrom(self) -> np.ndarray:
+        """RMS over atoms of the uncertainty at every dropped frame (Å); empty without ``--uncertainty``."""
+        return np.concatenate(self._frames) * ANGSTROM_PER_NM if self._frames else np.zeros(0)
+
+    def summary(self) -> str:
+        """One line: median and largest frame uncertainty (Å), gaps above the threshold, replaced."""
+        frames = self.frame_uncertainty_angstrom
+        text = (f"frame uncertainty median {np.median(frames):.2e} Å, largest {frames.max():.2e} Å; "
+                if len(frames) else "")
+        action = f"replaced by the baseline: {self.replaced}" if self.replacing else "not replaced"
+        return (f"{text}{self.above_threshold} of {self.gaps} gaps above {self.threshold * ANGSTROM_PER_NM:.2e} Å "
+                f"({action}); {self.out_of_distribution} out of distribution")
+
+    def as_dict(self) -> dict:
+        frames = self.frame_uncertainty_angstrom
+        return {"gaps": self.gaps, "threshold_angstrom": self.threshold * ANGSTROM_PER_NM,
+                "above_threshold": self.above_threshold, "replaced": self.replaced,
+                "out_of_distribution": self.out_of_distribution,
+                "median_frame_uncertainty_angstrom": float(np.median(frames)) if len(frames) else None,
+                "max_frame_uncertainty_angstrom": float(frames.max()) if len(frames) else None}
+
+    def warn_if_out_of_distribution(self, source) -> None:
+        """One warning when many gaps have a context unlike the training data (hotter, another conformer)."""
+        if self.gaps and self.out_of_distribution > OOD_WARN_FRACTION * self.gaps:
+            warnings.warn(f"{source}: {self.out_of_distribution / self.gaps:.1%} of its gaps "
+                          f"({self.out_of_distribution} of {self.gaps}) have a context outside the model's training "
+                          "data (more energy, or a structure it never saw): their reconstruction is less reliable; "
+                          "see --uncertainty, --max-uncertainty", stacklevel=2)
+
+
+def side_file_path(output) -> Path:
+    """Where the uncertainty of a format that cannot hold it goes: ``OUTPUT.uncertainty.npz``."""
+    return Path(f"{output}.uncertainty.npz")
+
+
+class SideFile:
+    """The uncertainty (frames, atoms) nm gathered chunk by chunk and written all-or-nothing as
+    ``OUTPUT.uncertainty.npz`` (keys ``uncertainty`` and ``unit``) when the block succeeds.
+    Inactive (``active=False``) it does nothing; the output's existence is checked on entry."""
+
+    def __init__(self, output, active: bool, force: bool = False):
+        self.active, self.parts = active, []
+        self.output = TemporaryOutput(side_file_path(output), force) if active else None
+
+    def __enter__(self):
+        return self
+
+    def add(self, uncertainty) -> None:
+        if self.active and uncertainty is not None:
+            self.parts.append(uncertainty.astype(np.float32))
+
+    def __exit__(self, exc_type, exc, tb):
+        if not self.active:
+            return
+        if exc_type is None:
+            np.savez(self.output.tmp, uncertainty=np.concatenate(self.parts), unit=np.array("nm"))
+            self.output.commit()
+        self.output.discard()

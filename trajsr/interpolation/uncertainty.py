@@ -1,0 +1,253 @@
+"""How far off is each rebuilt frame? A calibrated per-atom uncertainty, fitted on validation trajectories.
+
+The model hands out, with every gap it fills (see :meth:`.gap.GapModel.parts`):
+
+- the **disagreement** of its two estimates (forward from the left, backward from the right; bidirectional
+  models only), per atom and frame;
+- its **correction**: how far it moved the baseline (where the spline is badly off, so is the model);
+- how far the window's context lies from the training data: the RMS of its displacements (**energy**; a hot
+  trajectory moves more in the same time) and of its mean structure (**structure**; a new conformer), both
+  in units of the training spreads.
+
+The standard deviation of each Cartesian component of an atom's error (isotropic, nm) is modelled as ::
+
+    sigma^2 = scale^2 * [ (base[g, a] * energy^p * excess^2)^2 + (c_d[g] * disagreement)^2
+                          + (c_r[g] * correction)^2 ]
+
+with g the frame in the gap, a the atom, and excess = max(1, structure / structure_limit). ``base``, ``c_d``,
+``c_r`` and ``p`` (at least 1: errors grow at least in proportion to the amplitude of the motion, as the
+spline's do) maximise the Gaussian likelihood of the validation errors; ``scale`` then puts 90% of validation components inside ±1.645σ, so
+the nominal 90% interval means what it says. The calibration is stored in the model's metadata (the
+``.keras`` file), with the limits beyond which a context counts as out of distribution (the 99.9th
+percentile of energy and structure on validation windows) and the default ``max_uncertainty`` (Å in
+reports, nm here): the spline's (Hermite's, with velocities) RMS error per gap on validation. A gap whose
+uncertainty exceeds it is one where the model expects to do no better than the baseline typically does.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from scipy.optimize import minimize
+
+from ..errors import TrajsrError
+from ..metrics import Z90
+
+#: nominal coverage the scale is calibrated to (the interval ±Z90 σ)
+COVERAGE = 0.90
+#: out-of-distribution limits: this quantile of the validation windows' energy and structure scores
+OOD_QUANTILE = 0.999
+
+
+@dataclasses.dataclass
+class Calibration:
+    """A fitted uncertainty model (see the module docstring); all lengths in nm.
+
+    Attributes
+    ----------
+    base : (G, N)   error scale of frame g of a gap, atom a, at the training energy
+    disagreement, correction : (G,)   weights of the two per-atom signals
+    energy_power : float   how the base grows with the context's energy score
+    scale : float   coverage calibration (nominal 90% interval = ±1.645σ)
+    energy_limit, structure_limit : float   out-of-distribution limits of the two context scores
+    spline_sigma : (G, N)   the spline's RMS error per frame and atom on validation (for gaps the spline fills)
+    max_uncertainty : float   default fallback threshold on a gap's RMS uncertainty (nm)
+    fitted_on : dict   validation files, windows, and the validation figures
+    """
+
+    base: np.ndarray
+    disagreement: np.ndarray
+    correction: np.ndarray
+    energy_power: float
+    scale: float
+    energy_limit: float
+    structure_limit: float
+    spline_sigma: np.ndarray
+    max_uncertainty: float
+    fitted_on: dict = dataclasses.field(default_factory=dict)
+
+    def sigma(self, parts: dict) -> np.ndarray:
+        """Per-atom uncertainty (W, G, N) nm of the windows whose model ``parts`` are given."""
+        energy = np.maximum(np.asarray(parts["energy"], np.float64), 1e-6)[:, None, None]
+        # a structure beyond anything in validation (a new conformer): the base grows with the excess squared
+        excess = np.maximum(1.0, np.asarray(parts["structure"], np.float64) / self.structure_limit)[:, None, None]
+        variance = ((self.base * energy ** self.energy_power * excess ** 2) ** 2
+                    + (self.disagreement[:, None] * parts["disagreement"]) ** 2
+                    + (self.correction[:, None] * parts["correction"]) ** 2)
+        return self.scale * np.sqrt(variance)
+
+    def out_of_distribution(self, parts: dict) -> np.ndarray:
+        """(W,) True where a window's context lies outside what the model was trained and calibrated on."""
+        return (np.asarray(parts["energy"]) > self.energy_limit) | (np.asarray(parts["structure"])
+                                                                     > self.structure_limit)
+
+    def to_config(self) -> dict:
+        """JSON-ready (stored in the model layer's metadata under ``"uncertainty"``)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in out.items()} | {"units": "nm"}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Calibration":
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in config.items() if k in names}
+        for k in ("base", "disagreement", "correction", "spline_sigma"):
+            values[k] = np.asarray(values[k], np.float64)
+        return cls(**values)
+
+
+def gap_uncertainty(sigma: np.ndarray) -> np.ndarray:
+    """Per-gap uncertainty: the RMS of σ over a gap's frames and atoms, (W, G, N) -> (W,) nm."""
+    return np.sqrt(np.mean(np.square(sigma), axis=(1, 2)))
+
+
+def gap_error(errors: np.ndarray) -> np.ndarray:
+    """Per-gap error on the same footing: RMS Cartesian component error, (W, G, N, 3) -> (W,) nm."""
+    return np.sqrt(np.mean(np.square(errors), axis=(1, 2, 3)))
+
+
+def fit_calibration(parts: dict, errors: np.ndarray, spline_errors: np.ndarray, fitted_on=None) -> Calibration:
+    """Fit the uncertainty model to validation windows.
+
+    Parameters
+    ----------
+    parts : dict
+        :meth:`.gap.GapModel.parts` of W validation windows (``disagreement``, ``correction`` (W, G, N) nm,
+        ``energy``, ``structure`` (W,)).
+    errors, spline_errors : ndarray, shape (W, G, N, 3)
+        The model's and the spline's errors at the windows' dropped frames (nm).
+    """
+    errors = np.asarray(errors, np.float64)
+    w, g, n, _ = errors.shape
+    if w < 10:
+        raise TrajsrError(f"calibration needs validation windows; got {w}")
+    squared = np.sum(errors ** 2, axis=-1)  # (W, G, N): three components of one isotropic σ
+    d2 = np.asarray(parts["disagreement"], np.float64) ** 2
+    r2 = np.asarray(parts["correction"], np.float64) ** 2
+    log_e = np.log(np.maximum(np.asarray(parts["energy"], np.float64), 1e-6))[:, None, None]
+    typical = np.sqrt(np.mean(squared, axis=0) / 3)  # (G, N) start values
+
+    def unpack(theta):
+        b = theta[: g * n].reshape(g, n)
+        return b, theta[g * n: g * n + g], theta[g * n + g: g * n + 2 * g], theta[-1]
+
+    def nll(theta):
+        b, cd, cr, p = unpack(theta)
+        term_b = np.exp(2 * b + 2 * p * log_e)
+        term_d, term_r = np.exp(2 * cd)[:, None] * d2, np.exp(2 * cr)[:, None] * r2
+        var = term_b + term_d + term_r + 1e-30
+        value = np.mean(1.5 * np.log(var) + 0.5 * squared / var)
+        dvar = (1.5 / var - 0.5 * squared / var ** 2) / (w * g * n)
+        grad = np.concatenate([(2 * dvar * term_b).sum(0).ravel(), (2 * dvar * term_d).sum((0, 2)),
+                               (2 * dvar * term_r).sum((0, 2)), [(2 * dvar * term_b * log_e).sum()]])
+        return value, grad
+
+    theta0 = np.concatenate([np.log(typical + 1e-12).ravel(), np.full(g, -1.0), np.full(g, -1.0), [0.0]])
+    # errors grow at least in proportion to the motion's amplitude (the spline's do): p >= 1, so that a
+    # hotter context than any in validation is never trusted more than a typical one
+    bounds = [(None, None)] * (len(theta0) - 1) + [(1.0, 4.0)]
+    theta0[-1] = 1.0
+    result = minimize(nll, theta0, jac=True, method="L-BFGS-B", bounds=bounds)
+    b, cd, cr, p = unpack(result.x)
+    cal = Calibration(base=np.exp(b), disagreement=np.exp(cd), correction=np.exp(cr), energy_power=float(p),
+                      scale=1.0, energy_limit=float(np.quantile(parts["energy"], OOD_QUANTILE)),
+                      structure_limit=float(np.quantile(parts["structure"], OOD_QUANTILE)),
+                      spline_sigma=np.sqrt(np.mean(np.sum(np.asarray(spline_errors) ** 2, -1), 0) / 3),
+                      max_uncertainty=np.inf, fitted_on=dict(fitted_on or {}, windows=int(w)))
+    sigma = cal.sigma(parts)
+    # the scale that puts 90% of the validation components inside ±1.645σ
+    cal.scale = float(np.quantile(np.abs(errors) / sigma[..., None], COVERAGE) / Z90)
+    sigma *= cal.scale
+    # replace a gap when the model expects to be no better there than the spline typically is
+    cal.max_uncertainty = float(np.sqrt(np.mean(cal.spline_sigma ** 2)))
+    cal.fitted_on.update(validation_figures(sigma, errors), max_uncertainty_angstrom=cal.max_uncertainty * 10)
+    return cal
+
+
+def validation_figures(sigma: np.ndarray, errors: np.ndarray) -> dict:
+    """Coverage of the nominal 90% interval (per component), Spearman correlation of per-gap uncertainty
+    with per-gap error, and the median uncertainty (Å) — for any windows with known errors."""
+    from scipy.stats import spearmanr
+    inside = np.abs(errors) <= Z90 * sigma[..., None]
+    rho = spearmanr(gap_uncertainty(sigma), gap_error(errors)).statistic if len(sigma) > 2 else float("nan")
+    return {"coverage_90": float(inside.mean()), "spearman_gap": float(rho),
+            "median_sigma_angstrom": float(np.median(sigma) * 10)}
+
+
+def window_parts(interp, trajectories, step: int | None = None):
+    """Run a :class:`.learned.LearnedInterpolator` over every window of fine ``trajectories`` with known
+    answers: its ``parts`` (prediction removed), its errors and the baseline's errors (W, G, N, 3) nm.
+    ``step``: a window every ``step`` fine frames (default factor / 5, so every coarse phase is seen)."""
+    from .windows import training_windows
+    step = step or max(1, interp.factor // 5)
+    parts, errors, baseline_errors = [], [], []
+    for traj in trajectories:
+        w = training_windows(traj, factor=interp.factor, context=interp.context, reference=interp.reference,
+                             with_velocities=interp.with_velocities, step=step)
+        x = w.inputs()
+        for lo in range(0, len(w), interp.batch_size):
+            part = interp.parts({key: value[lo: lo + interp.batch_size] for key, value in x.items()})
+            target = w.target[lo: lo + interp.batch_size]
+            errors.append(part.pop("prediction").reshape(target.shape) - target)
+            baseline_errors.append(w.baseline[lo: lo + interp.batch_size] - target)
+            parts.append(part)
+    return ({key: np.concatenate([p[key] for p in parts]) for key in parts[0]}, np.concatenate(errors),
+            np.concatenate(baseline_errors))
+
+
+def calibrate(interp, trajectories, step: int | None = None) -> Calibration:
+    """Fit the uncertainty of a loaded model on validation trajectories (never the test set).
+
+    The baseline's errors (the spline, or Hermite for a with-velocities model: what the fallback uses)
+    give the uncertainty of the gaps the model leaves to it and the default fallback threshold.
+    """
+    parts, errors, baseline_errors = window_parts(interp, trajectories, step)
+    return fit_calibration(parts, errors, baseline_errors,
+                           fitted_on={"files": [str(t.source) for t in trajectories]})
+
+
+def store(model, calibration: Calibration) -> None:
+    """Put ``calibration`` into the model's gap layer metadata (saved with the ``.keras`` file)."""
+    from .gap import gap_layer
+    gap_layer(model).metadata["uncertainty"] = calibration.to_config()
+
+
+def calibrate_model(models, validation, output, *, force: bool = False, top=None, dt_fs=None,
+                    batch_size: int = 2048):
+    """Calibrate a trained model, or combine several into an ensemble and calibrate that, and save it.
+
+    Parameters
+    ----------
+    models : list of path
+        One trained super-resolution model, or several of the same molecule and factor (an ensemble,
+        each member weighted by the inverse of its mean squared error on ``validation``).
+    validation : list of path or Trajectory
+        Fine trajectories never used for training (nor for testing afterwards).
+    output : path
+        The calibrated ``.keras`` file (no optimizer state).
+
+    Returns
+    -------
+    Calibration, LearnedInterpolator
+    """
+    from ..modelfile import check_output
+    from ..training import as_trajectories, save_model
+    from .learned import LearnedInterpolator
+    output = check_output(output, force)
+    if not validation:
+        raise TrajsrError("calibration needs validation trajectories (--validation), never the test set")
+    trajectories = as_trajectories(validation, top, dt_fs)
+    interps = [LearnedInterpolator(m, batch_size) for m in models]
+    if len(interps) > 1:
+        from .ensemble import combine, inverse_mse_weights
+        mse = [np.mean(window_parts(i, trajectories)[1] ** 2) for i in interps]
+        interp = LearnedInterpolator(combine([i.model for i in interps], inverse_mse_weights(mse),
+                                             name=f"ensemble-{len(interps)}"), batch_size)
+        interp.meta["member_validation_rmse_angstrom"] = [float(np.sqrt(m) * 10) for m in mse]
+    else:
+        interp = interps[0]
+    for traj in trajectories:
+        interp.check(traj.stride(interp.factor), interp.factor)  # atoms, elements and spacing fit the model
+    calibration = calibrate(interp, trajectories)
+    store(interp.model, calibration)
+    save_model(interp.model, output, force)
+    return calibration, interp
