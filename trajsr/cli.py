@@ -7,22 +7,9 @@ import sys
 import warnings
 from pathlib import Path
 
-from .console import (COUNT, FACTOR, INDEX, NONNEGATIVE, POSITIVE, Parser, Terminated, import_tensorflow,
-                      number, or_default, terminate)
+from .console import Terminated, import_tensorflow, terminate
 from .errors import TrajsrError
 from .units import ANGSTROM_PER_NM, PS_PER_FS
-
-
-def _add_input(p, name="input", help="trajectory file (any mdtraj format, .npz, .xyz, .h5)", several=False):
-    p.add_argument(name, help=help, nargs="+" if several else None)
-    p.add_argument("-t", "--top", help="topology file for formats without atoms (dcd, xtc, trr, nc, ...)")
-    p.add_argument("--dt", type=POSITIVE, metavar="FS",
-                   help="frame spacing in fs, for files without time information")
-
-
-def _add_output(p, required=True):
-    p.add_argument("-o", "--output", required=required, help="output file; format from the extension")
-    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
 
 
 def cmd_stride(args):
@@ -97,8 +84,8 @@ def cmd_calibrate(args):
     from .modelfile import check_output
     check_output(args.output, args.force)
     import_tensorflow()
-    cal, interp = calibrate_model(args.models, args.validation, args.output, force=args.force, top=args.top,
-                                  dt_fs=args.dt, batch_size=args.batch_size)
+    cal, interp = calibrate_model(args.models, args.validation, args.output, training=args.training or (),
+                                  force=args.force, top=args.top, dt_fs=args.dt, batch_size=args.batch_size)
     fig = cal.fitted_on
     what = f"ensemble of {len(args.models)} models" if len(args.models) > 1 else interp.name
     print(f"{what} calibrated on {fig['windows']} validation windows: {fig['coverage_90']:.1%} inside the nominal "
@@ -258,155 +245,9 @@ def cmd_demo(args):
     run_demo(out_dir=args.out_dir, factor=args.factor, force=args.force)
 
 
-def build_parser() -> Parser:
-    from .dynamics.registry import FAMILIES
-    from .interpolation.baselines import BASELINES
-    from .interpolation.names import model_names
-    parser = Parser(prog="trajsr", description="Molecular-dynamics trajectory "
-                                     "super-resolution and learned propagators. Units: nm and ps inside, "
-                                     "Å and fs in reports and options.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser("stride", help="keep every S-th frame of a fine trajectory")
-    _add_input(p)
-    _add_output(p)
-    p.add_argument("--factor", type=FACTOR, required=True, help="stride S (>= 2)")
-    p.set_defaults(func=cmd_stride)
-
-    p = sub.add_parser("baseline", help="upsample with linear/spline/hermite (= upsample --method)")
-    _add_input(p)
-    _add_output(p)
-    p.add_argument("--factor", type=FACTOR, required=True, help="upsampling factor S (>= 2)")
-    p.add_argument("--method", choices=list(BASELINES), default="spline",
-                   help="interpolation (hermite needs stored velocities)")
-    p.add_argument("--chunk", type=COUNT, default=5000, help="kept frames per streamed chunk")
-    p.set_defaults(func=cmd_upsample, model=None, batch_size=2048, out_dir=None, processes=1, suffix=None)
-
-    p = sub.add_parser("evaluate", help="errors (Å) of a reconstruction over the dropped frames")
-    p.add_argument("reference", help="the fine reference trajectory")
-    _add_input(p, "reconstruction", "the reconstructed fine trajectory")
-    p.add_argument("--factor", type=FACTOR, required=True, help="the factor the reconstruction used")
-    p.add_argument("--json", help="write the errors as JSON here")
-    p.add_argument("--plot", help="write a PNG of MAE (Å) against time inside a gap (fs)")
-    p.add_argument("--uncertainty-plot", metavar="PNG",
-                   help="write a PNG of predicted against actual error per gap (needs a stored uncertainty)")
-    p.add_argument("--force", action="store_true", help="overwrite existing --json/--plot files")
-    p.set_defaults(func=cmd_evaluate)
-
-    p = sub.add_parser("datasets", help="list the reference datasets, make one (built in or your own molecule), "
-                       "or merge folders made apart")
-    p.add_argument("action", choices=["list", "make", "merge"])
-    p.add_argument("names", nargs="*", metavar="NAME|DIR",
-                   help="make: a built-in dataset (see 'datasets list'); merge: folders with a manifest.json")
-    p.add_argument("--geometry", help="make: your molecule (xyz, extxyz, pdb, ...; Å) for GFN2-xTB")
-    p.add_argument("--method", choices=["gfn2"], default="gfn2", help="make --geometry: level of theory")
-    p.add_argument("--charge", type=int, default=0, help="make --geometry: total charge (e)")
-    p.add_argument("--multiplicity", type=COUNT, help="make --geometry: spin multiplicity 2S+1 (odd electrons)")
-    p.add_argument("--pdb", help="make: a biomolecule for OpenMM (with --forcefield)")
-    p.add_argument("--forcefield", default="amber14-all.xml", help="make --pdb: OpenMM force field file")
-    p.add_argument("--water", choices=["tip3p", "spce", "tip4pew"], help="make --pdb: solvate in this water")
-    p.add_argument("--box", type=POSITIVE, metavar="NM", help="make --pdb --water: cubic box edge in nm")
-    p.add_argument("--name", help="make --geometry/--pdb: dataset name (default: FILE stem + method)")
-    p.add_argument("--equilibration-fs", type=number(float, 0.0, True, "a non-negative number of fs"),
-                   default=1000.0, help="Langevin equilibration before the saved NVE run (fs)")
-    p.add_argument("--seed", type=NONNEGATIVE, nargs="+", default=[0], help="one trajectory per seed")
-    p.add_argument("--steps", type=COUNT, help="NVE steps of 0.5 fs to save")
-    p.add_argument("--temperature", type=POSITIVE, help="temperature in K")
-    p.add_argument("-o", "--out-dir", default=".", help="where to write NAME-seedN.h5 and manifest.json")
-    p.add_argument("--processes", type=COUNT, help="parallel processes (default: one per core)")
-    p.add_argument("--force", action="store_true", help="overwrite existing files")
-    p.set_defaults(func=cmd_datasets)
-
-    p = sub.add_parser("train", help="train a super-resolution model on fine trajectories")
-    p.add_argument("inputs", nargs="+", help="fine reference trajectories (same molecule and spacing)")
-    p.add_argument("-t", "--top", help="topology for formats without atoms")
-    p.add_argument("--dt", type=POSITIVE, metavar="FS", help="frame spacing in fs for files without time")
-    _add_output(p)
-    p.add_argument("--task", choices=["interpolate", "propagate"], default="interpolate")
-    p.add_argument("--model", default="bilstm", choices=model_names(),
-                   help="interpolators: a family rolled one way (NAME) or both ways (biNAME), or seqbilstm "
-                        "(a plain Bidirectional(LSTM) over the window); propagators (--task propagate): "
-                        f"{', '.join(FAMILIES)}. Families: " + "; ".join(f"{f.name}: {f.summary}"
-                                                                       for f in FAMILIES.values()))
-    p.add_argument("--strides", type=COUNT, default=4, help="propagate: strides unrolled per example")
-    p.add_argument("--substeps", type=COUNT, default=10, help="propagate: integrator steps per stride")
-    p.add_argument("--factor", type=FACTOR, required=True, help="upsampling factor S (>= 2)")
-    p.add_argument("--context", type=COUNT, default=4, help="kept frames on each side of a gap (K)")
-    p.add_argument("--with-velocities", action="store_true",
-                   help="also feed the kept frames' velocities (files that store them)")
-    p.add_argument("--validation", nargs="+", help="held-out trajectories that pick the best epoch (default: the "
-                   "last input)")
-    p.add_argument("--test", nargs="+", help="trajectories only for the card's evaluation (OUTPUT.json)")
-    p.add_argument("--epochs", type=COUNT, default=100)
-    p.add_argument("--batch-size", type=COUNT, default=256)
-    p.add_argument("--width", "--units", dest="width", type=COUNT, default=128, help="width of the network")
-    p.add_argument("--learning-rate", type=POSITIVE, default=1e-3)
-    p.add_argument("--patience", type=COUNT, default=8, help="early-stopping patience (epochs)")
-    p.add_argument("--window-step", type=COUNT, default=1, help="a training window every N fine frames")
-    p.add_argument("--max-minutes", type=POSITIVE, help="wall-clock budget (minutes), checked every batch")
-    p.add_argument("--seed", type=NONNEGATIVE, default=0)
-    p.add_argument("--strategy", choices=["default", "mirrored", "multiworker"], default="default",
-                   help="tf.distribute strategy")
-    p.add_argument("--solver", choices=["rk4", "dopri5"], default="rk4", help="ODE solver (ode/biode)")
-    p.add_argument("--quiet", action="store_true", help="one line per epoch")
-    p.set_defaults(func=cmd_train)
-
-    p = sub.add_parser("upsample", help="rebuild the dropped frames of coarse trajectories (model or baseline)")
-    _add_input(p, help="coarse trajectory file(s) (any mdtraj format, .npz, .xyz, .h5)", several=True)
-    _add_output(p, required=False)
-    p.add_argument("--out-dir", help="several inputs: write each here under its own name")
-    p.add_argument("--suffix", help="with --out-dir: output format extension (default: the input's), e.g. .h5")
-    p.add_argument("--processes", type=COUNT, default=1, help="with --out-dir: files upsampled in parallel")
-    p.add_argument("--model", help="trained .keras super-resolution model")
-    p.add_argument("--method", choices=list(BASELINES), help="a baseline instead of a model")
-    p.add_argument("--factor", type=FACTOR, help="upsampling factor (a model's own by default; baselines need it)")
-    p.add_argument("--chunk", type=COUNT, default=5000, help="kept frames per streamed chunk")
-    p.add_argument("--batch-size", type=COUNT, default=2048, help="gaps per inference batch")
-    p.add_argument("--uncertainty", action="store_true",
-                   help="write each rebuilt atom's uncertainty (nm; trajsr .h5: dataset 'uncertainty', other "
-                        "formats: OUTPUT.uncertainty.npz)")
-    p.add_argument("--max-uncertainty", type=or_default(POSITIVE), nargs="?", const="default", metavar="Å",
-                   help="replace gaps whose uncertainty exceeds this (Å; alone: the model's default from "
-                        "validation) by Hermite (velocities stored) or the spline")
-    p.set_defaults(func=cmd_upsample)
-
-    p = sub.add_parser("calibrate", help="fit a model's uncertainty on validation trajectories (several models: "
-                       "combine them into one ensemble file first)")
-    p.add_argument("models", nargs="+", help="trained .keras super-resolution model(s)")
-    p.add_argument("--validation", nargs="+", required=True,
-                   help="fine trajectories never used in training (nor for testing afterwards)")
-    p.add_argument("-t", "--top", help="topology for formats without atoms")
-    p.add_argument("--dt", type=POSITIVE, metavar="FS", help="frame spacing in fs for files without time")
-    p.add_argument("--batch-size", type=COUNT, default=2048, help="windows per inference batch")
-    _add_output(p)
-    p.set_defaults(func=cmd_calibrate)
-
-    p = sub.add_parser("propagate", help="run a learned propagator from a start frame")
-    p.add_argument("--model", required=True, help="propagator .keras (trajsr train --task propagate)")
-    p.add_argument("--start", required=True, help="file with the start positions and velocities")
-    p.add_argument("-t", "--top", help="topology for formats without atoms")
-    p.add_argument("--dt", type=POSITIVE, metavar="FS", help="frame spacing of --start in fs, if it has no time")
-    p.add_argument("--frame", type=INDEX, default=0, help="start frame (default 0; -1 = last)")
-    p.add_argument("--steps", type=COUNT, required=True, help="learned steps (each the model's stride)")
-    _add_output(p)
-    p.add_argument("--temperature", type=POSITIVE, help="NVT at this temperature (K)")
-    p.add_argument("--thermostat", choices=["bussi", "langevin"], help="with --temperature (default bussi)")
-    p.add_argument("--rescale-energy-with", metavar="CALC", choices=["gfn2"],
-                   help="hold E_pot + E_kin with this calculator (gfn2: one GFN2-xTB energy per learned step, "
-                        "about 20x slower than the learned step alone)")
-    p.add_argument("--seed", type=NONNEGATIVE, default=0, help="thermostat noise seed")
-    p.set_defaults(func=cmd_propagate)
-
-    p = sub.add_parser("demo", help="stride a shipped trajectory, rebuild it, print the MAE table (Å)")
-    p.add_argument("-o", "--out-dir", default="trajsr-demo", help="where to write the PNG and JSON")
-    p.add_argument("--factor", type=FACTOR, default=10, help="stride to rebuild (default 10 = 5 fs)")
-    p.add_argument("--force", action="store_true", help="overwrite earlier demo output")
-    p.set_defaults(func=cmd_demo)
-    return parser
-
-
 def main(argv=None) -> int:
-    parser = build_parser()
+    from .options import build_parser
+    parser = build_parser({name[4:]: f for name, f in globals().items() if name.startswith("cmd_")})
     args = parser.parse_args(argv)
     warnings.formatwarning = lambda message, category, *a, **k: f"trajsr: warning: {message}\n"
     signal.signal(signal.SIGTERM, terminate)

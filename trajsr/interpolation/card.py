@@ -10,19 +10,26 @@ import sys
 from pathlib import Path
 
 from ..io.atomic import atomic_path
-from ..metrics import reconstruction_errors
+from ..metrics import reconstruction_errors, uncertainty_errors
 from .baselines import get_baseline
 
 
 def evaluate(interpolator, trajectories, factor: int) -> dict:
     """MAE (Å) of ``interpolator`` and the baselines on each fine trajectory strided by ``factor``;
-    ratios baseline/model per trajectory, and their median and worst (smallest) over the set."""
+    ratios baseline/model per trajectory, and their median and worst (smallest) over the set. For a
+    calibrated model also the uncertainty's coverage of the nominal 90% interval and its Spearman
+    correlation with the per-gap error."""
+    calibrated = getattr(interpolator, "calibration", None) is not None
     rows = []
     for traj in trajectories:
         coarse = traj.stride(factor)
+        fine = interpolator.interpolate(coarse, factor, uncertainty=True) if calibrated else \
+            interpolator.interpolate(coarse, factor)
         row = dict(file=Path(traj.source).name, temperature_K=traj.info.get("temperature_K"), frames=traj.n_frames,
-                   model_mae_angstrom=_mae(traj, interpolator.interpolate(coarse, factor), factor),
+                   model_mae_angstrom=_mae(traj, fine, factor),
                    spline_mae_angstrom=_mae(traj, get_baseline("spline").interpolate(coarse, factor), factor))
+        if calibrated:
+            row["uncertainty"] = uncertainty_errors(traj, fine, factor, fine.uncertainty)[0]
         row["spline_over_model"] = row["spline_mae_angstrom"] / row["model_mae_angstrom"]
         if traj.velocities is not None and traj.time is not None:
             row["hermite_mae_angstrom"] = _mae(traj, get_baseline("hermite").interpolate(coarse, factor), factor)
@@ -34,6 +41,12 @@ def evaluate(interpolator, trajectories, factor: int) -> dict:
         if values:
             summary[key] = dict(median=statistics.median(values), worst=min(values), best=max(values),
                                 trajectories=len(values))
+    if calibrated:
+        coverage = [r["uncertainty"]["coverage_90"] for r in rows]
+        rho = [r["uncertainty"]["spearman_gap"] for r in rows]
+        summary["uncertainty"] = dict(coverage_90_median=statistics.median(coverage),
+                                      coverage_90_furthest=max(coverage, key=lambda c: abs(c - 0.9)),
+                                      spearman_gap_median=statistics.median(rho), spearman_gap_worst=min(rho))
     return dict(per_trajectory=rows, **summary)
 
 

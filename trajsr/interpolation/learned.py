@@ -139,6 +139,7 @@ class LearnedInterpolator(Interpolator):
         flags = {name: np.zeros(n - 1, bool) for name in ("out_of_distribution", "above_threshold", "replaced")}
         interior = np.arange(k - 1, n - k)  # gaps with K kept frames on each side
         masses = masses_of(self.elements) if self.elements else np.ones(self.n_atoms)
+        collected = []
         for lo in range(0, len(interior), self.batch_size):
             gaps = interior[lo: lo + self.batch_size]
             w = build_windows(positions, velocities, factor=factor, context=k, masses=masses,
@@ -148,11 +149,14 @@ class LearnedInterpolator(Interpolator):
                 pred = self._predict(w.inputs())
             else:
                 parts = self.parts(w.inputs())
-                pred = parts["prediction"]
-                gap_sigma[gaps] = cal.sigma(parts)
-                flags["out_of_distribution"][gaps] = cal.out_of_distribution(parts)
+                pred = parts.pop("prediction")
+                collected.append(parts)
             gaps_view[gaps] = restore(pred.reshape(len(gaps), factor - 1, self.n_atoms, 3).astype(np.float64),
                                       w.com, w.rotation)
+        if collected:  # the difficulty is read over all the chunk's gaps, then each gap's σ
+            parts = {key: np.concatenate([c[key] for c in collected]) for key in collected[0]}
+            gap_sigma[interior] = cal.sigma(parts, cal.difficulty(parts))
+            flags["out_of_distribution"][interior] = cal.out_of_distribution(parts)
         edges = edge_gap_indices(n, k)
         for g in edges:
             fine[g * factor + 1: (g + 1) * factor] = _local_spline(positions, g, k, factor)

@@ -108,7 +108,7 @@ def fit(train, *, model: str = "bilstm", factor: int = 10, context: int = 4, wit
         from ..training import save_model
         from .learned import LearnedInterpolator
         from .uncertainty import calibrate, store
-        store(net, calibrate(LearnedInterpolator(net), valid))  # the uncertainty, fitted on validation
+        store(net, calibrate(LearnedInterpolator(net), valid, trajs))  # the uncertainty, fitted on validation
         save_model(net, output, force=True)
     if output is not None and (tests or valid) and is_chief(strategy_):
         from .card import evaluate, write_card

@@ -2,26 +2,30 @@
 
 The model hands out, with every gap it fills (see :meth:`.gap.GapModel.parts`):
 
-- the **disagreement** of its two estimates (forward from the left, backward from the right; bidirectional
-  models only), per atom and frame;
-- its **correction**: how far it moved the baseline (where the spline is badly off, so is the model);
-- how far the window's context lies from the training data: the RMS of its displacements (**energy**; a hot
-  trajectory moves more in the same time) and of its mean structure (**structure**; a new conformer), both
-  in units of the training spreads.
+- the **disagreement** of its estimates (the members of an ensemble; forward from the left and backward
+  from the right for a single bidirectional model), per atom and frame;
+- its **correction**: how far it moved the baseline, per atom and frame;
+- how far the window's context lies from the training data: the RMS of its displacements (**energy**) and of
+  its mean structure (**structure**; a new conformer), in units of the training spreads.
 
-The standard deviation of each Cartesian component of an atom's error (isotropic, nm) is modelled as ::
+One more signal is read over a whole trajectory (a streamed chunk: 5000 kept frames by default): its
+**difficulty** D, the RMS correction over all its gaps relative to that over the training data. A single
+gap's error is hard to foresee, but a hotter trajectory's errors are larger throughout, and D sees that
+(the model corrects the spline more where the spline does worse). The standard deviation of each
+Cartesian component of an atom's error (isotropic, nm) is modelled as ::
 
-    sigma^2 = scale^2 * [ (base[g, a] * energy^p * excess^2)^2 + (c_d[g] * disagreement)^2
+    sigma^2 = scale^2 * [ (base[g, a] * D^q * energy^p * excess^2)^2 + (c_d[g] * disagreement)^2
                           + (c_r[g] * correction)^2 ]
 
 with g the frame in the gap, a the atom, and excess = max(1, structure / structure_limit). ``base``, ``c_d``,
-``c_r`` and ``p`` (at least 1: errors grow at least in proportion to the amplitude of the motion, as the
-spline's do) maximise the Gaussian likelihood of the validation errors; ``scale`` then puts 90% of validation components inside ±1.645σ, so
-the nominal 90% interval means what it says. The calibration is stored in the model's metadata (the
-``.keras`` file), with the limits beyond which a context counts as out of distribution (the 99.9th
-percentile of energy and structure on validation windows) and the default ``max_uncertainty`` (Å in
-reports, nm here): the spline's (Hermite's, with velocities) RMS error per gap on validation. A gap whose
-uncertainty exceeds it is one where the model expects to do no better than the baseline typically does.
+``c_r``, ``p`` and ``q`` (at least 1: errors grow at least in proportion to the difficulty) maximise the
+Gaussian likelihood of the validation errors; ``scale`` then puts 90% of validation components inside
+±1.645σ, so the nominal 90% interval means what it says. The calibration is stored in the model's
+metadata (the ``.keras`` file) with the limits beyond which a context counts as out of distribution (the
+99.9th percentile over training windows, or validation windows where training data is not given, of a
+window's energy, structure and RMS correction) and the default ``max_uncertainty`` (Å in reports, nm here):
+the spline's (Hermite's, with velocities) RMS error per gap on validation. A gap whose uncertainty
+exceeds it is one where the model expects to do no better than the baseline typically does.
 """
 from __future__ import annotations
 
@@ -35,7 +39,7 @@ from ..metrics import Z90
 
 #: nominal coverage the scale is calibrated to (the interval ±Z90 σ)
 COVERAGE = 0.90
-#: out-of-distribution limits: this quantile of the validation windows' energy and structure scores
+#: out-of-distribution limits: this quantile of the training windows' energy, structure and correction
 OOD_QUANTILE = 0.999
 
 
@@ -45,12 +49,15 @@ class Calibration:
 
     Attributes
     ----------
-    base : (G, N)   error scale of frame g of a gap, atom a, at the training energy
+    base : (G, N)   error scale of frame g of a gap, atom a, at the training difficulty
     disagreement, correction : (G,)   weights of the two per-atom signals
-    energy_power : float   how the base grows with the context's energy score
+    energy_power, difficulty_power : float   how the base grows with the window's energy and the
+        trajectory's difficulty
+    difficulty_reference : float   RMS correction over the training (or validation) windows (nm): D = 1
     scale : float   coverage calibration (nominal 90% interval = ±1.645σ)
-    energy_limit, structure_limit : float   out-of-distribution limits of the two context scores
-    spline_sigma : (G, N)   the spline's RMS error per frame and atom on validation (for gaps the spline fills)
+    energy_limit, structure_limit, correction_limit : float   out-of-distribution limits of a window's
+        energy and structure scores and RMS correction (nm)
+    spline_sigma : (G, N)   the baseline's RMS error per frame and atom on validation (where it fills a gap)
     max_uncertainty : float   default fallback threshold on a gap's RMS uncertainty (nm)
     fitted_on : dict   validation files, windows, and the validation figures
     """
@@ -59,27 +66,36 @@ class Calibration:
     disagreement: np.ndarray
     correction: np.ndarray
     energy_power: float
+    difficulty_power: float
+    difficulty_reference: float
     scale: float
     energy_limit: float
     structure_limit: float
+    correction_limit: float
     spline_sigma: np.ndarray
     max_uncertainty: float
     fitted_on: dict = dataclasses.field(default_factory=dict)
 
-    def sigma(self, parts: dict) -> np.ndarray:
-        """Per-atom uncertainty (W, G, N) nm of the windows whose model ``parts`` are given."""
+    def difficulty(self, parts: dict) -> float:
+        """D of a trajectory (or chunk) from the ``parts`` of all its gaps: RMS correction / reference."""
+        return float(np.sqrt(np.mean(np.square(parts["correction"]))) / self.difficulty_reference)
+
+    def sigma(self, parts: dict, difficulty: float | np.ndarray) -> np.ndarray:
+        """Per-atom uncertainty (W, G, N) nm of windows with model ``parts``, in a trajectory of
+        ``difficulty`` D (a number, or one per window)."""
         energy = np.maximum(np.asarray(parts["energy"], np.float64), 1e-6)[:, None, None]
-        # a structure beyond anything in validation (a new conformer): the base grows with the excess squared
+        level = np.broadcast_to(np.asarray(difficulty, np.float64), energy.shape[:1])[:, None, None]
         excess = np.maximum(1.0, np.asarray(parts["structure"], np.float64) / self.structure_limit)[:, None, None]
-        variance = ((self.base * energy ** self.energy_power * excess ** 2) ** 2
+        variance = ((self.base * level ** self.difficulty_power * energy ** self.energy_power * excess ** 2) ** 2
                     + (self.disagreement[:, None] * parts["disagreement"]) ** 2
                     + (self.correction[:, None] * parts["correction"]) ** 2)
         return self.scale * np.sqrt(variance)
 
     def out_of_distribution(self, parts: dict) -> np.ndarray:
-        """(W,) True where a window's context lies outside what the model was trained and calibrated on."""
-        return (np.asarray(parts["energy"]) > self.energy_limit) | (np.asarray(parts["structure"])
-                                                                     > self.structure_limit)
+        """(W,) True where a window's context lies outside what the model was trained on."""
+        return ((np.asarray(parts["energy"]) > self.energy_limit)
+                | (np.asarray(parts["structure"]) > self.structure_limit)
+                | (window_correction(parts) > self.correction_limit))
 
     def to_config(self) -> dict:
         """JSON-ready (stored in the model layer's metadata under ``"uncertainty"``)."""
@@ -95,6 +111,11 @@ class Calibration:
         return cls(**values)
 
 
+def window_correction(parts: dict) -> np.ndarray:
+    """(W,) RMS of each window's correction over its frames and atoms (nm)."""
+    return np.sqrt(np.mean(np.square(parts["correction"]), axis=(1, 2)))
+
+
 def gap_uncertainty(sigma: np.ndarray) -> np.ndarray:
     """Per-gap uncertainty: the RMS of σ over a gap's frames and atoms, (W, G, N) -> (W,) nm."""
     return np.sqrt(np.mean(np.square(sigma), axis=(1, 2)))
@@ -105,7 +126,8 @@ def gap_error(errors: np.ndarray) -> np.ndarray:
     return np.sqrt(np.mean(np.square(errors), axis=(1, 2, 3)))
 
 
-def fit_calibration(parts: dict, errors: np.ndarray, spline_errors: np.ndarray, fitted_on=None) -> Calibration:
+def fit_calibration(parts: dict, errors: np.ndarray, spline_errors: np.ndarray, groups: np.ndarray,
+                    training_parts: dict | None = None, fitted_on=None) -> Calibration:
     """Fit the uncertainty model to validation windows.
 
     Parameters
@@ -114,50 +136,65 @@ def fit_calibration(parts: dict, errors: np.ndarray, spline_errors: np.ndarray, 
         :meth:`.gap.GapModel.parts` of W validation windows (``disagreement``, ``correction`` (W, G, N) nm,
         ``energy``, ``structure`` (W,)).
     errors, spline_errors : ndarray, shape (W, G, N, 3)
-        The model's and the spline's errors at the windows' dropped frames (nm).
+        The model's and the baseline's errors at the windows' dropped frames (nm).
+    groups : ndarray, shape (W,)
+        Which validation trajectory each window comes from (the difficulty is a trajectory's).
+    training_parts : dict, optional
+        ``parts`` of training windows: the out-of-distribution limits and D = 1 (default: validation).
     """
     errors = np.asarray(errors, np.float64)
     w, g, n, _ = errors.shape
     if w < 10:
         raise TrajsrError(f"calibration needs validation windows; got {w}")
+    reference = training_parts or parts
+    cal = Calibration(base=np.ones((g, n)), disagreement=np.ones(g), correction=np.ones(g), energy_power=0.0,
+                      difficulty_power=1.0, difficulty_reference=float(np.sqrt(np.mean(reference["correction"] ** 2))),
+                      scale=1.0, energy_limit=float(np.quantile(reference["energy"], OOD_QUANTILE)),
+                      structure_limit=float(np.quantile(reference["structure"], OOD_QUANTILE)),
+                      correction_limit=float(np.quantile(window_correction(reference), OOD_QUANTILE)),
+                      spline_sigma=np.sqrt(np.mean(np.sum(np.asarray(spline_errors) ** 2, -1), 0) / 3),
+                      max_uncertainty=np.inf, fitted_on=dict(fitted_on or {}, windows=int(w)))
+    level = np.empty(w)
+    for group in np.unique(groups):
+        mine = groups == group
+        level[mine] = cal.difficulty({"correction": parts["correction"][mine]})
     squared = np.sum(errors ** 2, axis=-1)  # (W, G, N): three components of one isotropic σ
     d2 = np.asarray(parts["disagreement"], np.float64) ** 2
     r2 = np.asarray(parts["correction"], np.float64) ** 2
     log_e = np.log(np.maximum(np.asarray(parts["energy"], np.float64), 1e-6))[:, None, None]
-    typical = np.sqrt(np.mean(squared, axis=0) / 3)  # (G, N) start values
+    log_d = np.log(level)[:, None, None]
+    excess = np.maximum(1.0, np.asarray(parts["structure"], np.float64) / cal.structure_limit)[:, None, None]
+    log_x = 2 * np.log(excess)
 
     def unpack(theta):
         b = theta[: g * n].reshape(g, n)
-        return b, theta[g * n: g * n + g], theta[g * n + g: g * n + 2 * g], theta[-1]
+        return b, theta[g * n: g * n + g], theta[g * n + g: g * n + 2 * g], theta[-2], theta[-1]
 
     def nll(theta):
-        b, cd, cr, p = unpack(theta)
-        term_b = np.exp(2 * b + 2 * p * log_e)
+        b, cd, cr, p, q = unpack(theta)
+        term_b = np.exp(2 * (b + p * log_e + q * log_d + log_x))
         term_d, term_r = np.exp(2 * cd)[:, None] * d2, np.exp(2 * cr)[:, None] * r2
         var = term_b + term_d + term_r + 1e-30
         value = np.mean(1.5 * np.log(var) + 0.5 * squared / var)
         dvar = (1.5 / var - 0.5 * squared / var ** 2) / (w * g * n)
         grad = np.concatenate([(2 * dvar * term_b).sum(0).ravel(), (2 * dvar * term_d).sum((0, 2)),
-                               (2 * dvar * term_r).sum((0, 2)), [(2 * dvar * term_b * log_e).sum()]])
+                               (2 * dvar * term_r).sum((0, 2)), [(2 * dvar * term_b * log_e).sum()],
+                               [(2 * dvar * term_b * log_d).sum()]])
         return value, grad
 
-    theta0 = np.concatenate([np.log(typical + 1e-12).ravel(), np.full(g, -1.0), np.full(g, -1.0), [0.0]])
-    # errors grow at least in proportion to the motion's amplitude (the spline's do): p >= 1, so that a
-    # hotter context than any in validation is never trusted more than a typical one
-    bounds = [(None, None)] * (len(theta0) - 1) + [(1.0, 4.0)]
-    theta0[-1] = 1.0
+    typical = np.sqrt(np.mean(squared, axis=0) / 3)  # (G, N) start values
+    theta0 = np.concatenate([np.log(typical + 1e-12).ravel(), np.full(g, -1.0), np.full(g, -1.0), [0.0, 1.0]])
+    # q >= 1: a trajectory on which the model corrects the spline more is never trusted more
+    bounds = [(None, None)] * (len(theta0) - 2) + [(0.0, 4.0), (1.0, 4.0)]
     result = minimize(nll, theta0, jac=True, method="L-BFGS-B", bounds=bounds)
-    b, cd, cr, p = unpack(result.x)
-    cal = Calibration(base=np.exp(b), disagreement=np.exp(cd), correction=np.exp(cr), energy_power=float(p),
-                      scale=1.0, energy_limit=float(np.quantile(parts["energy"], OOD_QUANTILE)),
-                      structure_limit=float(np.quantile(parts["structure"], OOD_QUANTILE)),
-                      spline_sigma=np.sqrt(np.mean(np.sum(np.asarray(spline_errors) ** 2, -1), 0) / 3),
-                      max_uncertainty=np.inf, fitted_on=dict(fitted_on or {}, windows=int(w)))
-    sigma = cal.sigma(parts)
+    b, cd, cr, p, q = unpack(result.x)
+    cal.base, cal.disagreement, cal.correction = np.exp(b), np.exp(cd), np.exp(cr)
+    cal.energy_power, cal.difficulty_power = float(p), float(q)
+    sigma = cal.sigma(parts, level)
     # the scale that puts 90% of the validation components inside ±1.645σ
     cal.scale = float(np.quantile(np.abs(errors) / sigma[..., None], COVERAGE) / Z90)
     sigma *= cal.scale
-    # replace a gap when the model expects to be no better there than the spline typically is
+    # replace a gap when the model expects to be no better there than the baseline typically is
     cal.max_uncertainty = float(np.sqrt(np.mean(cal.spline_sigma ** 2)))
     cal.fitted_on.update(validation_figures(sigma, errors), max_uncertainty_angstrom=cal.max_uncertainty * 10)
     return cal
@@ -175,12 +212,13 @@ def validation_figures(sigma: np.ndarray, errors: np.ndarray) -> dict:
 
 def window_parts(interp, trajectories, step: int | None = None):
     """Run a :class:`.learned.LearnedInterpolator` over every window of fine ``trajectories`` with known
-    answers: its ``parts`` (prediction removed), its errors and the baseline's errors (W, G, N, 3) nm.
+    answers: its ``parts`` (prediction removed), its errors and the baseline's errors (W, G, N, 3) nm, and
+    the index of the trajectory of each window (W,).
     ``step``: a window every ``step`` fine frames (default factor / 5, so every coarse phase is seen)."""
     from .windows import training_windows
     step = step or max(1, interp.factor // 5)
-    parts, errors, baseline_errors = [], [], []
-    for traj in trajectories:
+    parts, errors, baseline_errors, groups = [], [], [], []
+    for index, traj in enumerate(trajectories):
         w = training_windows(traj, factor=interp.factor, context=interp.context, reference=interp.reference,
                              with_velocities=interp.with_velocities, step=step)
         x = w.inputs()
@@ -190,19 +228,29 @@ def window_parts(interp, trajectories, step: int | None = None):
             errors.append(part.pop("prediction").reshape(target.shape) - target)
             baseline_errors.append(w.baseline[lo: lo + interp.batch_size] - target)
             parts.append(part)
+            groups.append(np.full(len(target), index))
     return ({key: np.concatenate([p[key] for p in parts]) for key in parts[0]}, np.concatenate(errors),
-            np.concatenate(baseline_errors))
+            np.concatenate(baseline_errors), np.concatenate(groups))
 
 
-def calibrate(interp, trajectories, step: int | None = None) -> Calibration:
+#: at most about this many training windows set the out-of-distribution limits
+TRAINING_WINDOWS = 20000
+
+
+def calibrate(interp, trajectories, training=(), step: int | None = None) -> Calibration:
     """Fit the uncertainty of a loaded model on validation trajectories (never the test set).
 
     The baseline's errors (the spline, or Hermite for a with-velocities model: what the fallback uses)
     give the uncertainty of the gaps the model leaves to it and the default fallback threshold.
+    ``training`` trajectories (some of the training data) set the out-of-distribution limits and D = 1.
     """
-    parts, errors, baseline_errors = window_parts(interp, trajectories, step)
-    return fit_calibration(parts, errors, baseline_errors,
-                           fitted_on={"files": [str(t.source) for t in trajectories]})
+    parts, errors, baseline_errors, groups = window_parts(interp, trajectories, step)
+    training_parts, files = None, [str(t.source) for t in training]
+    if training:
+        frames = sum(t.n_frames for t in training)
+        training_parts = window_parts(interp, training, step=max(interp.factor, frames // TRAINING_WINDOWS))[0]
+    return fit_calibration(parts, errors, baseline_errors, groups, training_parts,
+                           fitted_on={"files": [str(t.source) for t in trajectories], "training_files": files})
 
 
 def store(model, calibration: Calibration) -> None:
@@ -211,7 +259,7 @@ def store(model, calibration: Calibration) -> None:
     gap_layer(model).metadata["uncertainty"] = calibration.to_config()
 
 
-def calibrate_model(models, validation, output, *, force: bool = False, top=None, dt_fs=None,
+def calibrate_model(models, validation, output, *, training=(), force: bool = False, top=None, dt_fs=None,
                     batch_size: int = 2048):
     """Calibrate a trained model, or combine several into an ensemble and calibrate that, and save it.
 
@@ -222,6 +270,8 @@ def calibrate_model(models, validation, output, *, force: bool = False, top=None
         each member weighted by the inverse of its mean squared error on ``validation``).
     validation : list of path or Trajectory
         Fine trajectories never used for training (nor for testing afterwards).
+    training : list of path or Trajectory, optional
+        Some of the training trajectories: what counts as out of distribution (default: validation).
     output : path
         The calibrated ``.keras`` file (no optimizer state).
 
@@ -239,7 +289,7 @@ def calibrate_model(models, validation, output, *, force: bool = False, top=None
     interps = [LearnedInterpolator(m, batch_size) for m in models]
     if len(interps) > 1:
         from .ensemble import combine, inverse_mse_weights
-        mse = [np.mean(window_parts(i, trajectories)[1] ** 2) for i in interps]
+        mse = [np.mean(window_parts(i, trajectories)[1] ** 2) for i in interps]  # weights from validation
         interp = LearnedInterpolator(combine([i.model for i in interps], inverse_mse_weights(mse),
                                              name=f"ensemble-{len(interps)}"), batch_size)
         interp.meta["member_validation_rmse_angstrom"] = [float(np.sqrt(m) * 10) for m in mse]
@@ -247,7 +297,7 @@ def calibrate_model(models, validation, output, *, force: bool = False, top=None
         interp = interps[0]
     for traj in trajectories:
         interp.check(traj.stride(interp.factor), interp.factor)  # atoms, elements and spacing fit the model
-    calibration = calibrate(interp, trajectories)
+    calibration = calibrate(interp, trajectories, as_trajectories(training, top, dt_fs))
     store(interp.model, calibration)
     save_model(interp.model, output, force)
     return calibration, interp
