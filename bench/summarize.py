@@ -48,7 +48,7 @@ def section(name):
 def main():
     readme = ROOT / "README.md"
     text = readme.read_text()
-    for name in ("models", "baselines", "superres", "propagator", "speed", "scaling"):
+    for name in ("models", "baselines", "superres", "uncertainty", "propagator", "speed", "scaling"):
         marker = f"<!-- {name} -->"
         pattern = re.compile(re.escape(marker) + r".*?(?=\n## |\n### |\Z)", re.S)
         text = pattern.sub(lambda m: marker + "\n\n" + section(name) + "\n", text)

@@ -143,3 +143,30 @@ def test_saved_models_carry_no_optimizer_state(tmp_path, ethanol):
     with zipfile.ZipFile(tmp_path / "m.keras") as z, z.open("model.weights.h5") as f, h5py.File(f) as h:
         assert "optimizer" not in h or len(h["optimizer"].get("vars", {})) == 0
     LearnedInterpolator(tmp_path / "m.keras").interpolate(ethanol.stride(4)[:20])
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "models").glob("*.keras")), ids=lambda p: p.stem)
+def test_shipped_models_carry_no_optimizer_state(path):
+    import zipfile
+
+    import h5py
+    with zipfile.ZipFile(path) as z, z.open("model.weights.h5") as f, h5py.File(f) as h:
+        assert "optimizer" not in h or len(h["optimizer"].get("vars", {})) == 0
+
+
+@pytest.mark.parametrize("card", sorted((ROOT / "models").glob("*-f*.json")), ids=lambda p: p.stem)
+def test_shipped_test_sets_never_overlap_training_or_validation(card):
+    """The files a card's test figures come from were never used to train, select or calibrate the model."""
+    import json
+    info = json.loads(card.read_text())
+    seen = {f"{info['dataset']}-seed{s}.h5" for s in info.get("train_seeds", []) + info.get("validation_seeds", [])}
+    for member in info.get("members", []):
+        seen |= {f"{info['dataset']}-seed{s}.h5" for s in member["train_seeds"]}
+    calibration = info.get("uncertainty", {})
+    seen |= set(calibration.get("validation", [])) | set(calibration.get("training", []))
+    tested = {r["file"] for r in info.get("test_set", {}).get("per_trajectory", [])}
+    tested |= {r["file"] for r in info.get("held_out", {}).get("per_file", [])}
+    assert not tested & seen
+    if calibration:  # a calibrated card's test figures: coverage near 90%, and their median and worst
+        summary = calibration["summary"]
+        assert 0.5 < summary["coverage_90_median"] < 1.0 and len(calibration["test"]) >= 6

@@ -39,6 +39,8 @@ from ..metrics import Z90
 
 #: nominal coverage the scale is calibrated to (the interval ±Z90 σ)
 COVERAGE = 0.90
+#: range of the energy exponent p
+ENERGY_POWER_BOUNDS = (0.0, 4.0)
 #: out-of-distribution limits: this quantile of the training windows' energy, structure and correction
 OOD_QUANTILE = 0.999
 
@@ -185,7 +187,7 @@ def fit_calibration(parts: dict, errors: np.ndarray, spline_errors: np.ndarray, 
     typical = np.sqrt(np.mean(squared, axis=0) / 3)  # (G, N) start values
     theta0 = np.concatenate([np.log(typical + 1e-12).ravel(), np.full(g, -1.0), np.full(g, -1.0), [0.0, 1.0]])
     # q >= 1: a trajectory on which the model corrects the spline more is never trusted more
-    bounds = [(None, None)] * (len(theta0) - 2) + [(0.0, 4.0), (1.0, 4.0)]
+    bounds = [(None, None)] * (len(theta0) - 2) + [ENERGY_POWER_BOUNDS, (1.0, 4.0)]
     result = minimize(nll, theta0, jac=True, method="L-BFGS-B", bounds=bounds)
     b, cd, cr, p, q = unpack(result.x)
     cal.base, cal.disagreement, cal.correction = np.exp(b), np.exp(cd), np.exp(cr)
