@@ -164,7 +164,7 @@ def section(name, interp, rows, hot, s):
            f"the MAE by {s['mae_increase']['median']:.1%} (median), {s['mae_increase']['worst']:.1%} (worst); "
            f"largest gap error never above the spline's: {s['max_gap_not_above_spline']}; uncertainty costs "
            f"{s['uncertainty_cost']['median']:.2f}x the plain prediction's time (worst {s['uncertainty_cost']['worst']:.2f}x).",
-           f"Hot (1000 K) trajectories: {', '.join(f'{h['out_of_distribution']:.0%}' for h in hot)} of gaps out of "
+           f"Hot (1000 K) trajectories: {', '.join(format(h['out_of_distribution'], '.0%') for h in hot)} of gaps out of "
            "distribution (upsample warns above 1%).", ""]
     return out
 
