@@ -40,7 +40,8 @@ def build_parser(commands: dict) -> Parser:
     p.add_argument("--method", choices=list(BASELINES), default="spline",
                    help="interpolation (hermite needs stored velocities)")
     p.add_argument("--chunk", type=COUNT, default=5000, help="kept frames per streamed chunk")
-    p.set_defaults(func=commands["upsample"], model=None, batch_size=2048, out_dir=None, processes=1, suffix=None)
+    p.set_defaults(func=commands["upsample"], model=None, batch_size=2048, out_dir=None, processes=1, suffix=None,
+                   uncertainty=False, max_uncertainty=None)
 
     p = sub.add_parser("evaluate", help="errors (Å) of a reconstruction over the dropped frames")
     p.add_argument("reference", help="the fine reference trajectory")

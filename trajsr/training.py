@@ -220,7 +220,7 @@ def save_model(net, output, force, work=None, history=None) -> None:
     """Save atomically to ``output`` without optimizer state (an uncompiled model over the same layers:
     the file is for inference; compile it again to train on), and the history as JSON beside the work
     files."""
-    uncompiled = keras.Model(net.inputs, net.outputs, name=net.name)
+    uncompiled = keras.Model(net.input, net.output, name=net.name)  # the inputs keep their dict and names
     with atomic_path(output, force) as tmp:
         uncompiled.save(tmp)
     if work is not None and history is not None:
