@@ -25,13 +25,29 @@ def models_table():
                         f"{h.get('vdos_overlap', float('nan')):.2f} | - | {h.get('speedup', 0):.0f}x faster than "
                         f"GFN2-xTB | {c.get('training_minutes') or 0:.1f} min |")
             continue
+        test = c.get("test_set")
+        if test:  # the 12-trajectory test set of a calibrated card (300-700 K)
+            rows_ = test["per_trajectory"]
+            h = dict(model_mae_angstrom=sum(r["model_mae_angstrom"] for r in rows_) / len(rows_),
+                     spline_mae_angstrom=sum(r["spline_mae_angstrom"] for r in rows_) / len(rows_),
+                     spline_over_model_median=test["spline_over_model_median"],
+                     spline_over_model_worst=test["spline_over_model_worst"])
+            temps = sorted({r["temperature_K"] for r in rows_})
+            tested = f"{len(rows_)} trajectories at {', '.join(f'{t:g}' for t in temps)} K"
+        else:
+            tested = str(c["test_seeds"])
         ratio = (f"median {h['spline_over_model_median']:.1f}x, worst {h['spline_over_model_worst']:.1f}x"
                  if "spline_over_model_median" in h else f"{h['spline_over_model']:.1f}x (of the means)")
         width = f", width {c['width']}" if "width" in c else ""
+        trust = ""
+        if "uncertainty" in c:
+            u = c["uncertainty"]["summary"]
+            trust = (f"; σ covers {u['coverage_90_median']:.0%} (median; furthest {u['coverage_90_furthest']:.0%}), "
+                     f"Spearman {u['spearman_gap_median']:.2f}")
         rows.append(f"| `{c['name']}.keras` | upsample ({c['model']}{width}) | {c['dataset']} seeds "
-                    f"{c['train_seeds'][0]}-{c['train_seeds'][-1]}, tested on {c['test_seeds']} | {c['factor']} | "
+                    f"{c['train_seeds'][0]}-{c['train_seeds'][-1]}, tested on {tested} | {c['factor']} | "
                     f"{h['model_mae_angstrom']:.2e} | {h['spline_mae_angstrom']:.2e} | "
-                    f"{ratio} | {c['training_minutes']:.1f} min |")
+                    f"{ratio}{trust} | {c['training_minutes']:.1f} min |")
     return "\n".join(rows)
 
 

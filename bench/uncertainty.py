@@ -11,7 +11,8 @@ training, validation or calibration): 300 K seeds 301-304, 500 K seeds 101-104, 
 - Spearman: rank correlation of per-gap uncertainty (RMS σ) with per-gap error (RMS component error), per
   trajectory and over the gaps of all test trajectories pooled;
 - with the default fallback (``--max-uncertainty``): how many gaps were replaced, the MAE before and after,
-  and the largest per-gap MAE of model, model with fallback and spline;
+  and the largest per-gap MAE of model, model with fallback and spline (over the gaps the model fills: the
+  K − 1 at each end of a file have no full context and use a local spline in every case);
 - the fraction of gaps flagged out of distribution (``upsample`` warns above 1%);
 - cost: time of ``interpolate(uncertainty=True)`` over the same model's plain prediction, one run.
 
@@ -42,11 +43,12 @@ TEST = ([DATA / f"t300/ethanol-gfn2-seed{s}.h5" for s in range(301, 305)]
 HOT = [DATA / f"t1000/ethanol-gfn2-seed{s}.h5" for s in (1001, 1002)]
 
 
-def gap_mae(reference, fine, factor):
-    """Per-gap MAE (Å, over the gap's dropped frames, atoms and components)."""
+def gap_mae(reference, fine, factor, context):
+    """Per-gap MAE (Å, over the gap's dropped frames, atoms and components) of the gaps the model fills
+    (the K − 1 at each end, too close to the file's ends for a context, use a local spline)."""
     n = (reference.n_frames - 1) // factor
     diff = np.abs(fine.positions - reference.positions)[:-1].reshape(n, factor, reference.n_atoms, 3)[:, 1:]
-    return diff.mean(axis=(1, 2, 3)) * 10
+    return diff.mean(axis=(1, 2, 3))[context - 1: n - context + 1] * 10
 
 
 def one(interp, plain, path, factor):
@@ -63,7 +65,7 @@ def one(interp, plain, path, factor):
     safe = interp.interpolate(coarse, uncertainty=True, max_uncertainty="default")
     spline = get_baseline("spline").interpolate(coarse, factor)
     figures, gap_sigma, gap_error = uncertainty_errors(reference, fine, factor, fine.uncertainty)
-    model_gap, safe_gap, spline_gap = (gap_mae(reference, x, factor) for x in (fine, safe, spline))
+    model_gap, safe_gap, spline_gap = (gap_mae(reference, x, factor, interp.context) for x in (fine, safe, spline))
     flags = fine.info["gap_flags"]
     return {"file": Path(path).name, "temperature_K": reference.info.get("temperature_K"),
             "coverage_90": figures["coverage_90"], "spearman_gap": figures["spearman_gap"],

@@ -119,6 +119,8 @@ def test_readme_walkthrough_runs_as_written(tmp_path, cli):
         assert proc.returncode == 0, f"{line}\n{proc.stderr}"
     errors = json.loads((tmp_path / "errors.json").read_text())
     assert errors["mae_angstrom"] < 2e-3 and (tmp_path / "gaps.png").exists()
+    assert 0.5 < errors["uncertainty"]["coverage_90"] <= 1.0 and (tmp_path / "trust.png").exists()
+    assert (tmp_path / "fine.dcd.uncertainty.npz").exists()
 
 
 def _run_in(folder, args):

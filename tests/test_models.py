@@ -170,3 +170,14 @@ def test_shipped_test_sets_never_overlap_training_or_validation(card):
     if calibration:  # a calibrated card's test figures: coverage near 90%, and their median and worst
         summary = calibration["summary"]
         assert 0.5 < summary["coverage_90_median"] < 1.0 and len(calibration["test"]) >= 6
+
+
+def test_shipped_model_predicts_the_same_with_and_without_its_calibration(ethanol):
+    """The plain Keras call (old input names included) and the calibrated path give the same frames."""
+    calibrated = LearnedInterpolator(ROOT / "models" / "ethanol-gfn2-f10.keras")
+    plain = LearnedInterpolator(calibrated.model)
+    plain.meta = {k: v for k, v in calibrated.meta.items() if k != "uncertainty"}
+    assert calibrated.calibration is not None and plain.calibration is None
+    coarse = ethanol.stride(10)
+    np.testing.assert_allclose(plain.interpolate(coarse).positions, calibrated.interpolate(coarse).positions,
+                               atol=1e-7)

@@ -243,5 +243,5 @@ def gap_layer(model: keras.Model) -> GapModel:
 
 def model_inputs(model: keras.Model, inputs: dict) -> dict:
     """``inputs`` keyed as ``model`` names them (files before 0.2 call the kept frames ``context``)."""
-    names = model.input if isinstance(model.input, dict) else {}
+    names = set(model.input) if isinstance(model.input, dict) else {t.name for t in model.inputs}
     return {("context" if key == "kept" and "context" in names else key): value for key, value in inputs.items()}
