@@ -4,7 +4,7 @@ import warnings
 import numpy as np
 import pytest
 
-from trajsr import load, save
+from trajsr import TrajsrError, load, save
 from trajsr.interpolation.baselines import get_baseline
 from trajsr.interpolation.gapreport import SideFile, side_file_path
 from trajsr.interpolation.learned import LearnedInterpolator
@@ -69,23 +69,19 @@ def test_side_file_beside_formats_without_room_and_dataset_in_h5(tmp_path, cli, 
     np.testing.assert_allclose(h5.uncertainty, dcd_sigma, rtol=1e-6)
     assert not side_file_path(tmp_path / "fine.h5").exists()
     assert "uncertainty_calibration" in h5.info
-    # the side file is never overwritten silently, and nothing partial is left
-    proc = cli("upsample", tmp_path / "coarse.h5", "--model", calibrated, "-o", tmp_path / "other.dcd",
-               "--uncertainty", check=False)
-    assert proc.returncode == 0
-    side.write_bytes(b"mine")
-    (tmp_path / "fine.dcd").unlink()
-    proc = cli("upsample", tmp_path / "coarse.h5", "--model", calibrated, "-o", tmp_path / "fine.dcd",
-               "--uncertainty", check=False)
-    assert proc.returncode == 2 and "uncertainty.npz: file exists" in proc.stderr
-    assert side.read_bytes() == b"mine" and not (tmp_path / "fine.dcd").exists()
-    assert not list(tmp_path.glob("*partial*"))
-    # evaluate reads the uncertainty back (dataset and side file) and draws predicted against actual error
+    # evaluate reads the uncertainty back (side file) and draws predicted against actual error
     save(ethanol, tmp_path / "ref.h5")
-    out = cli("evaluate", tmp_path / "ref.h5", tmp_path / "other.dcd", "-t", tmp_path / "top.pdb", "--factor", "5",
+    out = cli("evaluate", tmp_path / "ref.h5", tmp_path / "fine.dcd", "-t", tmp_path / "top.pdb", "--factor", "5",
               "--uncertainty-plot", tmp_path / "u.png").stdout
     assert "Spearman" in out and "nominal 90% interval" in out
     assert (tmp_path / "u.png").read_bytes()[:4] == b"\x89PNG"
+    # the side file is never overwritten silently, and nothing partial is left
+    side.write_bytes(b"mine")
+    (tmp_path / "fine.dcd").unlink()
+    with pytest.raises(TrajsrError, match="uncertainty.npz: file exists"):
+        upsample(tmp_path / "coarse.h5", calibrated, tmp_path / "fine.dcd", uncertainty=True, progress=False)
+    assert side.read_bytes() == b"mine" and not (tmp_path / "fine.dcd").exists()
+    assert not list(tmp_path.glob("*partial*"))
 
 
 def test_side_file_is_all_or_nothing(tmp_path):
@@ -119,14 +115,13 @@ def test_calibration_and_ensemble_round_trip_through_keras(tmp_path, calibrated,
     again = LearnedInterpolator(calibrated).calibration
     np.testing.assert_array_equal(first.base, again.base)
     assert first.scale == again.scale > 0 and first.max_uncertainty > 0
-    other = tmp_path / "other.keras"
-    fit([ethanol[:600]], validation=[ethanol[600:]], model="bilstm", factor=5, context=2, width=8, epochs=1,
-        window_step=4, verbose=0, output=other, seed=1)
+    other, _ = fit([ethanol[:600]], model="bilstm", factor=5, context=2, width=8, epochs=1, window_step=8,
+                   verbose=0, seed=1)  # a second member, in memory
     cal, interp = calibrate_model([calibrated, other], [ethanol[600:]], tmp_path / "ensemble.keras")
     loaded = LearnedInterpolator(tmp_path / "ensemble.keras")
     np.testing.assert_allclose(loaded.calibration.base, cal.base)
     coarse = ethanol.stride(5)
-    members = [LearnedInterpolator(p).interpolate(coarse).positions for p in (calibrated, other)]
+    members = [LearnedInterpolator(m).interpolate(coarse).positions for m in (calibrated, other)]
     weights = loaded.model.get_layer("gap_interpolator").member_weights
     mean = weights[0] * members[0] + weights[1] * members[1]
     np.testing.assert_allclose(loaded.interpolate(coarse).positions, mean, atol=1e-6)
