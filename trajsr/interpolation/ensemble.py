@@ -2,8 +2,8 @@
 of its members the main ingredient of the uncertainty (see :mod:`.uncertainty`).
 
 Members are trained apart (different seeds or widths) on the same molecule, factor, context and reference
-geometry; :func:`combine` checks that and copies them into one model, weighting each by the inverse of
-its validation mean squared error when validation windows are given.
+geometry; :func:`combine` checks that and copies them into one model with the weights it is given
+(:func:`inverse_mse_weights` of the members' validation errors, in :func:`.uncertainty.calibrate_model`).
 """
 from __future__ import annotations
 
@@ -56,12 +56,7 @@ class EnsembleGapInterpolator(keras.layers.Layer):
         predictions = self._member_predictions(kept, baseline)
         mean = sum(w * p for w, p in zip(self.member_weights, predictions))
         spread = ops.sqrt(sum(w * ops.square(p - mean) for w, p in zip(self.member_weights, predictions)))
-        first = self.members[0]
-        displacement, structure, _ = first.normalize(kept, baseline)
-        return {"prediction": mean, "disagreement": first._per_atom(spread),
-                "correction": first._per_atom(mean - baseline),
-                "energy": ops.sqrt(ops.mean(ops.square(displacement), axis=(1, 2))),
-                "structure": ops.sqrt(ops.mean(ops.square(structure), axis=(1, 2)))}
+        return self.members[0].parts_of(kept, baseline, mean, spread)
 
     def get_config(self):
         return {**super().get_config(), "members": [keras.saving.serialize_keras_object(m) for m in self.members],

@@ -67,9 +67,13 @@ class GapModel(keras.layers.Layer):
         the baseline, and ``energy``, ``structure`` (B,), the RMS of the window's displacements and mean
         structure in units of the training spreads (how far the context is from the training data)."""
         residual, disagreement = self.residuals(kept, baseline)
+        return self.parts_of(kept, baseline, baseline + residual, disagreement)
+
+    def parts_of(self, kept, baseline, prediction, disagreement):
+        """The :meth:`parts` dict for a ``prediction`` (B, G, 3N) whose estimates differ by ``disagreement``."""
         displacement, structure, _ = self.normalize(kept, baseline)
-        return {"prediction": baseline + residual,
-                "disagreement": self._per_atom(disagreement), "correction": self._per_atom(residual),
+        return {"prediction": prediction,
+                "disagreement": self._per_atom(disagreement), "correction": self._per_atom(prediction - baseline),
                 "energy": ops.sqrt(ops.mean(ops.square(displacement), axis=(1, 2))),
                 "structure": ops.sqrt(ops.mean(ops.square(structure), axis=(1, 2)))}
 
