@@ -1,38 +1,67 @@
-"""Learned propagators (LSTM, ODE, HNN) against GFN2-xTB velocity Verlet on held-out ethanol starts.
+"""A learned propagator's physics against GFN2-xTB: spectrum, temperatures, structure, drift, 1 ns.
 
-    python bench/propagator.py --minutes 5 --rollout-ps 100
+    python bench/propagator.py --model models/ethanol-gfn2-prop-f10.keras
+    python bench/propagator.py --train hnn --factor 20 --initial models/ethanol-gfn2-prop-f10.keras \
+        --force-matching-minutes 0 --ship ethanol-gfn2-prop-f20
 
-Trains each family on ethanol-gfn2 seeds --train-seeds (cached in bench/results/propagator/), then,
-in this one process: times GFN2-xTB velocity Verlet at 0.5 fs (wall-clock per simulated ps), and for
-each family rolls out --rollout-ps from frame 0 of each --test-seeds trajectory (never seen in training)
-and reports wall-clock per ps and the ratio to GFN2-xTB, time to failure (the guard), energy drift in
-meV/atom/ps (GFN2-xTB energies of every --energy-every-th predicted frame), VDOS overlap and bond-length
-distribution distance against the reference MD (both at the model's stride), and temperature per
-element. The most stable family is shipped as models/ethanol-gfn2-prop-f10.keras with a card.
+Optionally trains a propagator first (``--train FAMILY``, on --train-files, validation --valid-files).
+Then, in this one process:
+
+* **NVT** at each --temperatures T: the reference is GFN2-xTB with the Bussi thermostat (tau 100 fs),
+  several independent runs in ``--nvt DIR/t{T}*/`` (made by ``trajsr datasets make ethanol-gfn2
+  --thermostat bussi --save-every 10 --steps 100000 --temperature T``). Its floor is the VDOS overlap
+  of one half of the runs with the other. The propagator runs from the same starts, with the same
+  thermostat and length; its overlap is that of its half against the reference's other half (same
+  length as the floor's). Also: temperature by element, bond-length and angle Wasserstein-1 distance,
+  and the mean temperature under Bussi and Langevin.
+* **NVE** from the --starts (frame 0 of trajectories training never saw, 300/500/700 K): --rollout-ps
+  each; per start: survival (guard), energy drift (GFN2-xTB energies of every --energy-every-th
+  predicted frame), temperature by element and bonds/angles against that start's GFN2-xTB velocity
+  Verlet run; and the ensemble's VDOS overlap (first as many frames as the reference has) with its floor.
+* **Wall-clock** from the command's start: ``trajsr propagate`` as a user runs it, against GFN2-xTB
+  velocity Verlet (0.5 fs) for the same simulated time.
+
+Writes bench/results/propagator-f{F}.{md,json,png}; --ship copies the model to models/ with a card.
 """
 import argparse
+import glob
 import json
+import os
 import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from trajsr import Propagator, bond_length_distance, fit_propagator, load, vdos_overlap
+from trajsr import Propagator, fit_propagator, load
 from trajsr.datasets.xtb import gfn2_calculator
-from trajsr.metrics import energy_drift, temperature_by_element, total_energies
+from trajsr.observables import compare_sampling, energy_drift, total_energies, vdos_overlap
+from trajsr.physics import temperature
+from trajsr.plots import plot_propagator
 from trajsr.report import table
 from trajsr.units import ANGSTROM_PER_NM, NM_PER_PS_PER_ANGSTROM_PER_FS
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-SUBSTEPS = {"hnn": 10, "ode": 5, "lstm": 10}
+DATA = ROOT / "data"
+STARTS = [f"{DATA}/ethanol/ethanol-gfn2-seed{s}.h5" for s in (101, 102, 103)] + \
+         [f"{DATA}/ethanol-test/{d}/*.h5" for d in ("t300", "t500", "t700")]
+TRAIN = [f"{DATA}/ethanol/ethanol-gfn2-seed{s}.h5" for s in range(1, 9)] + \
+        [f"{DATA}/ethanol-valid/{d}/*.h5" for d in ("t300", "t300b", "t700")]
+VALID = [f"{DATA}/ethanol/ethanol-gfn2-seed16.h5", f"{DATA}/ethanol-valid/t500/*.h5", f"{DATA}/ethanol-valid/t700b/*.h5"]
 
 
-def seeds(text):
-    lo, _, hi = text.partition("-")
-    return list(range(int(lo), int(hi or lo) + 1))
+def files(patterns):
+    return sorted({f for p in patterns for f in glob.glob(p)})
+
+
+def summary(values):
+    """Median and worst (largest) of per-start figures."""
+    v = np.asarray([x for x in values if x == x], float)
+    return dict(median=float(np.median(v)), worst=float(v.max())) if len(v) else {}
 
 
 def gfn2_seconds_per_ps(start, steps=1000):
@@ -48,101 +77,213 @@ def gfn2_seconds_per_ps(start, steps=1000):
     return (time.perf_counter() - t0) / (steps * 0.5e-3)
 
 
+def at_stride(traj, stride_fs):
+    """``traj`` sampled at the propagator's stride (a multiple of its frame spacing)."""
+    k = int(round(stride_fs / (traj.dt * 1000)))
+    if k < 1 or abs(k * traj.dt * 1000 - stride_fs) > 1e-6:
+        raise SystemExit(f"{traj.source}: frames every {traj.dt * 1000:g} fs cannot be sampled at {stride_fs:g} fs")
+    return traj[::k]
+
+
+def judge_nvt(prop, temperature_k, folder, tau_fs, seed):
+    """Bussi NVT: floor and propagator figures against the GFN2-xTB runs in ``folder/t{T}*``."""
+    refs = [at_stride(load(f), prop.stride_fs) for f in files([f"{folder}/t{temperature_k:g}*/*.h5"])]
+    if len(refs) < 2:
+        print(f"  no NVT reference at {temperature_k:g} K in {folder}; skipped", flush=True)
+        return None
+    half = len(refs) // 2
+    n = min(r.n_frames for r in refs) - 1
+    refs = [r[: n + 1] for r in refs]
+    x0 = np.stack([r.positions[0] for r in refs])
+    v0 = np.stack([r.velocities[0] for r in refs])
+    out = {"reference_runs": [r.source for r in refs], "reference_ps_per_run": float(refs[0].time[-1])}
+    start = time.perf_counter()
+    runs = {kind: prop.run(x0, v0, n, thermostat=kind, temperature=temperature_k, thermostat_time_fs=tau_fs,
+                           friction_per_fs=0.01, seed=seed) for kind in ("bussi", "langevin")}
+    out["seconds"] = time.perf_counter() - start
+    bussi = runs["bussi"]
+    out["survived"] = all("guard" not in r.info and r.n_frames == n + 1 for rs in runs.values() for r in rs)
+    out["floor"] = vdos_overlap(refs[:half], refs[half:])
+    out["reference_halves"] = compare_sampling(refs[:half], refs[half:])  # how far the reference is from itself
+    out["model_overlap"] = float(np.mean([vdos_overlap(bussi[:half], refs[half:]),
+                                          vdos_overlap(bussi[half:], refs[:half])]))
+    out.update({k: v for k, v in compare_sampling(refs, bussi).items() if k != "vdos_overlap"})
+    out["mean_temperature"] = {kind: float(np.mean([temperature(r.velocities, r.masses).mean() for r in rs]))
+                               for kind, rs in runs.items()}
+    out["reference_mean_temperature"] = float(np.mean([temperature(r.velocities, r.masses).mean() for r in refs]))
+    out["traces"] = (bussi[0].time, temperature(bussi[0].velocities, bussi[0].masses),
+                     refs[0].time, temperature(refs[0].velocities, refs[0].masses))
+    out["spectra"] = (refs, bussi)
+    return out
+
+
+def judge_nve(prop, starts, rollout_ps, energy_every, calc):
+    """NVE rollouts of ``rollout_ps`` from frame 0 of each start; per-start and ensemble figures."""
+    n_steps = int(round(rollout_ps * 1000 / prop.stride_fs))
+    per, rollouts, refs = [], [], []
+    prop.run(starts[0].positions[0], starts[0].velocities[0], 5)  # trace once
+    for test in starts:
+        t0 = time.perf_counter()
+        traj = prop.run(test.positions[0], test.velocities[0], n_steps)
+        seconds = time.perf_counter() - t0
+        t, e = total_energies(traj, calc, energy_every)
+        ref = at_stride(test, prop.stride_fs)
+        fig = compare_sampling(ref, traj)
+        fig.pop("vdos_overlap")
+        per.append(dict(start=test.source, temperature_K=test.info.get("temperature_K"), survived_ps=float(traj.time[-1]),
+                        failure=traj.info.get("guard"), seconds=seconds, drift_mev_atom_ps=energy_drift(t, e, traj.n_atoms),
+                        **fig))
+        print("  NVE", Path(test.source).name, {k: v for k, v in per[-1].items() if k != "start"}, flush=True)
+        rollouts.append(traj[: ref.n_frames])
+        refs.append(ref)
+    half = len(refs) // 2
+    ensemble = dict(floor=vdos_overlap(refs[:half], refs[half:]),
+                    model_overlap=float(np.mean([vdos_overlap(rollouts[:half], refs[half:]),
+                                                 vdos_overlap(rollouts[half:], refs[:half])])))
+    return per, ensemble
+
+
+def wall_clock(model, start_file, rollout_ps, stride_fs):
+    """Seconds of ``trajsr propagate`` from the command's start (Python, TensorFlow, model, writing)."""
+    steps = int(round(rollout_ps * 1000 / stride_fs))
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        subprocess.run(["trajsr", "propagate", "--model", str(model), "--start", start_file, "--steps", str(steps),
+                        "-o", f"{tmp}/out.h5"], check=True, capture_output=True)
+        return time.perf_counter() - t0
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--families", nargs="+", default=["lstm", "ode", "hnn"])
-    p.add_argument("--minutes", type=float, default=5.0)
+    p.add_argument("--model", help="judge this propagator (default: the one --train makes)")
+    p.add_argument("--train", metavar="FAMILY", help="train a propagator of this family first (hnn, ode, lstm)")
     p.add_argument("--factor", type=int, default=10)
-    p.add_argument("--rollout-ps", type=float, default=100.0)
-    p.add_argument("--energy-every", type=int, default=200)
-    p.add_argument("--data", default=str(ROOT / "data" / "ethanol"))
-    p.add_argument("--train-seeds", default="1-8")
-    p.add_argument("--valid-seeds", default="16")
-    p.add_argument("--test-seeds", default="101-103")
-    p.add_argument("--fresh", action="store_true")
+    p.add_argument("--substeps", type=int, default=10)
+    p.add_argument("--minutes", type=float, default=10.0, help="rollout training after force matching")
+    p.add_argument("--width", type=int, default=256)
+    p.add_argument("--learning-rate", type=float, default=1e-4)
+    p.add_argument("--window-step", type=int, default=10)
+    p.add_argument("--force-matching-minutes", type=float, default=12.0)
+    p.add_argument("--initial", help="start the training from this propagator (e.g. the f10 one for f20)")
+    p.add_argument("--train-files", nargs="+", default=TRAIN)
+    p.add_argument("--valid-files", nargs="+", default=VALID)
+    p.add_argument("--starts", nargs="+", default=STARTS, help="held-out NVE trajectories (frame 0 is the start)")
+    p.add_argument("--nvt", default=str(DATA / "ethanol-nvt"), help="folder with t{T}*/ Bussi NVT references")
+    p.add_argument("--temperatures", type=float, nargs="+", default=[300.0, 500.0, 700.0])
+    p.add_argument("--tau-fs", type=float, default=100.0)
+    p.add_argument("--rollout-ps", type=float, default=1000.0)
+    p.add_argument("--energy-every", type=int, default=1000)
+    p.add_argument("--ship", metavar="NAME", help="copy the model to models/NAME.keras with a card")
+    p.add_argument("--dataset", default="ethanol-gfn2")
     args = p.parse_args()
-    path = lambda s: Path(args.data) / f"ethanol-gfn2-seed{s}.h5"  # noqa: E731
-    cache = RESULTS / "propagator"
-    cache.mkdir(parents=True, exist_ok=True)
-    models = {}
-    for family in args.families:
-        models[family] = cache / f"{family}-f{args.factor}.keras"
-        if models[family].exists() and not args.fresh:
-            continue
+    command_start = time.time()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    model, minutes = Path(args.model) if args.model else None, None
+    if args.train:
+        model = model or RESULTS / "propagator" / f"{args.train}-f{args.factor}.keras"
+        model.parent.mkdir(parents=True, exist_ok=True)
         t0 = time.time()
-        fit_propagator([path(s) for s in seeds(args.train_seeds)], validation=[path(s) for s in seeds(args.valid_seeds)],
-                       model=family, factor=args.factor, strides=4, substeps=SUBSTEPS[family], epochs=500,
-                       window_step=2, max_minutes=args.minutes, output=models[family], force=True,
-                       work_dir=Path("/tmp") / f"bench-prop-{family}", verbose=2)
-        (cache / f"{family}-f{args.factor}.minutes").write_text(f"{(time.time() - t0) / 60:.2f}\n")
-    tests = [load(path(s)) for s in seeds(args.test_seeds)]
-    gfn2 = gfn2_seconds_per_ps(tests[0])
-    print(f"GFN2-xTB velocity Verlet: {gfn2:.1f} s per simulated ps", flush=True)
-    n_steps = int(round(args.rollout_ps / (args.factor * tests[0].dt)))
-    rows, results = [], {"gfn2_seconds_per_ps": gfn2, "families": {}}
+        fit_propagator(files(args.train_files), validation=files(args.valid_files), model=args.train,
+                       factor=args.factor, strides=4, substeps=args.substeps, width=args.width, epochs=1000,
+                       window_step=args.window_step, max_minutes=args.minutes, output=model, force=True,
+                       learning_rate=args.learning_rate, force_matching_minutes=args.force_matching_minutes,
+                       initial=args.initial,
+                       work_dir=Path(tempfile.gettempdir()) / f"bench-prop-{args.train}-f{args.factor}", verbose=2)
+        minutes = (time.time() - t0) / 60
+    elif args.model:
+        record = Propagator.load(model).layer.metadata.get("training", {})  # rollout fit + force matching
+        minutes = record.get("seconds", 0) / 60 + record.get("force_matching", {}).get("minutes", 0) or None
+    if model is None:
+        raise SystemExit("give --model PATH or --train FAMILY")
+    prop = Propagator.load(model)
+    starts = [load(f) for f in files(args.starts)]
+    results = dict(model=str(model), family=prop.family, stride_fs=prop.stride_fs, training_minutes=minutes, nvt={}, command="python bench/propagator.py " + " ".join(sys.argv[1:]))
     calc = gfn2_calculator()
-    for family, model in models.items():
-        prop = Propagator.load(model)
-        prop.run(tests[0].positions[0], tests[0].velocities[0], 5)  # trace the graph once
-        per = []
-        for test in tests:
-            t0 = time.perf_counter()
-            traj = prop.run(test.positions[0], test.velocities[0], n_steps)
-            seconds = time.perf_counter() - t0
-            simulated = traj.time[-1]
-            t, e = total_energies(traj, calc, args.energy_every)
-            drift = energy_drift(t, e, traj.n_atoms)
-            ref = test[:: args.factor]
-            n = min(ref.n_frames, traj.n_frames)
-            per.append(dict(seconds_per_ps=seconds / max(simulated, 1e-9), survived_ps=float(simulated),
-                            failure=traj.info.get("guard"), drift_mev_atom_ps=float(drift),
-                            vdos_overlap=vdos_overlap(ref[:n], traj[:n]) if n > 50 else float("nan"),
-                            bond_distance_angstrom=bond_length_distance(ref[:n], traj[:n]) if n > 2 else float("nan"),
-                            temperature_by_element=temperature_by_element(traj),
-                            reference_temperature_by_element=temperature_by_element(ref)))
-            print(family, test.source, per[-1], flush=True)
-        mean = lambda k: float(np.nanmean([r[k] for r in per]))  # noqa: E731
-        summary = dict(per_start=per, seconds_per_ps=mean("seconds_per_ps"), speedup=gfn2 / mean("seconds_per_ps"),
-                       survived_ps=mean("survived_ps"), all_survived=all(r["failure"] is None for r in per),
-                       drift_mev_atom_ps=mean("drift_mev_atom_ps"), vdos_overlap=mean("vdos_overlap"),
-                       bond_distance_angstrom=mean("bond_distance_angstrom"))
-        results["families"][family] = summary
-        temps = per[0]["temperature_by_element"]
-        rows.append([family, f"{summary['seconds_per_ps']:.3f}", f"{summary['speedup']:.0f}x",
-                     f"{summary['survived_ps']:.1f} / {args.rollout_ps:g}", f"{summary['drift_mev_atom_ps']:.2f}",
-                     f"{summary['vdos_overlap']:.3f}", f"{summary['bond_distance_angstrom']:.4f}",
-                     " ".join(f"{k} {v:.0f}" for k, v in temps.items())])
-    ref_t = temperature_by_element(tests[0])
-    rows.append(["GFN2-xTB VV 0.5 fs", f"{gfn2:.1f}", "1x", "reference", "-", "1", "0",
-                 " ".join(f"{k} {v:.0f}" for k, v in ref_t.items())])
+    per, ensemble = judge_nve(prop, starts, args.rollout_ps, args.energy_every, calc)
+    results["nve"] = dict(per_start=per, ensemble=ensemble, rollout_ps=args.rollout_ps,
+                          all_survived=all(r["failure"] is None for r in per),
+                          **{k: summary([r[k] for r in per]) for k in
+                             ("drift_mev_atom_ps", "bond_w1_angstrom", "angle_w1_degrees", "temperature_by_element_error")})
+    results["nve"]["abs_drift_mev_atom_ps"] = summary([abs(r["drift_mev_atom_ps"]) for r in per])
+    plots = {}
+    for k, temp in enumerate(args.temperatures):
+        out = judge_nvt(prop, temp, args.nvt, args.tau_fs, seed=k)
+        if out is None:
+            continue
+        traces, spectra = out.pop("traces"), out.pop("spectra")
+        if not plots or temp == 500.0:
+            plots = dict(temp=temp, traces=traces, spectra=spectra)
+        results["nvt"][f"{temp:g}"] = out
+        print(f"NVT {temp:g} K:", out, flush=True)
+    gfn2 = gfn2_seconds_per_ps(starts[0])  # timed next to the propagator, under the same machine load
+    print(f"GFN2-xTB velocity Verlet: {gfn2:.1f} s per simulated ps", flush=True)
+    results["gfn2_seconds_per_ps"] = gfn2
+    seconds = wall_clock(model, files(args.starts)[0], 100.0, prop.stride_fs)
+    results["wall_clock_100ps"] = dict(seconds=seconds, gfn2_seconds=gfn2 * 100.0, speedup=gfn2 * 100.0 / seconds)
+    name = f"propagator-f{args.factor}"
+    if plots:
+        refs, bussi = plots["spectra"]
+        t_p, k_p, t_r, k_r = plots["traces"]
+        plot_propagator({f"GFN2-xTB Bussi NVT {plots['temp']:g} K": refs, f"{prop.family} propagator, same": bussi},
+                        {"GFN2-xTB": (t_r, k_r), "propagator": (t_p, k_p)}, RESULTS / f"{name}.png", force=True,
+                        title=f"{Path(model).stem}: VDOS and temperature, Bussi NVT {plots['temp']:g} K")
+    write(results, name, args)
+    print(f"whole bench: {(time.time() - command_start) / 60:.1f} min")
+    if args.ship:
+        ship(model, results, args, prop)
+
+
+def write(results, name, args):
+    rows = []
+    for temp, o in results["nvt"].items():
+        rows.append([f"NVT {temp} K", f"{o['floor']:.3f}", f"{o['model_overlap']:.3f}",
+                     f"{o['temperature_by_element_error'] * 100:.1f}%", f"{o['bond_w1_angstrom']:.4f}",
+                     f"{o['angle_w1_degrees']:.2f}",
+                     f"{o['mean_temperature']['bussi']:.0f} / {o['mean_temperature']['langevin']:.0f}",
+                     "yes" if o["survived"] else "NO"])
+    nve = results["nve"]
+    rows.append([f"NVE, {len(nve['per_start'])} starts", f"{nve['ensemble']['floor']:.3f}",
+                 f"{nve['ensemble']['model_overlap']:.3f}",
+                 f"{nve['temperature_by_element_error']['median'] * 100:.1f}% / "
+                 f"{nve['temperature_by_element_error']['worst'] * 100:.1f}%",
+                 f"{nve['bond_w1_angstrom']['median']:.4f} / {nve['bond_w1_angstrom']['worst']:.4f}",
+                 f"{nve['angle_w1_degrees']['median']:.2f} / {nve['angle_w1_degrees']['worst']:.2f}", "-",
+                 f"{sum(r['failure'] is None for r in nve['per_start'])} of {len(nve['per_start'])}"])
+    w = results["wall_clock_100ps"]
     text = "\n".join([
-        "# Learned propagators on held-out ethanol-gfn2 starts", "",
-        f"Factor {args.factor} ({args.factor * 0.5:g} fs per learned step), trained on seeds {args.train_seeds} for at most "
-        f"{args.minutes:g} min each; rollouts of {args.rollout_ps:g} ps from frame 0 of seeds {args.test_seeds}; means over "
-        "the starts. Drift: slope of GFN2-xTB E_pot + E_kin of the predicted frames. Temperatures: first start.", "",
-        table(["propagator", "s per ps", "vs GFN2-xTB", "survived (ps)", "drift (meV/atom/ps)", "VDOS overlap",
-               "bond W1 (Å)", "T by element (K)"], rows), ""])
+        f"# {Path(results['model']).stem}: {results['family']}, {results['stride_fs']:g} fs per learned step", "",
+        f"Command: `{results['command']}`", "",
+        "VDOS overlap above 300 cm⁻¹ (67 cm⁻¹ bins, centre of mass removed, at the model's stride). Floor: one "
+        "half of the GFN2-xTB runs against the other; model: the propagator's half against the reference's other "
+        "half (same length). NVT: Bussi, tau 100 fs, from the reference runs' starts; T error: largest relative "
+        "difference of an element's mean temperature; W1: mean Wasserstein-1 distance over bonds (Å) and angles "
+        "(degrees); NVE: per start against its own GFN2-xTB run, median / worst, "
+        f"{nve['rollout_ps']:g} ps each.", "",
+        table(["run", "VDOS floor", "model overlap", "T by element", "bond W1 (Å)", "angle W1 (°)",
+               "mean T Bussi / Langevin (K)", "survived"], rows), "",
+        f"Energy drift (NVE, GFN2-xTB energies of predicted frames): |median| "
+        f"{nve['abs_drift_mev_atom_ps']['median']:.3f}, worst {nve['abs_drift_mev_atom_ps']['worst']:.3f} meV/atom/ps.", "",
+        f"Wall-clock for 100 ps from the command's start (`trajsr propagate`): {w['seconds']:.1f} s; GFN2-xTB velocity "
+        f"Verlet {w['gfn2_seconds']:.0f} s: {w['speedup']:.0f}× faster.", ""])
     print(text)
-    (RESULTS / "propagator.md").write_text(text + "\n")
-    (RESULTS / "propagator.json").write_text(json.dumps(results, indent=1) + "\n")
-    ship(results, models, args)
+    (RESULTS / f"{name}.md").write_text(text + "\n")
+    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=1, default=float) + "\n")
 
 
-def ship(results, models, args):
-    """Copy the family that survived longest (then best VDOS) to models/ with a card."""
-    fams = results["families"]
-    best = max(fams, key=lambda f: (fams[f]["survived_ps"], fams[f]["vdos_overlap"]))
-    target = ROOT / "models" / f"ethanol-gfn2-prop-f{args.factor}.keras"
-    shutil.copy(models[best], target)
-    minutes_file = models[best].with_suffix(".minutes")
-    card = dict(name=target.stem, task="propagate", model=best, dataset="ethanol-gfn2", factor=args.factor,
-                stride_fs=args.factor * 0.5, train_seeds=seeds(args.train_seeds), validation_seeds=seeds(args.valid_seeds),
-                test_seeds=seeds(args.test_seeds), substeps=SUBSTEPS[best], strides_per_example=4,
-                training_minutes=float(minutes_file.read_text()) if minutes_file.exists() else None,
-                held_out=fams[best], gfn2_seconds_per_ps=results["gfn2_seconds_per_ps"],
-                command="python bench/propagator.py " + " ".join(sys.argv[1:]))
-    (ROOT / "models" / f"{target.stem}.json").write_text(json.dumps(card, indent=2) + "\n")
-    print(f"shipped {best} as {target}")
+def ship(model, results, args, prop):
+    target = ROOT / "models" / f"{args.ship}.keras"
+    record = prop.layer.metadata.get("training", {})
+    if Path(model).resolve() != target.resolve():
+        shutil.copy(model, target)
+    card = dict(name=args.ship, task="propagate", model=results["family"], dataset=args.dataset, factor=args.factor,
+                stride_fs=results["stride_fs"], training_minutes=results["training_minutes"],
+                train_files=[os.path.basename(f) for f in record.get("files", [])],
+                validation_files=[os.path.basename(f) for f in record.get("validation", [])],
+                test_files=[os.path.basename(f) for f in files(args.starts)], nvt=results["nvt"], nve=results["nve"],
+                wall_clock_100ps=results["wall_clock_100ps"], gfn2_seconds_per_ps=results["gfn2_seconds_per_ps"],
+                command=results["command"])
+    (ROOT / "models" / f"{args.ship}.json").write_text(json.dumps(card, indent=2, default=float) + "\n")
+    print(f"shipped {target}")
 
 
 if __name__ == "__main__":

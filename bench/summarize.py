@@ -19,11 +19,7 @@ def models_table():
         c = json.loads(card_path.read_text())
         h = c.get("held_out", {})
         if c.get("task") == "propagate":
-            rows.append(f"| `{c['name']}.keras` | propagate ({c['model']}, {c['stride_fs']:g} fs steps) | "
-                        f"{c['dataset']} seeds {c['train_seeds'][0]}-{c['train_seeds'][-1]} | {c['factor']} | "
-                        f"survived {h.get('survived_ps', float('nan')):.1f} ps, VDOS overlap "
-                        f"{h.get('vdos_overlap', float('nan')):.2f} | - | {h.get('speedup', 0):.0f}x faster than "
-                        f"GFN2-xTB | {c.get('training_minutes') or 0:.1f} min |")
+            rows.append(propagator_row(c))
             continue
         test = c.get("test_set")
         if test:  # the 12-trajectory test set of a calibrated card (300-700 K)
@@ -51,9 +47,26 @@ def models_table():
     return "\n".join(rows)
 
 
+def propagator_row(c):
+    """A propagator card's line: spectrum against its floor, temperatures, 1 ns survival, speed."""
+    nvt = c.get("nvt", {})
+    spectrum = "; ".join(f"{t} K VDOS {o['model_overlap']:.3f} (floor {o['floor']:.3f}), T by element "
+                         f"{o['temperature_by_element_error']:.0%}" for t, o in nvt.items())
+    nve = c.get("nve", {})
+    survived = (f"{sum(r['failure'] is None for r in nve['per_start'])} of {len(nve['per_start'])} NVE starts ran "
+                f"{nve['rollout_ps']:g} ps" if nve else "")
+    speed = c.get("wall_clock_100ps", {}).get("speedup", 0)
+    return (f"| `{c['name']}.keras` | propagate ({c['model']}, {c['stride_fs']:g} fs steps) | {c['dataset']}, "
+            f"{len(c.get('train_files', []))} training files | {c['factor']} | {spectrum} | - | {survived}; "
+            f"{speed:.0f}x faster than GFN2-xTB from the command's start | {c.get('training_minutes') or 0:.1f} min |")
+
+
 def section(name):
     if name == "models":
         return models_table()
+    if name == "propagator":  # one results file per stride
+        return "\n\n".join(section(p.stem) for p in sorted((ROOT / "bench" / "results").glob("propagator-f*.md"))) \
+            or "(not run yet: no bench/results/propagator-f*.md)"
     path = ROOT / "bench" / "results" / f"{name}.md"
     if not path.exists():
         return f"(not run yet: `bench/results/{name}.md` is missing)"

@@ -33,6 +33,19 @@ def test_ethanol_gfn2_recipe(tmp_path):
     assert np.ptp(total) < 0.05 * np.ptp(traj.potential_energy) + 0.5
 
 
+def test_gfn2_nvt_reference_with_bussi_thermostat(tmp_path, cli):
+    """The converged-reference recipe: Bussi NVT production run, every n-th step kept; other recipes refuse."""
+    (path,) = make("ethanol-gfn2", seeds=[6], steps=40, out_dir=tmp_path, progress=False, thermostat="bussi",
+                   tau_fs=10.0, save_every=5)
+    traj = load(path)
+    assert traj.n_frames == 9 and traj.dt * 1000 == pytest.approx(2.5)
+    assert "Bussi" in traj.info["method"] and traj.info["md_step_fs"] == 0.5
+    proc = cli("datasets", "make", "alanine-dipeptide-amber", "--thermostat", "bussi", "-o", tmp_path, check=False)
+    assert proc.returncode == 2 and "GFN2-xTB recipes only" in proc.stderr
+    proc = cli("datasets", "make", "ethanol-gfn2", "--steps", "7", "--save-every", "5", "-o", tmp_path, check=False)
+    assert proc.returncode == 2 and "multiple of save_every" in proc.stderr
+
+
 def test_manifest_matches_shipped_files():
     entries = json.loads(MANIFEST.read_text())["datasets"]
     assert {e["name"] for e in entries} >= {"ethanol-gfn2", "alanine-dipeptide-amber", "water-tip3p"}
@@ -50,7 +63,7 @@ def test_manifest_matches_shipped_files():
 def test_md17_starting_geometries(name, formula, n_bonds):
     from trajsr import Trajectory
     from trajsr.datasets.molecules import molecule
-    from trajsr.metrics import bonds_of
+    from trajsr.observables import bonds_of
     atoms = molecule(name)
     assert atoms.get_chemical_formula() == formula
     assert len(bonds_of(Trajectory(positions=atoms.positions[None] / 10, elements=atoms.get_chemical_symbols()))) \

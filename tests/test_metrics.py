@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from trajsr import Trajectory, TrajsrError, get_baseline, reconstruction_errors
-from trajsr.metrics import bond_length_distance, bonds_of, vdos, vdos_overlap
+from trajsr.observables import bond_length_distance, bonds_of, vdos, vdos_overlap
 
 
 def test_vdos_of_harmonic_oscillator_peaks_at_its_frequency():
@@ -13,12 +13,31 @@ def test_vdos_of_harmonic_oscillator_peaks_at_its_frequency():
     pos = np.zeros((len(t), 2, 3))
     pos[:, 1, 0] = 0.1 + x
     traj = Trajectory(positions=pos, elements=["H", "H"], time=t)
-    w, p = vdos(traj)
-    assert w[np.argmax(p)] == pytest.approx(wavenumber, abs=5.0)
+    w, p = vdos(traj, resolution=20.0)
+    assert w[np.argmax(p)] == pytest.approx(wavenumber, abs=10.0)  # within half a bin
     assert vdos_overlap(traj, traj) == pytest.approx(1.0, abs=1e-6)
     shifted = traj.replace(positions=np.stack([pos[:, 0], pos[:, 1] * 0 + 0.1 + 0.01 * np.sin(
         2 * np.pi * 1.5 * freq_thz * t)[:, None]], axis=1))
     assert vdos_overlap(traj, shifted) < 0.1
+
+
+def test_pooled_spectra_angles_and_sampling_comparison():
+    from trajsr.datasets import shipped_path
+    from trajsr.io import load
+    from trajsr.observables import angles_of, bond_angle_distance, compare_sampling
+    ethanol = load(shipped_path("ethanol-gfn2"))
+    bonds = bonds_of(ethanol)
+    angles = angles_of(bonds)
+    assert len(bonds) == 8 and len(angles) == 13  # ethanol: 8 bonds, 13 bond angles
+    half = ethanol.n_frames // 2
+    first, second = ethanol[:half], ethanol[half:]
+    figures = compare_sampling(first, second)
+    assert 0.5 < figures["vdos_overlap"] < 1.0 and figures["angle_w1_degrees"] < 5.0
+    assert compare_sampling([first, second], [first, second])["vdos_overlap"] == pytest.approx(1.0)
+    opened = ethanol.replace(positions=ethanol.positions * 1.05)  # every angle stays, every bond grows 5%
+    assert bond_angle_distance(ethanol, opened) < 1e-6 < bond_length_distance(ethanol, opened)
+    with pytest.raises(TrajsrError, match="same frame spacing"):
+        vdos_overlap(ethanol, ethanol.stride(2))
 
 
 def test_errors_are_zero_for_the_reference_and_grow_with_factor(ethanol):
@@ -52,3 +71,14 @@ def test_bond_lengths(ethanol):
     assert bond_length_distance(ethanol, ethanol) == 0.0
     stretched = ethanol.replace(positions=ethanol.positions * 1.05)
     assert bond_length_distance(ethanol, stretched) > 0.03  # Å
+
+
+def test_canonical_velocities_give_every_element_the_same_temperature():
+    """Maxwell–Boltzmann velocities with the centre of mass at rest: each element reads T (heavy ones too)."""
+    from trajsr.physics import temperature_by_element
+    from trajsr.propagation.thermostats import maxwell_boltzmann
+    elements = ["C", "C", "O", "H", "H", "H", "H", "H", "H"]
+    masses = np.array([12.011, 12.011, 15.999] + [1.008] * 6)
+    v = maxwell_boltzmann((20000, 9, 3), masses, 400.0, np.random.default_rng(0))
+    for element, kelvin in temperature_by_element(v, masses, elements).items():
+        assert kelvin == pytest.approx(400.0, rel=0.02), element

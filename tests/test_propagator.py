@@ -236,3 +236,53 @@ def test_cli_console_has_no_tensorflow_noise(tmp_path):
                            "--steps", "2", "-o", str(tmp_path / "out.h5")], capture_output=True, text=True, env=env)
     assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [proc.stderr.strip()], proc.stderr
     assert "super-resolution model" in proc.stderr
+
+
+def test_learned_spectrum_peaks_at_the_exact_frequency(oscillator_model):
+    """NVE with the learned step: the VDOS peak sits at the spring's frequency √(k/μ)/2πc within a bin."""
+    from trajsr.observables import vdos
+    from trajsr.units import INVERSE_CM_PER_THZ
+    prop = Propagator.load(oscillator_model)
+    exact = np.sqrt(K_BOND / (MASS / 2)) / (2 * np.pi) * INVERSE_CM_PER_THZ  # ≈ 1500 cm⁻¹
+    start = harmonic_trajectory(0.008, np.array([1.0, 1.0, 1.0]), n=2)
+    traj = prop.run(start.positions[0], start.velocities[0], 3000)  # 6 ps
+    resolution = 40.0
+    wavenumber, power = vdos(traj, resolution=resolution)
+    assert abs(wavenumber[np.argmax(power)] - exact) <= resolution
+    wavenumber, power = vdos(harmonic_trajectory(0.008, np.ones(3), n=6000), resolution=resolution)
+    assert abs(wavenumber[np.argmax(power)] - exact) <= resolution  # the reference MD, same measure
+
+
+def test_shooting_hits_both_ends_of_a_gap(oscillator_model):
+    """The learned dynamics joins each gap's kept frames and passes close to the true path between."""
+    from trajsr import get_baseline
+    from trajsr.interpolation.shooting import ShootingInterpolator
+    truth = harmonic_trajectory(0.008, np.array([0.3, 1.0, 0.2]), n=161)
+    coarse = truth.stride(8).replace(velocities=None)  # 4 fs gaps, the spring's period is 22 fs
+    shooting = ShootingInterpolator.load(oscillator_model)
+    kept = coarse.positions
+    guess = np.gradient(kept, coarse.dt, axis=0)[:-1]
+    xs, vs, miss = shooting.shoot(kept[:-1], kept[1:], guess, coarse.dt, 8)
+    assert xs.shape == (20, 8, 2, 3) and miss.max() < 1e-5  # nm: on the right-hand frame
+    np.testing.assert_allclose(xs[:, -1], kept[1:], atol=3e-5)
+    xs, vs, kept_v = shooting.shoot_through(kept, np.gradient(kept, coarse.dt, axis=0), coarse.dt, 8)
+    np.testing.assert_allclose(xs[:, -1], kept[1:], atol=3e-5)   # every gap lands on its kept frame ...
+    np.testing.assert_allclose(vs[:-1, -1], kept_v[1:-1], atol=0.05 * np.abs(kept_v).max())  # ... in stride
+    rebuilt = shooting.interpolate(coarse, 8)
+    linear = get_baseline("linear").interpolate(coarse, 8)
+    error = np.abs(rebuilt.positions - truth.positions).mean()
+    assert error < 0.2 * np.abs(linear.positions - truth.positions).mean()
+    with pytest.raises(TrajsrError, match="Hamiltonian"):
+        ShootingInterpolator(type("Step", (), {"family": "lstm"})())
+
+
+def test_forces_read_off_velocity_verlet_frames_are_the_springs():
+    from trajsr.propagation.forces import verlet_forces
+    traj = harmonic_trajectory(0.01, np.array([0.0, 0.0, 1.0]), n=50)
+    x, f = verlet_forces(traj, [MASS, MASS])
+    d = x[:, 1] - x[:, 0]
+    r = np.linalg.norm(d, axis=-1, keepdims=True)
+    exact = -K_BOND * (r - R0) * d / r
+    np.testing.assert_allclose(f[:, 1], exact, atol=1e-6 * K_BOND * 0.01)
+    with pytest.raises(TrajsrError, match="velocity Verlet"):
+        verlet_forces(traj.stride(2), [MASS, MASS])

@@ -15,13 +15,15 @@ TensorFlow is imported only when a learned model is used (``LearnedInterpolator`
 from .errors import TrajsrError
 from .interpolation.baselines import get_baseline
 from .io import load, save
-from .metrics import bond_length_distance, reconstruction_errors, vdos, vdos_overlap
+from .metrics import reconstruction_errors
+from .observables import bond_angle_distance, bond_length_distance, vdos, vdos_overlap
 from .trajectory import Trajectory
 
 __version__ = "0.1.0"
 
 #: public name -> module that defines it (imported on first use, so TensorFlow loads only when needed)
-_LAZY = {"LearnedInterpolator": "interpolation.learned", "upsample": "interpolation.streaming",
+_LAZY = {"LearnedInterpolator": "interpolation.learned", "ShootingInterpolator": "interpolation.shooting",
+         "upsample": "interpolation.streaming",
          "upsample_trajectory": "interpolation.streaming", "fit": "interpolation.train",
          "build_model": "interpolation.gap", "gap_layer": "interpolation.gap",
          "training_windows": "interpolation.windows", "normalization_stats": "interpolation.windows",
@@ -40,4 +42,4 @@ def __getattr__(name):
 
 
 __all__ = ["Trajectory", "TrajsrError", "load", "save", "get_baseline", "reconstruction_errors", "vdos",
-           "vdos_overlap", "bond_length_distance", *_LAZY]
+           "vdos_overlap", "bond_length_distance", "bond_angle_distance", *_LAZY]

@@ -118,7 +118,8 @@ def cmd_datasets(args):
         raise TrajsrError("datasets make takes one dataset NAME")
     paths = datasets.make(args.names[0] if args.names else None, seeds=args.seed, steps=args.steps,
                           temperature=args.temperature, out_dir=args.out_dir, processes=args.processes,
-                          force=args.force, spec=spec)
+                          force=args.force, spec=spec, thermostat=args.thermostat, tau_fs=args.tau_fs,
+                          save_every=args.save_every)
     print("\n".join(str(p) for p in paths))
 
 
@@ -134,6 +135,7 @@ def cmd_train(args):
                                     learning_rate=args.learning_rate, patience=args.patience,
                                     window_step=args.window_step, max_minutes=args.max_minutes, seed=args.seed,
                                     strategy=args.strategy, force=args.force, top=args.top, dt_fs=args.dt,
+                                    force_matching_minutes=args.force_matching_minutes, initial=args.initial,
                                     verbose=2 if args.quiet else 1)
         key = "val_loss" if "val_loss" in history.history else "loss"
         print(f"{args.model} propagator: best {key.replace('_loss', '')} rollout MAE "

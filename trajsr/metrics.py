@@ -1,4 +1,5 @@
-"""How a reconstruction compares with the truth: errors over dropped frames (Å), VDOS, bond lengths.
+"""How a reconstruction compares with the truth: errors over dropped frames (Å) and calibrated σ.
+Spectra, bond and angle distributions and temperatures are in :mod:`trajsr.observables`.
 
 MAE and RMSE are taken over Cartesian components (as the seed paper's loss and the MD17 literature
 do); the max error is the largest displacement |Δr| of one atom in one frame. Only dropped frames
@@ -10,7 +11,7 @@ import numpy as np
 
 from .errors import TrajsrError
 from .trajectory import Trajectory, check_factor
-from .units import ANGSTROM_PER_NM, FS_PER_PS, INVERSE_CM_PER_THZ
+from .units import ANGSTROM_PER_NM, FS_PER_PS
 
 #: kept frames of the reconstruction may differ from the reference by this much (Å) before the two
 #: count as not corresponding (float32 files round to ~1e-6 nm)
@@ -150,95 +151,3 @@ def uncertainty_errors(reference: Trajectory, reconstruction: Trajectory, factor
     return figures, gap_sigma, gap_error
 
 
-# -- vibrational density of states --------------------------------------------------------------
-def velocities_of(traj: Trajectory) -> np.ndarray:
-    """Stored velocities (nm/ps), else central finite differences of the positions."""
-    if traj.velocities is not None:
-        return traj.velocities
-    return np.gradient(traj.positions, traj.dt, axis=0)
-
-
-def vdos(traj: Trajectory, mass_weighted: bool = True):
-    """Vibrational density of states: power spectrum of the velocities (Wiener–Khinchin: the Fourier
-    transform of the velocity autocorrelation).
-
-    Returns
-    -------
-    wavenumber : ndarray
-        Frequencies in cm⁻¹.
-    intensity : ndarray
-        Spectrum normalised to unit area over cm⁻¹.
-    """
-    v = velocities_of(traj)
-    v = v - v.mean(axis=0)
-    weights = np.sqrt(traj.masses)[None, :, None] if mass_weighted else 1.0
-    window = np.hanning(len(v))[:, None, None]
-    power = (np.abs(np.fft.rfft(v * weights * window, axis=0)) ** 2).sum(axis=(1, 2))
-    wavenumber = np.fft.rfftfreq(len(v), d=traj.dt) * INVERSE_CM_PER_THZ
-    area = np.trapezoid(power, wavenumber)
-    return wavenumber, power / area if area > 0 else power
-
-
-def vdos_overlap(a: Trajectory, b: Trajectory, max_wavenumber: float = 4500.0) -> float:
-    """Overlap ∫ min(p, q) dν of two unit-area VDOS up to ``max_wavenumber`` (cm⁻¹); 1 = identical."""
-    wa, pa = vdos(a)
-    wb, pb = vdos(b)
-    grid = np.linspace(0.0, min(max_wavenumber, wa[-1], wb[-1]), 2000)
-    p, q = np.interp(grid, wa, pa), np.interp(grid, wb, pb)
-    p, q = p / np.trapezoid(p, grid), q / np.trapezoid(q, grid)
-    return float(np.trapezoid(np.minimum(p, q), grid))
-
-
-# -- bond lengths -------------------------------------------------------------------------------
-def bonds_of(traj: Trajectory) -> np.ndarray:
-    """Bonded atom pairs (n_bonds, 2): the topology's bonds, else covalent radii on frame 0."""
-    if traj.topology is not None and traj.topology.n_bonds:
-        return np.array([[b[0].index, b[1].index] for b in traj.topology.bonds])
-    from ase import Atoms
-    from ase.neighborlist import NeighborList, natural_cutoffs
-    atoms = Atoms(traj.elements, positions=traj.positions[0] * ANGSTROM_PER_NM)
-    nl = NeighborList(natural_cutoffs(atoms), self_interaction=False, bothways=False)
-    nl.update(atoms)
-    pairs = [(i, j) for i in range(len(atoms)) for j in nl.get_neighbors(i)[0]]
-    return np.array(sorted(pairs), dtype=int).reshape(-1, 2)
-
-
-def bond_lengths(traj: Trajectory, bonds: np.ndarray) -> np.ndarray:
-    """Bond lengths in Å, shape (frames, bonds)."""
-    return np.linalg.norm(traj.positions[:, bonds[:, 0]] - traj.positions[:, bonds[:, 1]],
-                          axis=-1) * ANGSTROM_PER_NM
-
-
-def bond_length_distance(reference: Trajectory, other: Trajectory, bonds=None) -> float:
-    """Mean over bonds of the Wasserstein-1 distance between bond-length distributions, in Å."""
-    from scipy.stats import wasserstein_distance
-    if reference.n_atoms != other.n_atoms:
-        raise TrajsrError(f"{other.source}: {other.n_atoms} atoms, reference has {reference.n_atoms}")
-    bonds = bonds_of(reference) if bonds is None else np.asarray(bonds)
-    a, b = bond_lengths(reference, bonds), bond_lengths(other, bonds)
-    return float(np.mean([wasserstein_distance(a[:, k], b[:, k]) for k in range(len(bonds))]))
-
-
-# -- propagator dynamics --------------------------------------------------------------------------
-def total_energies(traj: Trajectory, calculator, every: int = 1):
-    """Times (ps) and E_pot (``calculator``, an ASE calculator) + E_kin (kJ/mol) of every ``every``-th frame."""
-    from .physics import kinetic_energy, potential_energies
-    if traj.velocities is None:
-        raise TrajsrError(f"{traj.source}: the total energy needs velocities")
-    idx = np.arange(0, traj.n_frames, every)
-    pot = potential_energies(calculator, traj.elements, traj.positions[idx])
-    return traj.time[idx], pot + kinetic_energy(traj.velocities[idx], traj.masses)
-
-
-def energy_drift(time_ps: np.ndarray, energy_kj_per_mol: np.ndarray, n_atoms: int) -> float:
-    """Slope of a least-squares line through the total energy, in meV per atom per ps."""
-    from .units import MEV_PER_KJ_PER_MOL
-    if len(time_ps) < 3:
-        return float("nan")
-    return float(np.polyfit(time_ps, energy_kj_per_mol, 1)[0] * MEV_PER_KJ_PER_MOL / n_atoms)
-
-
-def temperature_by_element(traj: Trajectory) -> dict:
-    """Mean temperature (K) of each element's atoms (equipartition, 3N − 3 degrees of freedom)."""
-    from .physics import temperature_by_element as by_element
-    return by_element(velocities_of(traj), traj.masses, traj.elements)

@@ -70,6 +70,10 @@ def build_parser(commands: dict) -> Parser:
     p.add_argument("--name", help="make --geometry/--pdb: dataset name (default: FILE stem + method)")
     p.add_argument("--equilibration-fs", type=number(float, 0.0, True, "a non-negative number of fs"),
                    default=1000.0, help="Langevin equilibration before the saved NVE run (fs)")
+    p.add_argument("--thermostat", choices=["bussi"], help="make (GFN2-xTB): NVT production run with this thermostat "
+                   "instead of NVE")
+    p.add_argument("--tau-fs", type=POSITIVE, default=100.0, help="make --thermostat: time constant (fs)")
+    p.add_argument("--save-every", type=COUNT, default=1, help="make (GFN2-xTB): keep every n-th 0.5 fs step")
     p.add_argument("--seed", type=NONNEGATIVE, nargs="+", default=[0], help="one trajectory per seed")
     p.add_argument("--steps", type=COUNT, help="NVE steps of 0.5 fs to save")
     p.add_argument("--temperature", type=POSITIVE, help="temperature in K")
@@ -91,6 +95,10 @@ def build_parser(commands: dict) -> Parser:
                                                                        for f in FAMILIES.values()))
     p.add_argument("--strides", type=COUNT, default=4, help="propagate: strides unrolled per example")
     p.add_argument("--substeps", type=COUNT, default=10, help="propagate: integrator steps per stride")
+    p.add_argument("--force-matching-minutes", type=POSITIVE, metavar="MIN",
+                   help="propagate (hnn): first fit the potential to the forces in the NVE frames for this long")
+    p.add_argument("--initial", metavar="MODEL", help="propagate: start from this propagator's weights and "
+                   "normalisation (same family and width; e.g. another stride)")
     p.add_argument("--factor", type=FACTOR, required=True, help="upsampling factor S (>= 2)")
     p.add_argument("--context", type=COUNT, default=4, help="kept frames on each side of a gap (K)")
     p.add_argument("--with-velocities", action="store_true",
@@ -118,7 +126,8 @@ def build_parser(commands: dict) -> Parser:
     p.add_argument("--out-dir", help="several inputs: write each here under its own name")
     p.add_argument("--suffix", help="with --out-dir: output format extension (default: the input's), e.g. .h5")
     p.add_argument("--processes", type=COUNT, default=1, help="with --out-dir: files upsampled in parallel")
-    p.add_argument("--model", help="trained .keras super-resolution model")
+    p.add_argument("--model", help="trained .keras super-resolution model (a propagator .keras fills each gap by "
+                   "shooting with its learned dynamics; give --factor)")
     p.add_argument("--method", choices=list(BASELINES), help="a baseline instead of a model")
     p.add_argument("--factor", type=FACTOR, help="upsampling factor (a model's own by default; baselines need it)")
     p.add_argument("--chunk", type=COUNT, default=5000, help="kept frames per streamed chunk")

@@ -41,13 +41,16 @@ def temperature(velocities: np.ndarray, masses: np.ndarray) -> np.ndarray:
 
 
 def temperature_by_element(velocities: np.ndarray, masses: np.ndarray, elements) -> dict:
-    """Mean temperature (K) of each element's atoms over frames (F, N, 3) nm/ps, by equipartition
-    (⟨½ m v²⟩ = 3/2 k_B T per atom), after removing the centre-of-mass velocity."""
+    """Mean temperature (K) of each element's atoms over frames (F, N, 3) nm/ps, by equipartition after
+    removing the centre-of-mass velocity: with the centre of mass at rest, atom i keeps
+    ⟨½ m_i v_i²⟩ = 3/2 k_B T (1 − m_i/M) (heavy atoms give up more to the fixed centre of mass), so a
+    canonical ensemble shows every element at the same T."""
+    masses = np.asarray(masses, float)
     internal, _ = internal_velocities(velocities, masses)
-    per_atom = 0.5 * np.asarray(masses)[None, :] * (internal ** 2).sum(-1)      # (F, N) kJ/mol
-    scale = degrees_of_freedom(len(masses)) / (3 * len(masses))               # 3N − 3 shared over N atoms
-    return {e: float(per_atom[:, [i for i, x in enumerate(elements) if x == e]].mean()
-                     / (1.5 * KB_KJ_PER_MOL_PER_K * scale)) for e in dict.fromkeys(elements)}
+    per_atom = 0.5 * masses[None, :] * (internal ** 2).sum(-1)                 # (F, N) kJ/mol
+    share = 1.0 - masses / masses.sum()                                        # Σ share = N − 1: 3N − 3 dof
+    per_atom = per_atom / (1.5 * KB_KJ_PER_MOL_PER_K * share[None, :])
+    return {e: float(per_atom[:, [i for i, x in enumerate(elements) if x == e]].mean()) for e in dict.fromkeys(elements)}
 
 
 def potential_energies(calc, elements, positions) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""PNG figures: error against time inside a gap, and VDOS. Matplotlib with the Agg backend."""
+"""PNG figures: error against time inside a gap, VDOS, a propagator's spectrum and temperature against
+its reference. Matplotlib with the Agg backend."""
 from __future__ import annotations
 
 
@@ -32,7 +33,7 @@ def plot_gap_errors(errors: dict, path, force: bool = False, title: str = "") ->
 def plot_vdos(trajectories: dict, path, force: bool = False, max_wavenumber: float = 4000.0,
               title: str = "") -> None:
     """VDOS (cm⁻¹) of each named trajectory, overlaid."""
-    from .metrics import vdos
+    from .observables import vdos
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, traj in trajectories.items():
@@ -58,6 +59,25 @@ def plot_uncertainty(gap_uncertainty, gap_error, path, force: bool = False, titl
     _save(plt, fig, ax, path, force, title)
 
 
+def plot_propagator(spectra: dict, temperatures: dict, path, force: bool = False, title: str = "") -> None:
+    """Two panels: VDOS (cm⁻¹) of each named trajectory (or pooled list), and the instantaneous temperature
+    (K) against time (ps) of each named (time_ps, kelvin) trace."""
+    from .observables import vdos
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, trajs in spectra.items():
+        w, p = vdos(trajs)
+        left.plot(w, p, lw=1, label=name)
+    left.set_xlabel("wavenumber (cm$^{-1}$)")
+    left.set_ylabel("VDOS (normalised)")
+    left.legend(fontsize=8)
+    for name, (t, kelvin) in temperatures.items():
+        right.plot(t, kelvin, lw=0.6, label=name)
+    right.set_xlabel("time (ps)")
+    right.set_ylabel("temperature (K)")
+    _save(plt, fig, right, path, force, title)
+
+
 def _save(plt, fig, ax, path, force, title):
     """Title, legend, and an atomic PNG write (no half-written file, no silent overwrite)."""
     ax.set_title(title)
@@ -68,4 +88,4 @@ def _save(plt, fig, ax, path, force, title):
     plt.close(fig)
 
 
-__all__ = ["plot_gap_errors", "plot_uncertainty", "plot_vdos"]
+__all__ = ["plot_gap_errors", "plot_propagator", "plot_uncertainty", "plot_vdos"]

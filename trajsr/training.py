@@ -147,7 +147,7 @@ def fit_and_save(net, train_ds, valid_ds, *, metadata: dict, settings: dict, epo
     if max_minutes is not None and not max_minutes > 0:
         raise TrajsrError(f"max_minutes must be positive, got {max_minutes}")
     monitor = "val_loss" if valid_ds is not None else "loss"
-    work = Path(work_dir) if work_dir else (Path(str(output) + ".work") if output else None)
+    work = work_folder(output, work_dir)
     chief = is_chief(net.distribute_strategy)
     if not chief:  # other workers save too (saving reads distributed variables), but into a scratch folder
         scratch = Path(tempfile.mkdtemp(prefix="trajsr-worker-"))
@@ -184,19 +184,33 @@ def _check_positive(**values):
             raise TrajsrError(f"{name} must be a positive integer, got {value!r}")
 
 
-def _claim_work_folder(work: Path, settings: dict) -> dict:
-    """Record ``settings`` in ``work``; if a killed run left state there, check it had the same settings
-    and return its history so far (empty for a fresh folder)."""
+def work_folder(output=None, work_dir=None) -> Path | None:
+    """Where a training keeps its checkpoints: ``work_dir``, else ``OUTPUT.work``."""
+    return Path(work_dir) if work_dir else (Path(str(output) + ".work") if output else None)
+
+
+def check_work_folder(work: Path | None, settings: dict) -> None:
+    """Refuse, before any work, a folder where a killed run with other ``settings`` left state."""
+    if work is None:
+        return
     recorded = work / "settings.json"
     settings = json.loads(json.dumps(settings, default=str))
-    leftover = work.exists() and any(work.iterdir())
-    if leftover:
+    if work.exists() and any(work.iterdir()):
         before = json.loads(recorded.read_text()) if recorded.exists() else None
         if before != settings:
             changed = sorted(k for k in set(settings) | set(before or {})
                              if (before or {}).get(k) != settings.get(k)) if before else ["(unknown)"]
             raise TrajsrError(f"{work}: holds a killed run with other settings ({', '.join(changed)}); it would "
                               "resume only with the same ones: delete the folder or choose another output")
+
+
+def _claim_work_folder(work: Path, settings: dict) -> dict:
+    """Record ``settings`` in ``work`` (after :func:`check_work_folder`); return the history of a killed
+    run with the same settings so far (empty for a fresh folder)."""
+    check_work_folder(work, settings)
+    recorded = work / "settings.json"
+    settings = json.loads(json.dumps(settings, default=str))
+    leftover = work.exists() and any(work.iterdir())
     work.mkdir(parents=True, exist_ok=True)
     recorded.write_text(json.dumps(settings, indent=1, sort_keys=True))
     return _read_log(work / "log.csv") if leftover else {}

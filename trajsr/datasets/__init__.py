@@ -30,7 +30,8 @@ class Recipe:
     method : str
         Level of theory / force field, for the listing.
     build : callable
-        ``build(seed, steps, temperature, progress) -> Trajectory``.
+        ``build(seed, steps, temperature, progress, **sampling) -> Trajectory``; ``sampling`` (thermostat,
+        tau_fs, save_every) only for GFN2-xTB recipes.
     steps : int
         Default number of saved 0.5 fs steps.
     temperature : float
@@ -46,11 +47,11 @@ class Recipe:
 
 
 def _xtb_recipe(name, geometry, temperature=500.0):
-    def build(seed, steps, temperature, progress=True):
+    def build(seed, steps, temperature, progress=True, **sampling):
         from .molecules import molecule
         from .xtb import run_gfn2_md
         return run_gfn2_md(molecule(geometry), steps=steps, seed=seed, temperature=temperature,
-                           progress=progress, name=name)
+                           progress=progress, name=name, **sampling)
     return Recipe(name, "GFN2-xTB (tblite) via ASE, NVE 0.5 fs after 1 ps Langevin", build,
                   temperature=temperature)
 
@@ -116,7 +117,7 @@ def _make_one(args):
     from ..io import save
     start = time.perf_counter()
     if spec["kind"] == "builtin":
-        traj = get_recipe(spec["dataset"]).build(seed, steps, temperature, progress)
+        traj = get_recipe(spec["dataset"]).build(seed, steps, temperature, progress, **spec.get("sampling", {}))
     else:
         from .custom import build_from_spec
         traj = build_from_spec(spec, seed, steps, temperature, progress)
@@ -129,13 +130,16 @@ def _make_one(args):
 
 def make(name: str | None = None, seeds=(0,), steps: int | None = None, temperature: float | None = None,
          out_dir=".", processes: int | None = None, progress: bool = True, force: bool = False,
-         spec: dict | None = None) -> list:
+         spec: dict | None = None, thermostat: str | None = None, tau_fs: float = 100.0,
+         save_every: int = 1) -> list:
     """Make dataset ``name`` (or the recipe ``spec`` of your own molecule, see
     :func:`trajsr.datasets.custom.geometry_spec` and :func:`~trajsr.datasets.custom.pdb_spec`) for each
     seed, one process per core; returns the written paths and records them in ``out_dir/manifest.json``.
 
     Files are named ``{name}-seed{seed}.h5`` in ``out_dir``. ``steps`` counts 0.5 fs NVE steps,
-    ``temperature`` is in K (default: the recipe's, 500 K for GFN2-xTB molecules).
+    ``temperature`` is in K (default: the recipe's, 500 K for GFN2-xTB molecules). GFN2-xTB recipes
+    take ``thermostat="bussi"`` (NVT production run, time constant ``tau_fs`` in fs instead of NVE) and
+    ``save_every`` (keep every n-th step; ``steps`` a multiple of it).
     """
     import time
 
@@ -150,6 +154,14 @@ def make(name: str | None = None, seeds=(0,), steps: int | None = None, temperat
     temperature = recipe.temperature if temperature is None else float(temperature)
     if steps < 1 or not (temperature > 0 and temperature < float("inf")):
         raise TrajsrError(f"datasets make: steps must be >= 1 and temperature positive (K); got {steps}, {temperature}")
+    if thermostat is not None or save_every != 1:
+        if not (spec["kind"] == "gfn2" or spec["kind"] == "builtin" and "GFN2" in spec["method"]):
+            raise TrajsrError(f"datasets make: --thermostat and --save-every apply to GFN2-xTB recipes only, "
+                              f"not {spec['name']}")
+        if thermostat not in (None, "bussi") or not tau_fs > 0 or save_every < 1 or steps % save_every:
+            raise TrajsrError(f"datasets make: thermostat must be 'bussi', tau positive (fs) and steps ({steps}) a "
+                              f"multiple of save_every ({save_every})")
+        spec = dict(spec, sampling=dict(thermostat=thermostat, tau_fs=float(tau_fs), save_every=int(save_every)))
     seeds = list(seeds)
     if len(set(seeds)) != len(seeds) or any(int(s) != s or s < 0 for s in seeds):
         raise TrajsrError(f"datasets make: seeds must be distinct non-negative integers, got {seeds}")

@@ -130,7 +130,7 @@ def build_from_spec(spec: dict, seed: int, steps: int, temperature: float, progr
         atoms = read_geometry(spec["geometry"])
         return run_gfn2_md(atoms, steps=steps, seed=seed, temperature=temperature, progress=progress,
                            name=spec["name"], charge=spec["charge"], multiplicity=spec["multiplicity"],
-                           equilibration_fs=spec["equilibration_fs"])
+                           equilibration_fs=spec["equilibration_fs"], **spec.get("sampling", {}))
     if spec["kind"] == "openmm":
         import openmm
         from .openmm_md import run_openmm_md

@@ -1,7 +1,10 @@
 """Reference trajectories from GFN2-xTB (tblite) through ASE.
 
 Recipe: Maxwell–Boltzmann velocities at T, Langevin at T (friction 0.01/fs) to equilibrate, then NVE
-velocity Verlet; every NVE step is saved with velocities and potential energy.
+velocity Verlet; every NVE step is saved with velocities and potential energy. With
+``thermostat="bussi"`` the production run is NVT under the Bussi–Donadio–Parrinello thermostat instead
+(the converged reference a propagator's spectrum and temperatures are judged against), and
+``save_every`` keeps every n-th step.
 """
 from __future__ import annotations
 
@@ -23,7 +26,8 @@ def gfn2_calculator(charge: int = 0, multiplicity: int = 1):
 
 def run_gfn2_md(atoms, *, steps: int, seed: int, temperature: float = 500.0, dt_fs: float = 0.5,
                 equilibration_fs: float = 1000.0, friction_per_fs: float = 0.01, progress: bool = True,
-                name: str = "gfn2", charge: int = 0, multiplicity: int = 1) -> Trajectory:
+                name: str = "gfn2", charge: int = 0, multiplicity: int = 1, thermostat: str | None = None,
+                tau_fs: float = 100.0, save_every: int = 1) -> Trajectory:
     """Run GFN2-xTB MD with the recipe in the module docstring.
 
     Parameters
@@ -42,6 +46,10 @@ def run_gfn2_md(atoms, *, steps: int, seed: int, temperature: float = 500.0, dt_
         Length of the Langevin equilibration in fs.
     charge, multiplicity : int
         Total charge (e) and spin multiplicity 2S + 1 for GFN2-xTB.
+    thermostat : {None, "bussi"}
+        None: NVE production run; ``"bussi"``: NVT with the Bussi thermostat (time constant ``tau_fs``, fs).
+    save_every : int
+        Keep every ``save_every``-th step (``steps`` must be a multiple of it).
 
     Returns
     -------
@@ -54,6 +62,11 @@ def run_gfn2_md(atoms, *, steps: int, seed: int, temperature: float = 500.0, dt_
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
     from ase.md.verlet import VelocityVerlet
     from tqdm import tqdm
+
+    if thermostat not in (None, "bussi"):
+        raise TrajsrError(f"{name}: unknown thermostat {thermostat!r}; GFN2-xTB runs take 'bussi' (or none: NVE)")
+    if save_every < 1 or steps % save_every:
+        raise TrajsrError(f"{name}: steps ({steps}) must be a positive multiple of save_every ({save_every})")
 
     atoms = atoms.copy()
     atoms.calc = gfn2_calculator(charge, multiplicity)
@@ -76,9 +89,10 @@ def run_gfn2_md(atoms, *, steps: int, seed: int, temperature: float = 500.0, dt_
             raise TrajsrError(f"{name} seed {seed}: GFN2-xTB failed during equilibration ({err})") from None
     Stationary(atoms)  # Langevin noise leaves a little centre-of-mass drift
     n = len(atoms)
-    positions = np.empty((steps + 1, n, 3))
-    velocities = np.empty((steps + 1, n, 3))
-    energy = np.empty(steps + 1)
+    saved = steps // save_every + 1
+    positions = np.empty((saved, n, 3))
+    velocities = np.empty((saved, n, 3))
+    energy = np.empty(saved)
     frame = [0]
 
     def record():
@@ -88,23 +102,34 @@ def run_gfn2_md(atoms, *, steps: int, seed: int, temperature: float = 500.0, dt_
         energy[i] = atoms.get_potential_energy()
         frame[0] += 1
         if i:
-            bar.update(1)
+            bar.update(save_every)
 
-    verlet = VelocityVerlet(atoms, dt_fs * units.fs)
-    verlet.attach(record, interval=1)
+    if thermostat == "bussi":
+        from ase.constraints import FixCom
+        from ase.md.bussi import Bussi
+        # the centre of mass is at rest: without FixCom, ASE counts 3N degrees of freedom where 3N − 3 move,
+        # and the miscounted rescaling pumps energy into the overall rotation (a "flying ice cube")
+        atoms.set_constraint(FixCom())
+        dynamics = Bussi(atoms, dt_fs * units.fs, temperature_K=temperature, taut=tau_fs * units.fs, rng=rng)
+        ensemble = f"NVT Bussi thermostat (3N - 3 degrees of freedom), tau {tau_fs:g} fs, velocity Verlet"
+    else:
+        dynamics = VelocityVerlet(atoms, dt_fs * units.fs)
+        ensemble = "NVE velocity Verlet"
+    dynamics.attach(record, interval=save_every)
     try:
-        verlet.run(steps)  # ASE calls observers once before the first step as well
+        dynamics.run(steps)  # ASE calls observers once before the first step as well
     except CalculationFailed as err:
-        raise TrajsrError(f"{name} seed {seed}: GFN2-xTB failed at NVE step {frame[0]} ({err})") from None
+        raise TrajsrError(f"{name} seed {seed}: GFN2-xTB failed at production frame {frame[0]} ({err})") from None
     finally:
         bar.close()
     return Trajectory(positions=positions * NM_PER_ANGSTROM,
                       velocities=velocities * NM_PER_PS_PER_ANGSTROM_PER_FS,
-                      time=np.arange(steps + 1) * dt_fs * PS_PER_FS,
+                      time=np.arange(saved) * save_every * dt_fs * PS_PER_FS,
                       elements=atoms.get_chemical_symbols(),
                       potential_energy=energy * KJ_PER_MOL_PER_EV,
-                      info=dict(method="GFN2-xTB (tblite) via ASE, NVE velocity Verlet",
-                                temperature_K=float(temperature), seed=int(seed), dt_fs=float(dt_fs),
+                      info=dict(method=f"GFN2-xTB (tblite) via ASE, {ensemble}",
+                                temperature_K=float(temperature), seed=int(seed),
+                                dt_fs=float(dt_fs * save_every), md_step_fs=float(dt_fs),
                                 charge=int(charge), multiplicity=int(multiplicity),
                                 equilibration="Langevin %g fs, friction %g/fs" % (equilibration_fs,
                                                                                   friction_per_fs)),

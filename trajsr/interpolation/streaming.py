@@ -32,9 +32,20 @@ class UpsampleSummary:
 
 def as_interpolator(model, batch_size: int = 2048) -> Interpolator:
     """An :class:`Interpolator` as given, or a :class:`~.learned.LearnedInterpolator` for a
-    ``.keras`` path or a ``keras.Model``."""
+    ``.keras`` path or a ``keras.Model``; a propagator's ``.keras`` path fills gaps by shooting
+    (:class:`~.shooting.ShootingInterpolator`)."""
     if isinstance(model, Interpolator):
         return model
+    from pathlib import Path
+    if isinstance(model, (str, Path)) and str(model).endswith(".keras") and Path(model).exists():
+        from ..modelfile import model_kind
+        try:
+            propagator = model_kind(model) == "propagate"
+        except Exception:  # unreadable: LearnedInterpolator says so, naming the file
+            propagator = False
+        if propagator:
+            from .shooting import ShootingInterpolator
+            return ShootingInterpolator.load(model)
     from .learned import LearnedInterpolator
     return LearnedInterpolator(model, batch_size)
 

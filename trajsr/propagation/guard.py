@@ -29,7 +29,7 @@ class Guard:
     """
 
     def __init__(self, elements, masses, positions, start_temperature, bond_factor=1.8):
-        from ..metrics import bonds_of
+        from ..observables import bonds_of
         self.elements, self.masses, self.bond_factor = list(elements), np.asarray(masses), float(bond_factor)
         self.bonds = bonds_of(Trajectory(positions=positions, elements=self.elements))
         self.lengths = (np.linalg.norm(positions[self.bonds[:, 0]] - positions[self.bonds[:, 1]], axis=-1)

@@ -14,7 +14,7 @@ from ..geometry import align, remove_center_of_mass
 from ..physics import internal_velocities
 from ..modelfile import check_output
 from ..trajectory import check_factor
-from ..training import distribution_strategy, fit_and_save, split_data
+from ..training import check_work_folder, distribution_strategy, fit_and_save, split_data, work_folder
 from ..units import FS_PER_PS
 from .model import build_propagator, propagator_families, propagator_step
 
@@ -65,12 +65,16 @@ def propagator_stats(trajs, factor, reference, masses) -> dict:
 def fit_propagator(train, *, model="hnn", factor=10, strides=4, substeps=10, validation=None, output=None,
                    epochs=100, batch_size=128, width=128, learning_rate=1e-3, patience=8, window_step=1,
                    max_minutes=None, seed=0, strategy="default", work_dir=None, force=False, top=None,
-                   dt_fs=None, callbacks=(), verbose=1):
+                   dt_fs=None, force_matching_minutes=None, initial=None, callbacks=(), verbose=1):
     """Train a propagator (``model``: a registered family, e.g. ``hnn``, ``ode``, ``lstm``) on fine
     trajectories with velocities.
 
     Parameters are those of :func:`trajsr.interpolation.train.fit`, plus ``strides`` (rollout length of each example)
-    and ``substeps`` (integrator steps per stride). Returns the unrolled ``keras.Model`` and the history;
+    and ``substeps`` (integrator steps per stride). ``force_matching_minutes``: first fit a Hamiltonian
+    family's potential to the forces the velocity-Verlet training frames hold
+    (:func:`trajsr.propagation.forces.fit_forces`) for at most this long. ``initial``: a propagator
+    ``.keras`` of the same family and width to start from (its weights and normalisation; e.g. a
+    force-matched potential fine-tuned to another stride). Returns the unrolled ``keras.Model`` and the history;
     the saved ``.keras`` file is loaded with :meth:`trajsr.Propagator.load`.
     """
     import tensorflow as tf
@@ -78,6 +82,12 @@ def fit_propagator(train, *, model="hnn", factor=10, strides=4, substeps=10, val
     if model not in propagator_families():
         raise TrajsrError(f"--task propagate takes --model {', '.join(propagator_families())}, not {model!r}")
     output = check_output(output, force)
+    if initial is not None:
+        from ..modelfile import load_model
+        initial_step = propagator_step(load_model(initial, expect="propagate"))
+        if (initial_step.family, initial_step.width) != (model, width):
+            raise TrajsrError(f"{initial}: a {initial_step.family} propagator of width {initial_step.width}; "
+                              f"this training is {model}, width {width}")
     trajs, valid = split_data(train, validation, top, dt_fs)
     strategy_ = distribution_strategy(strategy)  # before other TensorFlow work (collectives need it)
     keras.utils.set_random_seed(seed)
@@ -92,7 +102,26 @@ def fit_propagator(train, *, model="hnn", factor=10, strides=4, substeps=10, val
                                strides=strides, width=width, substeps=substeps, metadata=metadata,
                                learning_rate=learning_rate)
     step = propagator_step(net)
-    step.set_normalization(propagator_stats(trajs, factor, reference, masses))
+    if initial is None:
+        step.set_normalization(propagator_stats(trajs, factor, reference, masses))
+    elif initial_step.masses_list != step.masses_list:
+        raise TrajsrError(f"{initial}: made for {initial_step.n_atoms} atoms of other masses than {trajs[0].source}")
+    else:  # its potential is defined on its own normalised features: keep them with the weights
+        step.set_weights(initial_step.get_weights())
+    settings = dict(task="propagate", model=model, factor=factor, strides=strides, substeps=substeps, width=width,
+                    batch_size=batch_size, learning_rate=learning_rate, window_step=window_step, seed=seed,
+                    force_matching_minutes=force_matching_minutes, initial=str(initial) if initial else None,
+                    files=[t.source for t in trajs], validation=[t.source for t in valid])
+    check_work_folder(work_folder(output, work_dir), settings)  # before the minutes of force matching
+    if force_matching_minutes:
+        from .forces import fit_forces
+        with strategy_.scope():
+            forces = fit_forces(step, trajs, valid, max_minutes=force_matching_minutes, seed=seed,
+                                verbose=verbose)
+        step.metadata["training"]["force_matching"] = dict(epochs=len(forces.history["loss"]),
+                                                      minutes=float(force_matching_minutes),
+                                                      best_loss=float(min(forces.history.get(
+                                                          "val_loss", forces.history["loss"]))))
 
     def dataset(ts, shuffle, step_):
         parts = [rollout_examples(t, factor, strides, step_) for t in ts]
@@ -106,9 +135,6 @@ def fit_propagator(train, *, model="hnn", factor=10, strides=4, substeps=10, val
             options)
     train_ds = dataset(trajs, True, window_step)
     valid_ds = dataset(valid, False, max(window_step, factor)) if valid else None
-    settings = dict(task="propagate", model=model, factor=factor, strides=strides, substeps=substeps, width=width,
-                    batch_size=batch_size, learning_rate=learning_rate, window_step=window_step, seed=seed,
-                    files=[t.source for t in trajs], validation=[t.source for t in valid])
     history = fit_and_save(net, train_ds, valid_ds, metadata=step.metadata, settings=settings, epochs=epochs,
                            patience=patience,
                            max_minutes=max_minutes, output=output, work_dir=work_dir, force=force,
