@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from trajsr import LearnedInterpolator, fit, get_baseline, load, reconstruction_errors, vdos_overlap
-from trajsr.interpolation.gap import model_names
+from trajsr.interpolation.names import model_names
 from trajsr.interpolation.shooting import ShootingInterpolator
 from trajsr.plots import plot_vdos
 from trajsr.report import table

@@ -166,6 +166,9 @@ def test_shipped_test_sets_never_overlap_training_or_validation(card):
     seen |= set(calibration.get("validation", [])) | set(calibration.get("training", []))
     tested = {r["file"] for r in info.get("test_set", {}).get("per_trajectory", [])}
     tested |= {r["file"] for r in info.get("held_out", {}).get("per_file", [])}
+    seen |= set(info.get("train_files", [])) | set(info.get("validation_files", []))  # propagator cards
+    tested |= set(info.get("test_files", []))
+    tested |= {run.rsplit("/", 1)[-1] for o in info.get("nvt", {}).values() for run in o["reference_runs"]}
     assert not tested & seen
     if calibration:  # a calibrated card's test figures: coverage near 90%, and their median and worst
         summary = calibration["summary"]
