@@ -64,9 +64,9 @@ def propagator_row(c):
 def section(name):
     if name == "models":
         return models_table()
-    if name == "propagator":  # one results file per stride
-        return "\n\n".join(section(p.stem) for p in sorted((ROOT / "bench" / "results").glob("propagator-f*.md"))) \
-            or "(not run yet: no bench/results/propagator-f*.md)"
+    if name in ("propagator", "shooting"):  # one results file per stride or factor
+        parts = sorted((ROOT / "bench" / "results").glob(f"{name}-f*.md"), key=lambda p: int(p.stem.split("-f")[-1]))
+        return "\n\n".join(section(p.stem) for p in parts) or f"(not run yet: no bench/results/{name}-f*.md)"
     path = ROOT / "bench" / "results" / f"{name}.md"
     if not path.exists():
         return f"(not run yet: `bench/results/{name}.md` is missing)"
@@ -77,7 +77,7 @@ def section(name):
 def main():
     readme = ROOT / "README.md"
     text = readme.read_text()
-    for name in ("models", "baselines", "superres", "uncertainty", "propagator", "speed", "scaling"):
+    for name in ("models", "baselines", "superres", "shooting", "uncertainty", "propagator", "speed", "scaling"):
         marker = f"<!-- {name} -->"
         pattern = re.compile(re.escape(marker) + r".*?(?=\n## |\n### |\Z)", re.S)
         text = pattern.sub(lambda m: marker + "\n\n" + section(name) + "\n", text)
