@@ -14,9 +14,14 @@ def kinetic_energy(traj):
 
 
 def test_alanine_dipeptide_nve_conserves_energy(tmp_path, cli):
-    cli("datasets", "make", "alanine-dipeptide-amber", "--seed", 3, "--steps", 400, "-o", tmp_path)
+    cli("datasets", "make", "alanine-dipeptide-amber", "--seed", 3, "--steps", 400, "--equilibration-fs", 200,
+        "-o", tmp_path)
     traj = load(tmp_path / "alanine-dipeptide-amber-seed3.h5")
     assert traj.n_frames == 401 and traj.n_atoms == 22 and traj.dt == pytest.approx(0.0005)
+    # a built-in recipe honours --equilibration-fs and records it
+    assert traj.info["equilibration"].startswith("Langevin 200 fs")
+    (entry,) = json.loads((tmp_path / "manifest.json").read_text())["datasets"]
+    assert entry["recipe"]["equilibration_fs"] == 200.0 and "after 200 fs Langevin" in entry["recipe"]["method"]
     total = traj.potential_energy + kinetic_energy(traj)
     assert np.ptp(total) < 0.02 * np.ptp(traj.potential_energy)  # NVE
     # on-step velocities: velocity Verlet's central difference is exact

@@ -116,6 +116,8 @@ def cmd_datasets(args):
         spec = pdb_spec(args.pdb, args.forcefield, args.water, args.box, args.name, args.equilibration_fs)
     elif len(args.names) != 1:
         raise TrajsrError("datasets make takes one dataset NAME")
+    else:
+        spec = datasets.builtin_spec(args.names[0], args.equilibration_fs)
     paths = datasets.make(args.names[0] if args.names else None, seeds=args.seed, steps=args.steps,
                           temperature=args.temperature, out_dir=args.out_dir, processes=args.processes,
                           force=args.force, spec=spec, thermostat=args.thermostat, tau_fs=args.tau_fs,

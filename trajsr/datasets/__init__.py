@@ -30,8 +30,8 @@ class Recipe:
     method : str
         Level of theory / force field, for the listing.
     build : callable
-        ``build(seed, steps, temperature, progress, **sampling) -> Trajectory``; ``sampling`` (thermostat,
-        tau_fs, save_every) only for GFN2-xTB recipes.
+        ``build(seed, steps, temperature, progress, equilibration_fs, **sampling) -> Trajectory``;
+        ``sampling`` (thermostat, tau_fs, save_every) only for GFN2-xTB recipes.
     steps : int
         Default number of saved 0.5 fs steps.
     temperature : float
@@ -47,20 +47,20 @@ class Recipe:
 
 
 def _xtb_recipe(name, geometry, temperature=500.0):
-    def build(seed, steps, temperature, progress=True, **sampling):
+    def build(seed, steps, temperature, progress=True, equilibration_fs=1000.0, **sampling):
         from .molecules import molecule
         from .xtb import run_gfn2_md
         return run_gfn2_md(molecule(geometry), steps=steps, seed=seed, temperature=temperature,
-                           progress=progress, name=name, **sampling)
+                           progress=progress, name=name, equilibration_fs=equilibration_fs, **sampling)
     return Recipe(name, "GFN2-xTB (tblite) via ASE, NVE 0.5 fs after 1 ps Langevin", build,
                   temperature=temperature)
 
 
 def _openmm_recipe(name, system, method, temperature=300.0):
-    def build(seed, steps, temperature, progress=True):
+    def build(seed, steps, temperature, progress=True, equilibration_fs=1000.0):
         from . import openmm_md
         return getattr(openmm_md, system)(seed=seed, steps=steps, temperature=temperature,
-                                          progress=progress)
+                                          progress=progress, equilibration_fs=equilibration_fs)
     return Recipe(name, method, build, temperature=temperature)
 
 
@@ -97,10 +97,18 @@ def shipped_path(name: str) -> Path:
     raise TrajsrError(f"no shipped dataset {name!r}; shipped: {', '.join(e['name'] for e in shipped())}")
 
 
-def builtin_spec(name: str) -> dict:
-    """The spec of a built-in dataset (see :mod:`trajsr.datasets.custom` for your own molecules)."""
+def builtin_spec(name: str, equilibration_fs: float = 1000.0) -> dict:
+    """The spec of a built-in dataset (see :mod:`trajsr.datasets.custom` for your own molecules);
+    ``equilibration_fs`` is the Langevin equilibration before the saved run (fs), recorded only when it
+    differs from the recipe's 1 ps so that older manifests still merge."""
     recipe = get_recipe(name)
-    return dict(kind="builtin", dataset=name, name=name, method=recipe.method, dt_fs=recipe.dt_fs)
+    if not equilibration_fs >= 0:
+        raise TrajsrError(f"--equilibration-fs must be >= 0 fs, got {equilibration_fs}")
+    spec = dict(kind="builtin", dataset=name, name=name, method=recipe.method, dt_fs=recipe.dt_fs)
+    if float(equilibration_fs) != 1000.0:
+        spec.update(equilibration_fs=float(equilibration_fs),
+                    method=recipe.method.replace("after 1 ps Langevin", f"after {equilibration_fs:g} fs Langevin"))
+    return spec
 
 
 def _make_one(args):
@@ -117,7 +125,8 @@ def _make_one(args):
     from ..io import save
     start = time.perf_counter()
     if spec["kind"] == "builtin":
-        traj = get_recipe(spec["dataset"]).build(seed, steps, temperature, progress, **spec.get("sampling", {}))
+        traj = get_recipe(spec["dataset"]).build(seed, steps, temperature, progress,
+                                                 spec.get("equilibration_fs", 1000.0), **spec.get("sampling", {}))
     else:
         from .custom import build_from_spec
         traj = build_from_spec(spec, seed, steps, temperature, progress)

@@ -76,7 +76,8 @@ def run_openmm_md(topology, system, positions, *, steps, seed, temperature, dt_f
                       source=f"{name} seed {seed}")
 
 
-def alanine_dipeptide(seed: int, steps: int, temperature: float = 300.0, progress: bool = True):
+def alanine_dipeptide(seed: int, steps: int, temperature: float = 300.0, progress: bool = True,
+                      equilibration_fs: float = 1000.0):
     """ACE-ALA-NME in vacuum, amber14-all.xml, no cutoff, no constraints, from datasets/alanine-dipeptide.pdb."""
     from openmm import app
     pdb = app.PDBFile(str(PDB))
@@ -84,10 +85,12 @@ def alanine_dipeptide(seed: int, steps: int, temperature: float = 300.0, progres
     system = ff.createSystem(pdb.topology, nonbondedMethod=app.NoCutoff, constraints=None)
     return run_openmm_md(pdb.topology, system, pdb.positions, steps=steps, seed=seed,
                          temperature=temperature, name="alanine-dipeptide-amber", progress=progress,
+                         equilibration_fs=equilibration_fs,
                          method="OpenMM amber14-all.xml, vacuum, no cutoff, NVE velocity Verlet 0.5 fs")
 
 
-def water_box(seed: int, steps: int, temperature: float = 300.0, progress: bool = True, box_nm: float = 1.2):
+def water_box(seed: int, steps: int, temperature: float = 300.0, progress: bool = True, box_nm: float = 1.2,
+              equilibration_fs: float = 1000.0):
     """A cubic TIP3P box (edge ``box_nm`` nm), PME with a 0.55 nm cutoff, rigid waters (SETTLE)."""
     import openmm
     from openmm import app, unit
@@ -103,4 +106,5 @@ def water_box(seed: int, steps: int, temperature: float = 300.0, progress: bool 
     positions = context.getState(getPositions=True).getPositions()
     return run_openmm_md(modeller.topology, system, positions, steps=steps, seed=seed,
                          temperature=temperature, name="water-tip3p", progress=progress,
+                         equilibration_fs=equilibration_fs,
                          method="OpenMM TIP3P box, PME 0.55 nm, NVE velocity Verlet 0.5 fs")
