@@ -220,7 +220,7 @@ def main():
     results["gfn2_seconds_per_ps"] = gfn2
     seconds = wall_clock(model, files(args.starts)[0], 100.0, prop.stride_fs)
     results["wall_clock_100ps"] = dict(seconds=seconds, gfn2_seconds=gfn2 * 100.0, speedup=gfn2 * 100.0 / seconds)
-    name = f"propagator-f{args.factor}"
+    name = f"propagator-f{args.factor}" if args.dataset == "ethanol-gfn2" else f"propagator-{args.dataset}-f{args.factor}"
     if plots:
         refs, bussi = plots["spectra"]
         t_p, k_p, t_r, k_r = plots["traces"]
@@ -275,14 +275,24 @@ def ship(model, results, args, prop):
     record = prop.layer.metadata.get("training", {})
     if Path(model).resolve() != target.resolve():
         shutil.copy(model, target)
-    card = dict(name=args.ship, task="propagate", model=results["family"], dataset=args.dataset, factor=args.factor,
+    card_path = ROOT / "models" / f"{args.ship}.json"
+    card = json.loads(card_path.read_text()) if card_path.exists() else {}  # keeps e.g. its shooting figures
+    card.update(name=args.ship, task="propagate", model=results["family"], dataset=args.dataset, factor=args.factor,
                 stride_fs=results["stride_fs"], training_minutes=results["training_minutes"],
                 train_files=[os.path.basename(f) for f in record.get("files", [])],
                 validation_files=[os.path.basename(f) for f in record.get("validation", [])],
                 test_files=[os.path.basename(f) for f in files(args.starts)], nvt=results["nvt"], nve=results["nve"],
                 wall_clock_100ps=results["wall_clock_100ps"], gfn2_seconds_per_ps=results["gfn2_seconds_per_ps"],
                 command=results["command"])
-    (ROOT / "models" / f"{args.ship}.json").write_text(json.dumps(card, indent=2, default=float) + "\n")
+    if args.train:  # the same training through the CLI
+        card["training_command"] = " ".join(
+            ["trajsr train", *map(os.path.relpath, files(args.train_files)), "--validation",
+             *map(os.path.relpath, files(args.valid_files)), f"--task propagate --model {args.train} --factor",
+             f"{args.factor} --strides 4 --substeps {args.substeps} --width {args.width} --force-matching-minutes",
+             f"{args.force_matching_minutes:g} --max-minutes {args.minutes:g} --learning-rate {args.learning_rate:g}",
+             f"--window-step {args.window_step} --epochs 1000", *(["--initial", args.initial] if args.initial else []),
+             f"-o models/{args.ship}.keras"])
+    card_path.write_text(json.dumps(card, indent=2, default=float) + "\n")
     print(f"shipped {target}")
 
 

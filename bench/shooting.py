@@ -1,12 +1,16 @@
-"""Shooting reconstruction on the ethanol test set: one propagator's learned dynamics through every kept frame.
+"""Shooting reconstruction on a held-out test set: one propagator's learned dynamics through every kept frame.
 
     python bench/shooting.py --model models/ethanol-gfn2-prop-f10.keras --factors 10 20 40
+    python bench/shooting.py --model models/ethanol-gfn2-prop-f10.keras --factors 10 20 40 --velocities
 
-For each factor and each of the 12 held-out test trajectories (300/500/700 K, never used to train the
-propagator or any interpolator): rebuild the dropped frames from the positions alone with
-:class:`trajsr.ShootingInterpolator` (multiple shooting: each gap's learned path lands on the next kept
-frame and arrives with the velocity the next gap starts with) and with the cubic spline; report MAE (Å),
-their ratio per trajectory, and the median and worst ratio. Writes bench/results/shooting-f{F}.{md,json} (F: the first factor).
+For each factor and each held-out test trajectory (ethanol: 12 at 300/500/700 K, never used to train the
+propagator or any interpolator), rebuild the dropped frames with :class:`trajsr.ShootingInterpolator`:
+- positions only (default): multiple shooting gives each kept frame a velocity, then every gap is bridged
+  by the learned path from both ends; judged against SciPy's cubic spline through the same kept frames;
+- ``--velocities``: the file's velocities at the kept frames, each gap bridged from both ends; judged
+  against cubic Hermite interpolation (positions and velocities at the same kept frames).
+Reports MAE (Å), the ratio per trajectory, and the median and worst ratio. Writes
+bench/results/{NAME}.{md,json} (default NAME: shooting[-velocities]-f{first factor}).
 """
 import argparse
 import glob
@@ -26,44 +30,78 @@ TESTS = [f"{ROOT}/data/ethanol/ethanol-gfn2-seed{s}.h5" for s in (101, 102, 103)
         [f"{ROOT}/data/ethanol-test/{d}/*.h5" for d in ("t300", "t500", "t700")]
 
 
+def judge(shooting, path, factor, velocities):
+    """One test trajectory at one factor: MAE (Å) of shooting and of the baseline, and the seconds taken."""
+    fine = load(path)
+    coarse = fine.stride(factor)
+    if not velocities:
+        coarse = coarse.replace(velocities=None)
+    start = time.perf_counter()
+    rebuilt = shooting.interpolate(coarse, factor)
+    seconds = time.perf_counter() - start
+    baseline = get_baseline("hermite" if velocities else "spline").interpolate(coarse, factor)
+    return dict(file=Path(path).name, temperature_K=fine.info.get("temperature_K"),
+                model_mae_angstrom=reconstruction_errors(fine, rebuilt, factor)["mae_angstrom"],
+                baseline_mae_angstrom=reconstruction_errors(fine, baseline, factor)["mae_angstrom"],
+                seconds=seconds, fine_frames_per_second=rebuilt.n_frames / seconds)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=str(ROOT / "models" / "ethanol-gfn2-prop-f10.keras"))
     p.add_argument("--factors", type=int, nargs="+", default=[10, 20, 40])
     p.add_argument("--tests", nargs="+", default=TESTS)
-    p.add_argument("--name", help="results file stem (default: shooting-f{first factor})")
+    p.add_argument("--velocities", action="store_true", help="use the files' velocities; judge against Hermite")
+    p.add_argument("--name", help="results file stem (default: shooting[-velocities]-f{first factor})")
+    p.add_argument("--record", action="store_true",
+                   help="also write the median and worst ratios into the model's card (MODEL.json)")
     args = p.parse_args()
     tests = sorted({f for pattern in args.tests for f in glob.glob(pattern)})
+    baseline = "Hermite" if args.velocities else "spline"
     shooting = ShootingInterpolator.load(args.model)
-    results, lines = {}, [f"# Shooting with `{Path(args.model).name}` on {len(tests)} held-out ethanol trajectories", "",
-                          f"Command: `python bench/shooting.py {' '.join(sys.argv[1:])}`. Positions only; MAE over dropped frames, Å; the spline is SciPy's "
-                          "cubic spline through the same kept frames.", ""]
+    inputs = ("positions and velocities at the kept frames; the baseline is cubic Hermite through the same"
+              if args.velocities else "positions only; the baseline is SciPy's cubic spline through the same")
+    results, lines = {}, [f"# Shooting with `{Path(args.model).name}` on {len(tests)} held-out trajectories", "",
+                          f"Command: `python bench/shooting.py {' '.join(sys.argv[1:])}`. Input: {inputs} kept "
+                          "frames. MAE over the dropped frames, Å.", ""]
     for factor in args.factors:
-        rows, per = [], []
-        for path in tests:
-            fine = load(path)
-            coarse = fine.stride(factor).replace(velocities=None)
-            start = time.perf_counter()
-            rebuilt = shooting.interpolate(coarse, factor)
-            seconds = time.perf_counter() - start
-            model = reconstruction_errors(fine, rebuilt, factor)["mae_angstrom"]
-            spline = reconstruction_errors(fine, get_baseline("spline").interpolate(coarse, factor), factor)["mae_angstrom"]
-            per.append(dict(file=Path(path).name, temperature_K=fine.info.get("temperature_K"), model_mae_angstrom=model,
-                            spline_mae_angstrom=spline, spline_over_model=spline / model, seconds=seconds))
-            rows.append([per[-1]["file"], f"{per[-1]['temperature_K']:g}", f"{model:.2e}", f"{spline:.2e}",
-                         f"{spline / model:.1f}x", f"{seconds:.0f}"])
-            print(factor, per[-1], flush=True)
-        ratios = [r["spline_over_model"] for r in per]
-        results[factor] = dict(per_trajectory=per, spline_over_model_median=float(np.median(ratios)),
-                               spline_over_model_worst=float(np.min(ratios)))
-        lines += [f"## factor {factor} ({factor * 0.5:g} fs between kept frames)", "",
-                  table(["trajectory", "T (K)", "shooting MAE (Å)", "spline MAE (Å)", "spline/shooting", "seconds"], rows),
-                  "", f"Median {np.median(ratios):.1f}x below the spline, worst {np.min(ratios):.1f}x.", ""]
+        per = [judge(shooting, path, factor, args.velocities) for path in tests]
+        for r in per:
+            r[f"{baseline.lower()}_over_model"] = r["baseline_mae_angstrom"] / r["model_mae_angstrom"]
+            print(factor, r, flush=True)
+        ratios = [r[f"{baseline.lower()}_over_model"] for r in per]
+        results[factor] = dict(per_trajectory=per, baseline=baseline.lower(), median=float(np.median(ratios)),
+                               worst=float(np.min(ratios)))
+        rows = [[r["file"], f"{r['temperature_K']:g}", f"{r['model_mae_angstrom']:.2e}",
+                 f"{r['baseline_mae_angstrom']:.2e}", f"{ratio:.1f}x", f"{r['fine_frames_per_second']:,.0f}"]
+                for r, ratio in zip(per, ratios)]
+        dt_fs = load(tests[0]).dt * 1000 * factor
+        lines += [f"## factor {factor} ({dt_fs:g} fs between kept frames)", "",
+                  table(["trajectory", "T (K)", "shooting MAE (Å)", f"{baseline} MAE (Å)", f"{baseline}/shooting",
+                         "fine frames/s"], rows),
+                  "", f"Median {np.median(ratios):.1f}x below {baseline}, worst {np.min(ratios):.1f}x.", ""]
     text = "\n".join(lines)
     print(text)
-    name = args.name or f"shooting-f{args.factors[0]}"
+    name = args.name or f"shooting{'-velocities' if args.velocities else ''}-f{args.factors[0]}"
     (RESULTS / f"{name}.md").write_text(text + "\n")
-    (RESULTS / f"{name}.json").write_text(json.dumps(dict(model=args.model, results=results), indent=1) + "\n")
+    command = "python bench/shooting.py " + " ".join(sys.argv[1:])
+    (RESULTS / f"{name}.json").write_text(json.dumps(dict(model=args.model, command=command, results=results),
+                                                     indent=1) + "\n")
+    if args.record:
+        record(Path(args.model).with_suffix(".json"), results, args.velocities, command)
+
+
+def record(card_path, results, velocities, command):
+    """Add the per-factor median and worst ratios (and the per-trajectory MAEs) to a propagator's card."""
+    card = json.loads(card_path.read_text())
+    mode = "with velocities" if velocities else "positions only"
+    entry = card.setdefault("shooting", {}).setdefault(mode, {})
+    for factor, r in results.items():
+        entry[str(factor)] = dict(baseline=r["baseline"], median=r["median"], worst=r["worst"], command=command,
+                                  per_trajectory=[{k: t[k] for k in ("file", "temperature_K", "model_mae_angstrom",
+                                                                     "baseline_mae_angstrom")}
+                                                  for t in r["per_trajectory"]])
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ def models_table():
         h = c.get("held_out", {})
         if c.get("task") == "propagate":
             rows.append(propagator_row(c))
+            rows += shooting_rows(c)
             continue
         test = c.get("test_set")
         if test:  # the 12-trajectory test set of a calibrated card (300-700 K)
@@ -61,12 +62,31 @@ def propagator_row(c):
             f"{speed:.0f}x faster than GFN2-xTB from the command's start | {c.get('training_minutes') or 0:.1f} min |")
 
 
+def shooting_rows(c):
+    """A propagator card's upsampling lines (bench/shooting.py --record): one per input and factor."""
+    rows = []
+    for mode, by_factor in c.get("shooting", {}).items():
+        for factor, r in sorted(by_factor.items(), key=lambda kv: int(kv[0])):
+            per = r["per_trajectory"]
+            temps = sorted({t["temperature_K"] for t in per})
+            mean = lambda key: sum(t[key] for t in per) / len(per)  # noqa: E731
+            rows.append(f"| `{c['name']}.keras` | upsample (shooting, {mode}) | tested on {len(per)} trajectories "
+                        f"at {', '.join(f'{t:g}' for t in temps)} K | {factor} | {mean('model_mae_angstrom'):.2e} | "
+                        f"{mean('baseline_mae_angstrom'):.2e} ({r['baseline']}) | median {r['median']:.1f}x, worst "
+                        f"{r['worst']:.1f}x below {r['baseline']} | (the propagator's) |")
+    return rows
+
+
 def section(name):
     if name == "models":
         return models_table()
-    if name in ("propagator", "shooting"):  # one results file per stride or factor
-        parts = sorted((ROOT / "bench" / "results").glob(f"{name}-f*.md"), key=lambda p: int(p.stem.split("-f")[-1]))
-        return "\n\n".join(section(p.stem) for p in parts) or f"(not run yet: no bench/results/{name}-f*.md)"
+    if name in ("propagator", "shooting", "shooting-velocities"):  # one file per [dataset and] stride or factor
+        pattern = re.compile(rf"{name}-(?!velocities)([\w-]+-)?f(\d+)")
+        found = [(m, p) for p in (ROOT / "bench" / "results").glob(f"{name}-*.md") if (m := pattern.fullmatch(p.stem))]
+        parts = [p for m, p in sorted(found, key=lambda mp: (mp[0].group(1) or "", int(mp[0].group(2))))]
+        titled = [re.sub(r"^# (.*)", r"**\1**", p.read_text().strip(), count=1) for p in parts]  # one per file
+        return "\n\n".join(re.sub(r"^## ", "#### ", t, flags=re.M) for t in titled) or \
+            f"(not run yet: no bench/results/{name}-f*.md)"
     path = ROOT / "bench" / "results" / f"{name}.md"
     if not path.exists():
         return f"(not run yet: `bench/results/{name}.md` is missing)"
@@ -77,7 +97,8 @@ def section(name):
 def main():
     readme = ROOT / "README.md"
     text = readme.read_text()
-    for name in ("models", "baselines", "superres", "shooting", "uncertainty", "propagator", "speed", "scaling"):
+    for name in ("models", "baselines", "superres", "shooting", "shooting-velocities", "uncertainty", "propagator",
+                 "speed", "scaling"):
         marker = f"<!-- {name} -->"
         pattern = re.compile(re.escape(marker) + r".*?(?=\n## |\n### |\Z)", re.S)
         text = pattern.sub(lambda m: marker + "\n\n" + section(name) + "\n", text)

@@ -30,7 +30,8 @@ def seeds(text):
 
 
 def held_out_errors(model_path, paths, factor):
-    """MAE (Å) of the model and of the cubic spline on each held-out trajectory, and their mean."""
+    """MAE (Å) of the model, of the cubic spline and (velocities stored) of cubic Hermite on each held-out
+    trajectory; their means, and the median and worst spline/model ratio."""
     interp = LearnedInterpolator(model_path)
     rows = []
     for path in paths:
@@ -39,15 +40,31 @@ def held_out_errors(model_path, paths, factor):
         start = time.perf_counter()
         rebuilt = interp.interpolate(coarse)
         seconds = time.perf_counter() - start
-        rows.append(dict(file=Path(path).name, model_mae_angstrom=reconstruction_errors(fine, rebuilt, factor),
+        rows.append(dict(file=Path(path).name, temperature_K=fine.info.get("temperature_K"),
+                         model_mae_angstrom=reconstruction_errors(fine, rebuilt, factor),
                          spline_mae_angstrom=reconstruction_errors(
                              fine, get_baseline("spline").interpolate(coarse, factor), factor)["mae_angstrom"],
                          fine_frames_per_second=rebuilt.n_frames / seconds))
+        if fine.velocities is not None:
+            rows[-1]["hermite_mae_angstrom"] = reconstruction_errors(
+                fine, get_baseline("hermite").interpolate(coarse, factor), factor)["mae_angstrom"]
     model = sum(r["model_mae_angstrom"]["mae_angstrom"] for r in rows) / len(rows)
     spline = sum(r["spline_mae_angstrom"] for r in rows) / len(rows)
     ratios = [r["spline_mae_angstrom"] / r["model_mae_angstrom"]["mae_angstrom"] for r in rows]
     return dict(per_file=rows, model_mae_angstrom=model, spline_mae_angstrom=spline, spline_over_model=spline / model,
                 spline_over_model_median=statistics.median(ratios), spline_over_model_worst=min(ratios))
+
+
+def data_generation(paths):
+    """How the trajectories were made, from their folders' manifest.json: files, the summed wall clock of
+    the ``datasets make`` calls (minutes) and their processes."""
+    from trajsr.datasets.manifest import read
+    entries = {e["file"]: e for folder in {Path(p).parent for p in paths} for e in read(folder)}
+    made = [entries[Path(p).name] for p in paths if Path(p).name in entries]
+    calls = {(e.get("generation_seconds"), e.get("processes")) for e in made}  # one per make call
+    return dict(files=len(paths), recorded=len(made),
+                make_wall_minutes=round(sum(s or 0 for s, _ in calls) / 60, 1),
+                processes=sorted({p for _, p in calls if p}))
 
 
 def shipped_check(card_path):
@@ -77,7 +94,8 @@ def main(argv=None):
     p.add_argument("--train-seeds", default="1-14")
     p.add_argument("--valid-seeds", default="15")
     p.add_argument("--test-seeds", default="101-103")
-    p.add_argument("--data", help="folder of NAME-seedN.h5 (default data/DATASET)")
+    p.add_argument("--data", nargs="+", help="folders of NAME-seedN.h5 (default data/DATASET; missing seeds are "
+                   "made in the first)")
     p.add_argument("--name", required=True)
     p.add_argument("--out", default=str(ROOT / "models"))
     p.add_argument("--seed", type=int, default=0)
@@ -87,12 +105,19 @@ def main(argv=None):
     if args.check_shipped:
         print(shipped_check(Path(args.out) / f"{args.name}.json"))
         return
-    data = Path(args.data or ROOT / "data" / args.dataset.split("-")[0])
+    folders = [Path(d) for d in args.data] if args.data else [ROOT / "data" / args.dataset.split("-")[0]]
+
+    def path(seed):  # the first folder that holds the seed's file, else the first folder
+        name = f"{args.dataset}-seed{seed}.h5"
+        return next((f / name for f in folders if (f / name).exists()), folders[0] / name)
+
+    def ensure(seed_list):  # make what is missing (the test seeds only after training)
+        missing = [s for s in seed_list if not path(s).exists()]
+        if missing:
+            make(args.dataset, seeds=missing, steps=args.steps, out_dir=folders[0])
+
     all_seeds = seeds(args.train_seeds) + seeds(args.valid_seeds) + seeds(args.test_seeds)
-    missing = [s for s in all_seeds if not (data / f"{args.dataset}-seed{s}.h5").exists()]
-    if missing:
-        make(args.dataset, seeds=missing, steps=args.steps, out_dir=data)
-    path = lambda s: data / f"{args.dataset}-seed{s}.h5"  # noqa: E731
+    ensure(seeds(args.train_seeds) + seeds(args.valid_seeds))
     out = Path(args.out) / f"{args.name}.keras"
     start = time.time()
     fit([path(s) for s in seeds(args.train_seeds)], validation=[path(s) for s in seeds(args.valid_seeds)],
@@ -100,12 +125,14 @@ def main(argv=None):
         window_step=args.window_step, max_minutes=args.minutes, seed=args.seed, output=out, force=True,
         work_dir=Path("/tmp") / f"trajsr-{args.name}.work", verbose=2)
     minutes = (time.time() - start) / 60
+    ensure(seeds(args.test_seeds))
     held_out = held_out_errors(out, [path(s) for s in seeds(args.test_seeds)], args.factor)
     card = dict(name=args.name, model=args.model, dataset=args.dataset, method=get_recipe(args.dataset).method,
                 factor=args.factor, context=args.context, width=args.width, input="positions only",
                 train_seeds=seeds(args.train_seeds), validation_seeds=seeds(args.valid_seeds),
                 test_seeds=seeds(args.test_seeds), trajectory_ps=args.steps * get_recipe(args.dataset).dt_fs * PS_PER_FS,
                 training_minutes=round(minutes, 2), machine=f"{platform.machine()}, 2 cores",
+                data_generation=data_generation([path(s) for s in all_seeds]),
                 held_out=held_out, command="python models/recipe.py " + " ".join(sys.argv[1:] if argv is None
                                                                                   else argv))
     (Path(args.out) / f"{args.name}.json").write_text(json.dumps(card, indent=2) + "\n")

@@ -190,3 +190,11 @@ def test_train_with_velocities_from_extxyz_and_trr_writes_a_card(tmp_path, ethan
         with_velocities=True, verbose=0, output=tmp_path / "v.keras")
     card = json.loads((tmp_path / "v.json").read_text())
     assert card["settings"]["with_velocities"] and {"median", "worst"} <= set(card["evaluation"]["hermite_over_model"])
+    # a with-velocities model refuses a file that stores none, before any work
+    save(ethanol[:200], tmp_path / "positions.dcd")
+    coarse = load(tmp_path / "positions.dcd", top=tmp_path / "top.pdb", dt_fs=0.5).stride(5)
+    assert not coarse.has_velocities
+    from trajsr import TrajsrError
+    from trajsr.interpolation.learned import LearnedInterpolator
+    with pytest.raises(TrajsrError, match="needs velocities, and this file stores none"):
+        LearnedInterpolator(tmp_path / "v.keras").interpolate(coarse, 5)
