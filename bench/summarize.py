@@ -31,6 +31,9 @@ def models_table():
                      spline_over_model_worst=test["spline_over_model_worst"])
             temps = sorted({r["temperature_K"] for r in rows_})
             tested = f"{len(rows_)} trajectories at {', '.join(f'{t:g}' for t in temps)} K"
+        elif all(r.get("temperature_K") for r in h["per_file"]):
+            temps = sorted({r["temperature_K"] for r in h["per_file"]})
+            tested = f"{len(h['per_file'])} trajectories at {', '.join(f'{t:g}' for t in temps)} K"
         else:
             tested = str(c["test_seeds"])
         ratio = (f"median {h['spline_over_model_median']:.1f}x, worst {h['spline_over_model_worst']:.1f}x"
@@ -41,8 +44,11 @@ def models_table():
             u = c["uncertainty"]["summary"]
             trust = (f"; σ covers {u['coverage_90_median']:.0%} (median; furthest {u['coverage_90_furthest']:.0%}), "
                      f"Spearman {u['spearman_gap_median']:.2f}")
-        rows.append(f"| `{c['name']}.keras` | upsample ({c['model']}{width}) | {c['dataset']} seeds "
-                    f"{c['train_seeds'][0]}-{c['train_seeds'][-1]}, tested on {tested} | {c['factor']} | "
+        train = c["train_seeds"]
+        seeds = (f"seeds {train[0]}-{train[-1]}" if train == list(range(train[0], train[-1] + 1))
+                 else f"{len(train)} training trajectories")
+        rows.append(f"| `{c['name']}.keras` | upsample ({c['model']}{width}) | {c['dataset']} {seeds}, "
+                    f"tested on {tested} | {c['factor']} | "
                     f"{h['model_mae_angstrom']:.2e} | {h['spline_mae_angstrom']:.2e} | "
                     f"{ratio}{trust} | {c['training_minutes']:.1f} min |")
     return "\n".join(rows)

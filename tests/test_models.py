@@ -132,6 +132,11 @@ def test_shipped_models_reproduce_their_cards(card):
     spline = reconstruction_errors(fine, get_baseline("spline").interpolate(coarse, info["factor"]), info["factor"])
     assert mae == pytest.approx(check["model_mae_angstrom"], rel=1e-4)
     assert spline["mae_angstrom"] == pytest.approx(check["spline_mae_angstrom"], rel=1e-6)
+    held_out = info.get("held_out", {})
+    if "spline_over_model_median" in held_out:  # the card's median and worst are those of its own rows
+        ratios = [r["spline_mae_angstrom"] / r["model_mae_angstrom"]["mae_angstrom"] for r in held_out["per_file"]]
+        assert held_out["spline_over_model_median"] == pytest.approx(float(np.median(ratios)))
+        assert held_out["spline_over_model_worst"] == pytest.approx(min(ratios))
 
 
 def test_saved_models_carry_no_optimizer_state(tmp_path, ethanol):
@@ -168,6 +173,8 @@ def test_shipped_test_sets_never_overlap_training_or_validation(card):
     tested |= {r["file"] for r in info.get("held_out", {}).get("per_file", [])}
     seen |= set(info.get("train_files", [])) | set(info.get("validation_files", []))  # propagator cards
     tested |= set(info.get("test_files", []))
+    tested |= {r["file"] for by_factor in info.get("shooting", {}).values() for f in by_factor.values()
+               for r in f["per_trajectory"]}  # a propagator's upsampling figures
     tested |= {run.rsplit("/", 1)[-1] for o in info.get("nvt", {}).values() for run in o["reference_runs"]}
     assert not tested & seen
     if calibration:  # a calibrated card's test figures: coverage near 90%, and their median and worst

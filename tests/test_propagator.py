@@ -296,3 +296,18 @@ def test_forces_read_off_velocity_verlet_frames_are_the_springs():
     np.testing.assert_allclose(f[:, 1], exact, atol=1e-6 * K_BOND * 0.01)
     with pytest.raises(TrajsrError, match="velocity Verlet"):
         verlet_forces(traj.stride(2), [MASS, MASS])
+
+
+def test_guard_lets_a_proton_transfer_pass_but_stops_a_hydrogen_that_flies_off():
+    """O–H···O: the hydrogen moving to the other oxygen is chemistry (malonaldehyde's enol), not a blow-up."""
+    from trajsr.propagation.guard import Guard
+    start = np.array([[0.0, 0, 0], [0.098, 0, 0], [0.28, 0, 0]])  # nm: O-H 0.98 Å, O···O 2.8 Å
+    guard = Guard(["O", "H", "O"], np.array([16.0, 1.0, 16.0]), start, 300.0)
+    v = np.zeros((1, 1, 3, 3))
+    transferred = start.copy()
+    transferred[1, 0] = 0.185  # 1.9 × the start length from O0, 0.95 Å from O2
+    assert guard.check(transferred[None, None], v, 0, 5.0) == (1, None)
+    flown = start.copy()
+    flown[1] = [0.1, 0.25, 0.0]  # far from both oxygens
+    index, message = guard.check(flown[None, None], v, 0, 5.0)
+    assert index == 0 and "bond O0-H1" in message
