@@ -2,7 +2,7 @@
 
     python bench/summarize.py
 
-Each ``<!-- name -->`` marker (and whatever an earlier run put after it, up to the next heading) is
+Each ``<!-- name -->`` marker (and whatever an earlier run put after it, up to the next heading or marker) is
 replaced, so the README only ever shows numbers that a bench/ or models/ command wrote.
 """
 import json
@@ -106,7 +106,7 @@ def main():
     for name in ("models", "baselines", "superres", "shooting", "shooting-velocities", "uncertainty", "propagator",
                  "speed", "scaling"):
         marker = f"<!-- {name} -->"
-        pattern = re.compile(re.escape(marker) + r".*?(?=\n## |\n### |\Z)", re.S)
+        pattern = re.compile(re.escape(marker) + r".*?(?=\n## |\n### |\n<!-- |\Z)", re.S)
         text = pattern.sub(lambda m: marker + "\n\n" + section(name) + "\n", text)
     readme.write_text(text)
 
