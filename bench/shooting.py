@@ -92,8 +92,9 @@ def main():
 
 
 def record(card_path, results, velocities, command):
-    """Add the per-factor median and worst ratios (and the per-trajectory MAEs) to a propagator's card."""
-    card = json.loads(card_path.read_text())
+    """Add the per-factor median and worst ratios (and the per-trajectory MAEs) to a propagator's card; a
+    propagator without one (not judged by bench/propagator.py) gets a card from its own training record."""
+    card = json.loads(card_path.read_text()) if card_path.exists() else new_card(card_path.with_suffix(".keras"))
     mode = "with velocities" if velocities else "positions only"
     entry = card.setdefault("shooting", {}).setdefault(mode, {})
     for factor, r in results.items():
@@ -102,6 +103,20 @@ def record(card_path, results, velocities, command):
                                                                      "baseline_mae_angstrom")}
                                                   for t in r["per_trajectory"]])
     card_path.write_text(json.dumps(card, indent=2) + "\n")
+
+
+def new_card(model_path):
+    """A propagator's card from what its file records: family, stride (fs), training files and minutes."""
+    from trajsr import Propagator
+    prop = Propagator.load(model_path)
+    training = prop.layer.metadata.get("training", {})
+    first = load(training["files"][0])
+    return dict(name=model_path.stem, task="propagate", model=prop.family, dataset=first.info.get("dataset"),
+                factor=round(prop.stride_fs / (first.dt * 1000)), stride_fs=prop.stride_fs,
+                training_minutes=training.get("seconds", 0) / 60
+                + training.get("force_matching", {}).get("minutes", 0),
+                train_files=[Path(f).name for f in training["files"]],
+                validation_files=[Path(f).name for f in training.get("validation", [])])
 
 
 if __name__ == "__main__":

@@ -63,9 +63,11 @@ def propagator_row(c):
     survived = (f"{sum(r['failure'] is None for r in nve['per_start'])} of {len(nve['per_start'])} NVE starts ran "
                 f"{nve['rollout_ps']:g} ps" if nve else "")
     speed = c.get("wall_clock_100ps", {}).get("speedup", 0)
+    judged = (f"{spectrum} | - | {survived}; {speed:.0f}x faster than GFN2-xTB from the command's start" if nve
+              else "not judged as an integrator (no bench/propagator.py run) | - | -")
     return (f"| `{c['name']}.keras` | propagate ({c['model']}, {c['stride_fs']:g} fs steps) | {c['dataset']}, "
-            f"{len(c.get('train_files', []))} training files | {c['factor']} | {spectrum} | - | {survived}; "
-            f"{speed:.0f}x faster than GFN2-xTB from the command's start | {c.get('training_minutes') or 0:.1f} min |")
+            f"{len(c.get('train_files', []))} training files | {c['factor']} | {judged} | "
+            f"{c.get('training_minutes') or 0:.1f} min |")
 
 
 def shooting_rows(c):
