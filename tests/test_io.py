@@ -110,6 +110,19 @@ def test_atom_count_mismatch(tmp_path, ala):
         load(tmp_path / "a.dcd", top=ethanol_pdb)
 
 
+def test_truncated_npz_is_refused_and_its_file_closed(tmp_path):
+    import gc
+    import warnings
+    np.savez(tmp_path / "a.npz", R=np.zeros((20, 2, 3)), z=np.array([8, 1]))
+    (tmp_path / "b.npz").write_bytes((tmp_path / "a.npz").read_bytes()[:300])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(TrajsrError, match="truncated or corrupt"):
+            load(tmp_path / "b.npz")
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+
+
 def test_truncated_file(tmp_path, ala):
     save(ala, tmp_path / "a.h5")
     data = (tmp_path / "a.h5").read_bytes()

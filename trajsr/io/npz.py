@@ -29,7 +29,7 @@ def read(path) -> Trajectory:
     """Read an sGDML-style npz; returns positions in nm, velocities in nm/ps, time in ps."""
     from ase.data import chemical_symbols
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as archive:  # closed on errors too
             data = {key: archive[key] for key in archive.files}
     except ValueError as err:
         if "pickle" not in str(err):
