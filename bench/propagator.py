@@ -197,7 +197,8 @@ def main():
         raise SystemExit("give --model PATH or --train FAMILY")
     prop = Propagator.load(model)
     starts = [load(f) for f in files(args.starts)]
-    results = dict(model=str(model), family=prop.family, stride_fs=prop.stride_fs, training_minutes=minutes, nvt={}, command="python bench/propagator.py " + " ".join(sys.argv[1:]))
+    label = args.ship or Path(model).stem  # the shipped name, not a scratch file's
+    results = dict(model=str(model), label=label, family=prop.family, stride_fs=prop.stride_fs, training_minutes=minutes, nvt={}, command="python bench/propagator.py " + " ".join(sys.argv[1:]))
     calc = gfn2_calculator()
     per, ensemble = judge_nve(prop, starts, args.rollout_ps, args.energy_every, calc)
     results["nve"] = dict(per_start=per, ensemble=ensemble, rollout_ps=args.rollout_ps,
@@ -226,7 +227,7 @@ def main():
         t_p, k_p, t_r, k_r = plots["traces"]
         plot_propagator({f"GFN2-xTB Bussi NVT {plots['temp']:g} K": refs, f"{prop.family} propagator, same": bussi},
                         {"GFN2-xTB": (t_r, k_r), "propagator": (t_p, k_p)}, RESULTS / f"{name}.png", force=True,
-                        title=f"{Path(model).stem}: VDOS and temperature, Bussi NVT {plots['temp']:g} K")
+                        title=f"{label}: VDOS and temperature, Bussi NVT {plots['temp']:g} K")
     write(results, name, args)
     print(f"whole bench: {(time.time() - command_start) / 60:.1f} min")
     if args.ship:
@@ -251,7 +252,7 @@ def write(results, name, args):
                  f"{sum(r['failure'] is None for r in nve['per_start'])} of {len(nve['per_start'])}"])
     w = results["wall_clock_100ps"]
     text = "\n".join([
-        f"# {Path(results['model']).stem}: {results['family']}, {results['stride_fs']:g} fs per learned step", "",
+        f"# {results['label']}: {results['family']}, {results['stride_fs']:g} fs per learned step", "",
         f"Command: `{results['command']}`", "",
         "VDOS overlap above 300 cm⁻¹ (67 cm⁻¹ bins, centre of mass removed, at the model's stride). Floor: one "
         "half of the GFN2-xTB runs against the other; model: the propagator's half against the reference's other "

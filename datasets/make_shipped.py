@@ -14,7 +14,7 @@ from trajsr.io import load
 
 HERE = Path(__file__).resolve().parent
 SHIPPED = [("ethanol-gfn2", 5000), ("alanine-dipeptide-amber", 2000), ("water-tip3p", 200),
-           ("malonaldehyde-gfn2", 5000), ("uracil-gfn2", 5000)]
+           ("malonaldehyde-gfn2", 5000), ("uracil-gfn2", 5000), ("aspirin-gfn2", 5000)]
 
 
 def main():
