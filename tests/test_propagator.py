@@ -286,6 +286,24 @@ def test_shooting_hits_both_ends_of_a_gap(oscillator_model):
         ShootingInterpolator(type("Step", (), {"family": "lstm"})())
 
 
+def test_shooting_jacobian_matches_finite_differences(oscillator_model):
+    """The tangent-linear Jacobian of a gap's end state against its start velocity is the path's own."""
+    from trajsr.interpolation.shooting import ShootingInterpolator
+    shooting = ShootingInterpolator.load(oscillator_model)
+    truth = harmonic_trajectory(0.008, np.array([0.3, 1.0, 0.2]), n=9)
+    x, v = truth.positions[:3].astype(np.float32), truth.velocities[:3].astype(np.float32)
+    path, linearize, sub = shooting._solver(0.004, 8)
+    end, jac = shooting._batched(linearize, x, v)
+    eps = 0.05  # nm/ps; the spring is nearly linear, so a large step keeps float32 round-off small
+    for column in range(6):
+        dv = np.zeros_like(v).reshape(3, 6)
+        dv[:, column] = eps
+        (xp, vp), (xm, vm) = (shooting._batched(path, x, v + sign * dv.reshape(v.shape)) for sign in (1, -1))
+        numeric = np.concatenate([(xp - xm)[:, -1].reshape(3, 6), (vp - vm)[:, -1].reshape(3, 6)], 1) / (2 * eps)
+        np.testing.assert_allclose(jac[:, :, column], numeric, atol=2e-3 * np.abs(jac).max())
+    np.testing.assert_allclose(end[:, :6], shooting._batched(path, x, v)[0][:, -1].reshape(3, 6), atol=1e-6)
+
+
 def test_forces_read_off_velocity_verlet_frames_are_the_springs():
     from trajsr.propagation.forces import verlet_forces
     traj = harmonic_trajectory(0.01, np.array([0.0, 0.0, 1.0]), n=50)
