@@ -116,7 +116,8 @@ def new_card(model_path):
                 training_minutes=training.get("seconds", 0) / 60
                 + training.get("force_matching", {}).get("minutes", 0),
                 train_files=[Path(f).name for f in training["files"]],
-                validation_files=[Path(f).name for f in training.get("validation", [])])
+                validation_files=[Path(f).name for f in training.get("validation", [])],
+                **({"training_command": training["command"]} if "command" in training else {}))
 
 
 if __name__ == "__main__":

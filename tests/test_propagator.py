@@ -165,7 +165,8 @@ def test_cli_train_and_propagate(tmp_path, cli, oscillator_model):
               "--factor", 4, "--strides", 2, "--substeps", 2, "--width", 8, "--epochs", 1, "-o",
               tmp_path / "p.keras", "--quiet").stdout
     assert "propagator" in out
-    assert (tmp_path / "p.keras").exists()
+    command = Propagator.load(tmp_path / "p.keras").layer.metadata["training"]["command"]
+    assert command.startswith("trajsr train") and "--task propagate --model lstm" in command  # for its card
     out = cli("propagate", "--model", oscillator_model, "--start", tmp_path / "h0.h5", "--frame", 10,
               "--steps", 25, "-o", tmp_path / "run.npz", "--temperature", 40).stdout
     assert "26 frames, 2 fs apart" in out

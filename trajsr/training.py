@@ -55,6 +55,13 @@ def standard_callbacks(monitor: str, patience: int, max_minutes=None, work=None)
     return callbacks
 
 
+def command_line() -> str:
+    """This process's command line as a user would type it again (``trajsr ...`` for the CLI)."""
+    import sys
+    program = "trajsr" if Path(sys.argv[0]).name in ("trajsr", "cli.py") else sys.argv[0]
+    return " ".join([program, *sys.argv[1:]])
+
+
 def distribution_strategy(name: str = "default"):
     """``tf.distribute`` strategy by name: ``default``, ``mirrored`` (all local devices) or ``multiworker``:
     ``MultiWorkerMirroredStrategy`` over the cluster in ``TF_CONFIG``, or, run under ``srun``, the one

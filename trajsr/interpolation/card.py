@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import platform
 import statistics
-import sys
 from pathlib import Path
 
 from ..io.atomic import atomic_path
@@ -57,12 +56,12 @@ def _mae(reference, rebuilt, factor) -> float:
 def write_card(path, *, metadata: dict, settings: dict, evaluation: dict | None, evaluated_on: str,
                force: bool = False) -> Path:
     """Write the card (JSON) to ``path``: data, settings, training record, evaluation, command, machine."""
+    from ..training import command_line
     card = dict(model=settings.get("model"), task=settings.get("task"), factor=settings.get("factor"),
                 elements=metadata.get("elements"), dt_fs=metadata.get("dt_fs"), settings=settings,
                 training=metadata.get("training"), evaluated_on=evaluated_on, evaluation=evaluation,
                 units={"mae": "Å", "dt_fs": "fs", "temperature_K": "K", "seconds": "s"},
-                command=" ".join(["trajsr" if Path(sys.argv[0]).name in ("trajsr", "cli.py") else sys.argv[0]]
-                                 + sys.argv[1:]),
+                command=command_line(),
                 machine=f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}")
     with atomic_path(path, force) as tmp, open(tmp, "w") as f:
         json.dump(card, f, indent=1, default=float)

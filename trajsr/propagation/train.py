@@ -14,7 +14,7 @@ from ..geometry import align, remove_center_of_mass
 from ..physics import internal_velocities
 from ..modelfile import check_output
 from ..trajectory import check_factor
-from ..training import check_work_folder, distribution_strategy, fit_and_save, split_data, work_folder
+from ..training import check_work_folder, command_line, distribution_strategy, fit_and_save, split_data, work_folder
 from ..units import FS_PER_PS
 from .model import build_propagator, propagator_families, propagator_step
 
@@ -96,7 +96,7 @@ def fit_propagator(train, *, model="hnn", factor=10, strides=4, substeps=10, val
     reference, _ = remove_center_of_mass(first.positions[0], masses)
     metadata = dict(elements=first.elements, units={"positions": "nm", "velocities": "nm/ps", "energy": "kJ/mol"},
                     training=dict(files=[t.source for t in trajs], validation=[t.source for t in valid], seed=seed,
-                                  strides=strides))
+                                  strides=strides, command=command_line()))
     with strategy_.scope():
         net = build_propagator(model, masses=masses, reference=reference, factor=factor, dt_fs=first.dt * FS_PER_PS,
                                strides=strides, width=width, substeps=substeps, metadata=metadata,
