@@ -10,6 +10,7 @@ import csv
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -57,7 +58,6 @@ def standard_callbacks(monitor: str, patience: int, max_minutes=None, work=None)
 
 def command_line() -> str:
     """This process's command line as a user would type it again (``trajsr ...`` for the CLI)."""
-    import sys
     program = "trajsr" if Path(sys.argv[0]).name in ("trajsr", "cli.py") else sys.argv[0]
     return " ".join([program, *sys.argv[1:]])
 

@@ -97,16 +97,14 @@ class ShootingInterpolator(Interpolator):
             return (*self._solvers[key], sub)
         import tensorflow as tf
 
+        from ..dynamics.integrators import gradient
         n = len(self.masses)
         n3 = 3 * n
         inverse_mass = tf.constant(1.0 / self.masses, tf.float32)[None, :, None]
         spec = [tf.TensorSpec([None, n, 3], tf.float32)] * 2
 
         def acceleration(q):  # nm/ps²
-            with tf.GradientTape() as tape:
-                tape.watch(q)
-                energy = tf.reduce_sum(self.step.potential(q))
-            return -tape.gradient(energy, q) * inverse_mass
+            return -gradient(self.step.potential, q) * inverse_mass
 
         def acceleration_and_derivative(q):  # a (B, N, 3) nm/ps² and ∂a/∂q (B, 3N, 3N) 1/ps²
             b = tf.shape(q)[0]
@@ -133,8 +131,7 @@ class ShootingInterpolator(Interpolator):
         def linearize(x, v):
             b = tf.shape(x)[0]
             jx, jv = tf.zeros((b, n3, n3)), tf.eye(n3, batch_shape=[b])  # ∂x/∂v₀, ∂v/∂v₀
-            a, da = acceleration_and_derivative(x)
-            ja = tf.matmul(da, jx)
+            a, ja = acceleration(x), tf.zeros((b, n3, n3))  # ∂a/∂v₀ = ∂a/∂x · ∂x/∂v₀ = 0 at the start
             for _ in tf.range(n_steps):
                 v_half, jv_half = v + 0.5 * h * a, jv + 0.5 * h * ja
                 x, jx = x + h * v_half, jx + h * jv_half
@@ -235,8 +232,8 @@ class ShootingInterpolator(Interpolator):
         cols = np.concatenate([(g * n3 + j).ravel(), (g * n3 + j).ravel(),
                                ((np.arange(gaps)[:, None] + 1) * n3 + np.arange(n3)[None]).ravel()])
         for iteration in range(self.iterations):
-            start = v[:-1].reshape(gaps, n, 3)
-            if iteration < self.jacobians:
+            start, fresh = v[:-1].reshape(gaps, n, 3), iteration < self.jacobians
+            if fresh:
                 end, jac = self._batched(linearize, x_a, start)
             else:  # a chord step: the last Jacobian's factorisation, only the path is new
                 xs, vs = self._batched(path, x_a, start)
@@ -244,7 +241,7 @@ class ShootingInterpolator(Interpolator):
             miss = (end[:, :n3] - positions[1:].reshape(gaps, n3)) * position_weight
             jump = (end[:, n3:] - v[1:]) * tau
             residual = np.stack([miss, jump], 1).ravel()
-            if iteration < self.jacobians:
+            if fresh:  # later chord steps keep this factorisation
                 values = np.concatenate([(jac[:, :n3] * position_weight).ravel(), (jac[:, n3:] * tau).ravel(),
                                          np.full(gaps * n3, -tau)])
                 matrix = sparse.csr_matrix((values, (rows, cols)), shape=(2 * gaps * n3, k * n3))
