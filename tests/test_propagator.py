@@ -285,6 +285,9 @@ def test_shooting_hits_both_ends_of_a_gap(oscillator_model):
     assert np.abs(xs - truth.positions).mean() < 0.5 * np.abs(hermite.positions - truth.positions).mean()
     with pytest.raises(TrajsrError, match="Hamiltonian"):
         ShootingInterpolator(type("Step", (), {"family": "lstm"})())
+    for bad in (dict(jacobians=0), dict(batch=0), dict(iterations=-1), dict(iterations=2.5)):
+        with pytest.raises(TrajsrError, match=f"{next(iter(bad))} must be an integer"):
+            ShootingInterpolator(shooting.step, **bad)
 
 
 def test_shooting_jacobian_matches_finite_differences(oscillator_model):

@@ -56,6 +56,9 @@ class ShootingInterpolator(Interpolator):
         if not hasattr(step, "potential"):
             raise TrajsrError(f"shooting needs a Hamiltonian propagator (a learned potential); this one is "
                               f"the {step.family!r} family")
+        for name, value, least in (("iterations", iterations, 0), ("jacobians", jacobians, 1), ("batch", batch, 1)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+                raise TrajsrError(f"shooting: {name} must be an integer >= {least}, got {value!r}")
         self.step, self.iterations, self.jacobians, self.batch = step, int(iterations), int(jacobians), int(batch)
         self.masses = np.asarray(step.masses_list)
         self._solvers = {}
