@@ -7,13 +7,13 @@
 Optionally trains a propagator first (``--train FAMILY``, on --train-files, validation --valid-files).
 Then, in this one process:
 
-* **NVT** at each --temperatures T: the reference is GFN2-xTB with the Bussi thermostat (tau 100 fs),
-  several independent runs in ``--nvt DIR/t{T}*/`` (made by ``trajsr datasets make ethanol-gfn2
+* **NVT** at each --temperatures T: the reference is GFN2-xTB with the Bussi thermostat on the
+  vibrations (tau 100 fs, rotation stopped: :mod:`trajsr.datasets.vibrational_bussi`), several independent runs in ``--nvt DIR/t{T}*/`` (made by ``trajsr datasets make ethanol-gfn2
   --thermostat bussi --save-every 10 --steps 100000 --temperature T``). Its floor is the VDOS overlap
   of one half of the runs with the other. The propagator runs from the same starts, with the same
   thermostat and length; its overlap is that of its half against the reference's other half (same
   length as the floor's). Also: temperature by element, bond-length and angle Wasserstein-1 distance,
-  and the mean temperature under Bussi and Langevin.
+  and the mean vibrational temperature under Bussi and Langevin.
 * **NVE** from the --starts (frame 0 of trajectories training never saw, 300/500/700 K): --rollout-ps
   each; per start: survival (guard), energy drift (GFN2-xTB energies of every --energy-every-th
   predicted frame), temperature by element and bonds/angles against that start's GFN2-xTB velocity
@@ -39,10 +39,9 @@ import numpy as np
 from trajsr import Propagator, fit_propagator, load
 from trajsr.datasets.xtb import gfn2_calculator
 from trajsr.observables import compare_sampling, energy_drift, total_energies, vdos_overlap
-from trajsr.physics import temperature
+from trajsr.physics import vibrational_temperature
 from trajsr.plots import plot_propagator
 from trajsr.report import table
-from trajsr.units import ANGSTROM_PER_NM, NM_PER_PS_PER_ANGSTROM_PER_FS
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -64,17 +63,36 @@ def summary(values):
     return dict(median=float(np.median(v)), worst=float(v.max())) if len(v) else {}
 
 
-def gfn2_seconds_per_ps(start, steps=1000):
-    """Wall-clock of GFN2-xTB velocity Verlet (0.5 fs) per simulated ps, from ``start`` (nm, nm/ps)."""
-    from ase import Atoms, units
-    from ase.md.verlet import VelocityVerlet
-    atoms = Atoms(start.elements, positions=start.positions[0] * ANGSTROM_PER_NM)
-    atoms.set_velocities(start.velocities[0] / NM_PER_PS_PER_ANGSTROM_PER_FS / units.fs)
-    atoms.calc = gfn2_calculator()
-    dyn = VelocityVerlet(atoms, 0.5 * units.fs)
-    t0 = time.perf_counter()
-    dyn.run(steps)
-    return (time.perf_counter() - t0) / (steps * 0.5e-3)
+GFN2_TIMING = """
+import sys, time
+import numpy as np
+from ase import Atoms, units
+from ase.md.verlet import VelocityVerlet
+from trajsr import load
+from trajsr.datasets.xtb import gfn2_calculator
+start = load(sys.argv[1])
+atoms = Atoms(start.elements, positions=start.positions[0] * ANGSTROM_PER_NM)
+atoms.set_velocities(start.velocities[0] / NM_PER_PS_PER_ANGSTROM_PER_FS / units.fs)
+atoms.calc = gfn2_calculator()
+dyn = VelocityVerlet(atoms, 0.5 * units.fs)
+dyn.run(20)
+t0 = time.perf_counter()
+dyn.run(int(sys.argv[2]))
+print((time.perf_counter() - t0) / (int(sys.argv[2]) * 0.5e-3))
+"""
+
+
+def gfn2_seconds_per_ps(start_file, steps=2000):
+    """Wall-clock of GFN2-xTB velocity Verlet (0.5 fs, ASE + tblite) per simulated ps from frame 0 of
+    ``start_file``, at its best on this machine: a fresh process (no TensorFlow threads beside it), timed
+    with one OpenMP thread and with one per core, the faster kept."""
+    timings = []
+    for threads in sorted({1, os.cpu_count() or 1}):
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
+        out = subprocess.run([sys.executable, "-c", GFN2_TIMING, start_file, str(steps)], env=env, check=True,
+                             capture_output=True, text=True).stdout
+        timings.append(float(out.split()[-1]))
+    return min(timings)
 
 
 def at_stride(traj, stride_fs):
@@ -85,7 +103,7 @@ def at_stride(traj, stride_fs):
     return traj[::k]
 
 
-def judge_nvt(prop, temperature_k, folder, tau_fs, seed):
+def judge_nvt(prop, temperature_k, folder, tau_fs, seed, every_fs):
     """Bussi NVT: floor and propagator figures against the GFN2-xTB runs in ``folder/t{T}*``."""
     refs = [at_stride(load(f), prop.stride_fs) for f in files([f"{folder}/t{temperature_k:g}*/*.h5"])]
     if len(refs) < 2:
@@ -99,7 +117,8 @@ def judge_nvt(prop, temperature_k, folder, tau_fs, seed):
     out = {"reference_runs": [r.source for r in refs], "reference_ps_per_run": float(refs[0].time[-1])}
     start = time.perf_counter()
     runs = {kind: prop.run(x0, v0, n, thermostat=kind, temperature=temperature_k, thermostat_time_fs=tau_fs,
-                           friction_per_fs=0.01, seed=seed) for kind in ("bussi", "langevin")}
+                           friction_per_fs=0.01, seed=seed, thermostat_every=max(1, round(every_fs / prop.stride_fs)))
+            for kind in ("bussi", "langevin")}
     out["seconds"] = time.perf_counter() - start
     bussi = runs["bussi"]
     out["survived"] = all("guard" not in r.info and r.n_frames == n + 1 for rs in runs.values() for r in rs)
@@ -108,11 +127,10 @@ def judge_nvt(prop, temperature_k, folder, tau_fs, seed):
     out["model_overlap"] = float(np.mean([vdos_overlap(bussi[:half], refs[half:]),
                                           vdos_overlap(bussi[half:], refs[:half])]))
     out.update({k: v for k, v in compare_sampling(refs, bussi).items() if k != "vdos_overlap"})
-    out["mean_temperature"] = {kind: float(np.mean([temperature(r.velocities, r.masses).mean() for r in rs]))
-                               for kind, rs in runs.items()}
-    out["reference_mean_temperature"] = float(np.mean([temperature(r.velocities, r.masses).mean() for r in refs]))
-    out["traces"] = (bussi[0].time, temperature(bussi[0].velocities, bussi[0].masses),
-                     refs[0].time, temperature(refs[0].velocities, refs[0].masses))
+    vib_t = lambda r: vibrational_temperature(r.positions, r.velocities, r.masses)  # noqa: E731  rotation aside
+    out["mean_temperature"] = {kind: float(np.mean([vib_t(r).mean() for r in rs])) for kind, rs in runs.items()}
+    out["reference_mean_temperature"] = float(np.mean([vib_t(r).mean() for r in refs]))
+    out["traces"] = (bussi[0].time, vib_t(bussi[0]), refs[0].time, vib_t(refs[0]))
     out["spectra"] = (refs, bussi)
     return out
 
@@ -121,18 +139,22 @@ def judge_nve(prop, starts, rollout_ps, energy_every, calc):
     """NVE rollouts of ``rollout_ps`` from frame 0 of each start; per-start and ensemble figures."""
     n_steps = int(round(rollout_ps * 1000 / prop.stride_fs))
     per, rollouts, refs = [], [], []
-    prop.run(starts[0].positions[0], starts[0].velocities[0], 5)  # trace once
-    for test in starts:
-        t0 = time.perf_counter()
-        traj = prop.run(test.positions[0], test.velocities[0], n_steps)
-        seconds = time.perf_counter() - t0
+    # all starts as replicas of one batched rollout; the guard stops a batch at its first failing replica,
+    # so then each start runs alone and fails only itself
+    t0 = time.perf_counter()
+    x0, v0 = np.stack([s.positions[0] for s in starts]), np.stack([s.velocities[0] for s in starts])
+    trajs = prop.run(x0, v0, n_steps)
+    seconds = (time.perf_counter() - t0) / len(starts)
+    if any("guard" in t.info for t in trajs):
+        trajs, seconds = [prop.run(s.positions[0], s.velocities[0], n_steps) for s in starts], None
+    for test, traj in zip(starts, trajs):
         t, e = total_energies(traj, calc, energy_every)
         ref = at_stride(test, prop.stride_fs)
         fig = compare_sampling(ref, traj)
         fig.pop("vdos_overlap")
-        per.append(dict(start=test.source, temperature_K=test.info.get("temperature_K"), survived_ps=float(traj.time[-1]),
-                        failure=traj.info.get("guard"), seconds=seconds, drift_mev_atom_ps=energy_drift(t, e, traj.n_atoms),
-                        **fig))
+        per.append(dict(start=test.source, temperature_K=test.info.get("temperature_K"),
+                        survived_ps=float(traj.time[-1]), failure=traj.info.get("guard"),
+                        seconds_per_start_batched=seconds, drift_mev_atom_ps=energy_drift(t, e, traj.n_atoms), **fig))
         print("  NVE", Path(test.source).name, {k: v for k, v in per[-1].items() if k != "start"}, flush=True)
         rollouts.append(traj[: ref.n_frames])
         refs.append(ref)
@@ -171,6 +193,8 @@ def main():
     p.add_argument("--nvt", default=str(DATA / "ethanol-nvt"), help="folder with t{T}*/ Bussi NVT references")
     p.add_argument("--temperatures", type=float, nargs="+", default=[300.0, 500.0, 700.0])
     p.add_argument("--tau-fs", type=float, default=100.0)
+    p.add_argument("--thermostat-every-fs", type=float, default=20.0,
+                   help="thermostat updates this far apart (fs, rounded to whole strides)")
     p.add_argument("--rollout-ps", type=float, default=1000.0)
     p.add_argument("--energy-every", type=int, default=1000)
     p.add_argument("--ship", metavar="NAME", help="copy the model to models/NAME.keras with a card")
@@ -198,7 +222,9 @@ def main():
     prop = Propagator.load(model)
     starts = [load(f) for f in files(args.starts)]
     label = args.ship or Path(model).stem  # the shipped name, not a scratch file's
-    results = dict(model=str(model), label=label, family=prop.family, stride_fs=prop.stride_fs, training_minutes=minutes, nvt={}, command="python bench/propagator.py " + " ".join(sys.argv[1:]))
+    results = dict(model=str(model), label=label, family=prop.family, stride_fs=prop.stride_fs,
+                   training_minutes=minutes, nvt={}, thermostat_every_fs=args.thermostat_every_fs,
+                   command="python bench/propagator.py " + " ".join(sys.argv[1:]))
     calc = gfn2_calculator()
     per, ensemble = judge_nve(prop, starts, args.rollout_ps, args.energy_every, calc)
     results["nve"] = dict(per_start=per, ensemble=ensemble, rollout_ps=args.rollout_ps,
@@ -208,7 +234,7 @@ def main():
     results["nve"]["abs_drift_mev_atom_ps"] = summary([abs(r["drift_mev_atom_ps"]) for r in per])
     plots = {}
     for k, temp in enumerate(args.temperatures):
-        out = judge_nvt(prop, temp, args.nvt, args.tau_fs, seed=k)
+        out = judge_nvt(prop, temp, args.nvt, args.tau_fs, seed=k, every_fs=args.thermostat_every_fs)
         if out is None:
             continue
         traces, spectra = out.pop("traces"), out.pop("spectra")
@@ -216,7 +242,7 @@ def main():
             plots = dict(temp=temp, traces=traces, spectra=spectra)
         results["nvt"][f"{temp:g}"] = out
         print(f"NVT {temp:g} K:", out, flush=True)
-    gfn2 = gfn2_seconds_per_ps(starts[0])  # timed next to the propagator, under the same machine load
+    gfn2 = gfn2_seconds_per_ps(files(args.starts)[0])
     print(f"GFN2-xTB velocity Verlet: {gfn2:.1f} s per simulated ps", flush=True)
     results["gfn2_seconds_per_ps"] = gfn2
     seconds = wall_clock(model, files(args.starts)[0], 100.0, prop.stride_fs)
@@ -256,9 +282,10 @@ def write(results, name, args):
         f"Command: `{results['command']}`", "",
         "VDOS overlap above 300 cm⁻¹ (67 cm⁻¹ bins, centre of mass removed, at the model's stride). Floor: one "
         "half of the GFN2-xTB runs against the other; model: the propagator's half against the reference's other "
-        "half (same length). NVT: Bussi, tau 100 fs, from the reference runs' starts; T error: largest relative "
-        "difference of an element's mean temperature; W1: mean Wasserstein-1 distance over bonds (Å) and angles "
-        "(degrees); NVE: per start against its own GFN2-xTB run, median / worst, "
+        "half (same length). NVT: Bussi on the vibrations (rigid rotation kept), tau 100 fs, "
+        f"updated every {results['thermostat_every_fs']:g} fs, from the reference runs' starts; temperatures are "
+        "vibrational (rigid-body motion removed, 3N − 6 degrees of freedom); T error: largest relative difference "
+        "of an element's mean temperature; W1: mean Wasserstein-1 distance over bonds (Å) and angles (degrees); NVE: per start against its own GFN2-xTB run, median / worst, "
         f"{nve['rollout_ps']:g} ps each.", "",
         table(["run", "VDOS floor", "model overlap", "T by element", "bond W1 (Å)", "angle W1 (°)",
                "mean T Bussi / Langevin (K)", "survived"], rows), "",
@@ -285,6 +312,8 @@ def ship(model, results, args, prop):
                 test_files=[os.path.basename(f) for f in files(args.starts)], nvt=results["nvt"], nve=results["nve"],
                 wall_clock_100ps=results["wall_clock_100ps"], gfn2_seconds_per_ps=results["gfn2_seconds_per_ps"],
                 command=results["command"])
+    if record.get("command"):  # the model file's own record of the command that trained it
+        card["training_command"] = record["command"]
     if args.train:  # the same training through the CLI
         card["training_command"] = " ".join(
             ["trajsr train", *map(os.path.relpath, files(args.train_files)), "--validation",

@@ -66,7 +66,8 @@ def test_wrong_answers_with_exit_0_are_now_errors(files, cli, tmp_path, ethanol)
         fails(cli("stride", d / "c10.dcd", "-t", d / "top.pdb", "--dt", bad, "--factor", 2, "-o",
                   tmp_path / "s.h5", check=False), "--dt")
     # 6. propagate with a count of steps that is no count, and temperatures that are none
-    for option, value in (("--steps", 0), ("--steps", -1), ("--temperature", 0), ("--temperature", -300)):
+    for option, value in (("--steps", 0), ("--steps", -1), ("--temperature", 0), ("--temperature", -300),
+                          ("--thermostat-every", 0), ("--thermostat-every", 4)):  # 4: no --temperature
         args = {"--steps": 5, option: value}
         fails(cli("propagate", "--model", MODELS / "ethanol-gfn2-prop-f10.keras", "--start", d / "fine.h5",
                   *[x for kv in args.items() for x in kv], "-o", tmp_path / "p.h5", check=False), option)
@@ -160,6 +161,7 @@ def test_python_api_checks(ethanol):
     prop = Propagator.load(MODELS / "ethanol-gfn2-prop-f10.keras")
     x, v = ethanol.positions[0], ethanol.velocities[0]
     for kwargs, word in ((dict(n_steps=2.5), "n_steps"), (dict(n_steps=3, chunk=0), "chunk"),
+                         (dict(n_steps=3, thermostat="bussi", temperature=300.0, thermostat_every=0), "thermostat_every"),
                          (dict(n_steps=0), "n_steps"), (dict(n_steps=2, temperature=-1.0, thermostat="bussi"),
                                                         "temperature")):
         with pytest.raises(TrajsrError, match=word):

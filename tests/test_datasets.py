@@ -6,6 +6,7 @@ import pytest
 
 from trajsr import load
 from trajsr.datasets import MANIFEST, SHIPPED_DIR, make
+from trajsr.physics import rigid_body_split
 
 
 def kinetic_energy(traj):
@@ -45,6 +46,9 @@ def test_gfn2_nvt_reference_with_bussi_thermostat(tmp_path, cli):
     traj = load(path)
     assert traj.n_frames == 9 and traj.dt * 1000 == pytest.approx(2.5)
     assert "Bussi" in traj.info["method"] and traj.info["md_step_fs"] == 0.5
+    # the rotation is stopped and the thermostat leaves it stopped: only the vibrations are rescaled
+    vibrational, rigid, _ = rigid_body_split(traj.positions, traj.velocities, traj.masses)
+    assert np.abs(rigid).max() < 1e-4 * np.abs(vibrational).max()  # float32 files
     proc = cli("datasets", "make", "alanine-dipeptide-amber", "--thermostat", "bussi", "-o", tmp_path, check=False)
     assert proc.returncode == 2 and "GFN2-xTB recipes only" in proc.stderr
     proc = cli("datasets", "make", "ethanol-gfn2", "--steps", "7", "--save-every", "5", "-o", tmp_path, check=False)

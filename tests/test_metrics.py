@@ -74,11 +74,30 @@ def test_bond_lengths(ethanol):
 
 
 def test_canonical_velocities_give_every_element_the_same_temperature():
-    """Maxwell–Boltzmann velocities with the centre of mass at rest: each element reads T (heavy ones too)."""
-    from trajsr.physics import temperature_by_element
+    """Maxwell–Boltzmann velocities at an ethanol geometry: with the rigid-body motion removed, each
+    element reads T (heavy atoms and atoms far from the axis keep fewer degrees of freedom)."""
+    from trajsr import load
+    from trajsr.physics import rigid_body_split, temperature_by_element, vibrational_temperature
     from trajsr.propagation.thermostats import maxwell_boltzmann
-    elements = ["C", "C", "O", "H", "H", "H", "H", "H", "H"]
-    masses = np.array([12.011, 12.011, 15.999] + [1.008] * 6)
-    v = maxwell_boltzmann((20000, 9, 3), masses, 400.0, np.random.default_rng(0))
-    for element, kelvin in temperature_by_element(v, masses, elements).items():
+    from trajsr.resources import shipped_folder
+    ethanol = load(shipped_folder("datasets") / "ethanol-gfn2-seed0.h5")
+    masses = np.asarray(ethanol.masses)
+    x = np.broadcast_to(ethanol.positions[0], (40000, 9, 3))
+    v = maxwell_boltzmann(x.shape, masses, 400.0, np.random.default_rng(0))
+    for element, kelvin in temperature_by_element(x, v, masses, ethanol.elements).items():
         assert kelvin == pytest.approx(400.0, rel=0.02), element
+    assert vibrational_temperature(x, v, masses).mean() == pytest.approx(400.0, rel=0.01)
+    vibrational, rigid, shares = rigid_body_split(x[:5], v[:5], masses)
+    np.testing.assert_allclose(vibrational + rigid, v[:5])
+    np.testing.assert_allclose(shares.sum(-1), 21.0)                      # 3N − 6
+    centred = x[:5] - (masses[:, None] * x[:5]).sum(-2, keepdims=True) / masses.sum()
+    np.testing.assert_allclose((masses[:, None] * np.cross(centred, vibrational)).sum(-2), 0.0, atol=1e-9)
+    np.testing.assert_allclose((masses[:, None] * vibrational).sum(-2), 0.0, atol=1e-9)
+    # spinning the molecule adds rigid motion only: its vibrations read the same temperature
+    spin = np.cross(np.array([0.0, 0.0, 30.0]), centred)                 # ω in rad/ps
+    np.testing.assert_allclose(rigid_body_split(x[:5], v[:5] + spin, masses)[0], vibrational, atol=1e-9)
+    # a linear molecule keeps 3N − 5
+    assert rigid_body_split(np.array([[0.0, 0, 0], [0, 0, 0.074]]), np.ones((2, 3)),
+                            np.array([1.008, 1.008]))[2].sum() == pytest.approx(1.0)
+
+

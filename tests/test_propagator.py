@@ -8,6 +8,7 @@ from ase.calculators.calculator import Calculator, all_changes
 
 from trajsr import Trajectory, TrajsrError, save
 from trajsr.ase import LearnedDynamics
+from trajsr.physics import vibrational_temperature
 from trajsr.propagation.propagator import Propagator
 from trajsr.propagation.train import fit_propagator
 
@@ -110,12 +111,16 @@ def test_thermostats_reach_their_temperature(oscillator_model):
     prop = Propagator.load(oscillator_model)
     start = harmonic_trajectory(0.008, np.array([0.0, 0.0, 1.0]), n=2)
     # a low temperature keeps the toy molecule inside the bond lengths its potential was trained on
-    for kind in ("bussi", "langevin"):
+    for kind, every in (("bussi", 1), ("langevin", 1), ("bussi", 3)):  # 3: updates every 3 strides, compiled
         runs = prop.run(np.stack([start.positions[0]] * 64), np.stack([start.velocities[0]] * 64), 300,
-                        thermostat=kind, temperature=40.0, thermostat_time_fs=20.0, friction_per_fs=0.05)
+                        thermostat=kind, temperature=40.0, thermostat_time_fs=20.0, friction_per_fs=0.05,
+                        thermostat_every=every)
         assert runs[0].n_frames == 301
-        temps = np.array([prop.temperature(r.velocities[100:]) for r in runs])
+        temps = np.array([vibrational_temperature(r.positions[100:], r.velocities[100:], r.masses) for r in runs])
         assert temps.mean() == pytest.approx(40.0, rel=0.15)
+        if kind == "bussi":  # the rigid rotation is left alone: the spring never turns
+            axis = runs[0].positions[:, 1] - runs[0].positions[:, 0]
+            assert np.abs(axis[:, :2]).max() < 1e-6 * np.abs(axis[:, 2]).min()
 
 
 def test_ase_integrator_with_observers_and_trajectory(tmp_path, oscillator_model):
@@ -285,6 +290,8 @@ def test_shooting_hits_both_ends_of_a_gap(oscillator_model):
     assert np.abs(xs - truth.positions).mean() < 0.5 * np.abs(hermite.positions - truth.positions).mean()
     with pytest.raises(TrajsrError, match="Hamiltonian"):
         ShootingInterpolator(type("Step", (), {"family": "lstm"})())
+    with pytest.raises(TrajsrError, match="ShootingInterpolator.load"):  # a path, not a loaded step
+        ShootingInterpolator(str(oscillator_model))
     for bad in (dict(jacobians=0), dict(batch=0), dict(iterations=-1), dict(iterations=2.5)):
         with pytest.raises(TrajsrError, match=f"{next(iter(bad))} must be an integer"):
             ShootingInterpolator(shooting.step, **bad)

@@ -211,6 +211,8 @@ def cmd_propagate(args):
     check_writable(args.output, args.force)
     if args.thermostat and args.temperature is None:
         raise TrajsrError(f"--thermostat {args.thermostat} needs --temperature (K)")
+    if args.thermostat_every and args.temperature is None:
+        raise TrajsrError("--thermostat-every needs --temperature (K)")
     start = load(args.start, top=args.top, dt_fs=args.dt)
     if not -start.n_frames <= args.frame < start.n_frames:
         raise TrajsrError(f"{args.start}: --frame {args.frame} out of range ({start.n_frames} frames)")
@@ -231,7 +233,7 @@ def cmd_propagate(args):
         warnings.simplefilter("ignore")  # the guard's message is printed below, once
         traj = prop.run(start.positions[args.frame], start.velocities[args.frame], args.steps,
                         thermostat=thermostat, temperature=args.temperature,
-                        rescale_energy_with=calc, progress=True, seed=args.seed)
+                        thermostat_every=args.thermostat_every or 1, rescale_energy_with=calc, progress=True, seed=args.seed)
     traj.topology = start.topology
     save(traj, args.output, force=args.force)
     print(f"{traj.n_frames} frames, {prop.stride_fs:g} fs apart ({(traj.n_frames - 1) * prop.stride_fs * PS_PER_FS:g} ps)"

@@ -167,11 +167,14 @@ def bond_angle_distance(reference, other, bonds=None) -> float:
 
 # -- temperatures and energies --------------------------------------------------------------------
 def temperature_by_element(trajectories) -> dict:
-    """Mean temperature (K) of each element's atoms (equipartition, 3N − 3 degrees of freedom), pooled."""
+    """Mean vibrational temperature (K) of each element's atoms, pooled: the rigid-body motion removed,
+    each atom's kinetic energy over the degrees of freedom it keeps
+    (:func:`trajsr.physics.temperature_by_element`)."""
     from .physics import temperature_by_element as by_element
     trajs = _as_list(trajectories)
+    x = np.concatenate([t.positions for t in trajs])
     v = np.concatenate([velocities_of(t) for t in trajs])
-    return by_element(v, trajs[0].masses, trajs[0].elements)
+    return by_element(x, v, trajs[0].masses, trajs[0].elements)
 
 
 def total_energies(traj: Trajectory, calculator, every: int = 1):
@@ -195,7 +198,7 @@ def energy_drift(time_ps: np.ndarray, energy_kj_per_mol: np.ndarray, n_atoms: in
 def compare_sampling(reference, other) -> dict:
     """What ``other`` samples against ``reference`` (each a trajectory or a list, pooled; same atoms and
     frame spacing): VDOS overlap (≥ 300 cm⁻¹), mean Wasserstein-1 distance of bond lengths (Å) and bond
-    angles (degrees), temperature by element (K) of both and the largest relative difference."""
+    angles (degrees), vibrational temperature by element (K) of both and the largest relative difference."""
     mine, theirs = temperature_by_element(other), temperature_by_element(reference)
     return dict(vdos_overlap=vdos_overlap(reference, other),
                 bond_w1_angstrom=bond_length_distance(reference, other),

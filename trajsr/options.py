@@ -163,6 +163,8 @@ def build_parser(commands: dict) -> Parser:
     _add_output(p)
     p.add_argument("--temperature", type=POSITIVE, help="NVT at this temperature (K)")
     p.add_argument("--thermostat", choices=["bussi", "langevin"], help="with --temperature (default bussi)")
+    p.add_argument("--thermostat-every", type=COUNT, metavar="N",
+                   help="with --temperature: update the thermostat every N learned steps (default 1)")
     p.add_argument("--rescale-energy-with", metavar="CALC", choices=["gfn2"],
                    help="hold E_pot + E_kin with this calculator (gfn2: one GFN2-xTB energy per learned step, "
                         "about 20x slower than the learned step alone)")

@@ -3,8 +3,9 @@
 Recipe: Maxwell–Boltzmann velocities at T, Langevin at T (friction 0.01/fs) to equilibrate, then NVE
 velocity Verlet; every NVE step is saved with velocities and potential energy. With
 ``thermostat="bussi"`` the production run is NVT under the Bussi–Donadio–Parrinello thermostat instead
-(the converged reference a propagator's spectrum and temperatures are judged against), and
-``save_every`` keeps every n-th step.
+(the converged reference a propagator's spectrum and temperatures are judged against): the molecule's
+rotation is stopped first and the thermostat rescales its vibrations (3N − 6 degrees of freedom), as
+``trajsr propagate --thermostat bussi`` does; ``save_every`` keeps every n-th step.
 """
 from __future__ import annotations
 
@@ -105,13 +106,14 @@ def run_gfn2_md(atoms, *, steps: int, seed: int, temperature: float = 500.0, dt_
             bar.update(save_every)
 
     if thermostat == "bussi":
-        from ase.constraints import FixCom
-        from ase.md.bussi import Bussi
-        # the centre of mass is at rest: without FixCom, ASE counts 3N degrees of freedom where 3N − 3 move,
-        # and the miscounted rescaling pumps energy into the overall rotation (a "flying ice cube")
-        atoms.set_constraint(FixCom())
-        dynamics = Bussi(atoms, dt_fs * units.fs, temperature_K=temperature, taut=tau_fs * units.fs, rng=rng)
-        ensemble = f"NVT Bussi thermostat (3N - 3 degrees of freedom), tau {tau_fs:g} fs, velocity Verlet"
+        # a global rescaling only scales the angular momentum: stop the rotation so that every run samples
+        # the same ensemble (else each keeps the rotational energy the equilibration left it)
+        from .vibrational_bussi import VibrationalBussi
+        ZeroRotation(atoms)
+        dynamics = VibrationalBussi(atoms, dt_fs * units.fs, temperature_K=temperature, taut=tau_fs * units.fs,
+                                    rng=rng)
+        ensemble = (f"NVT Bussi thermostat on the vibrations (3N - 6 degrees of freedom, rotation stopped), "
+                    f"tau {tau_fs:g} fs, velocity Verlet")
     else:
         dynamics = VelocityVerlet(atoms, dt_fs * units.fs)
         ensemble = "NVE velocity Verlet"

@@ -23,6 +23,7 @@ Units: nm, nm/ps, ps.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
@@ -53,9 +54,11 @@ class ShootingInterpolator(Interpolator):
     context = 8
 
     def __init__(self, step, iterations: int = 4, jacobians: int = 3, batch: int = 512):
+        if isinstance(step, (str, os.PathLike)):
+            raise TrajsrError(f"{step}: a file; load it with ShootingInterpolator.load(path)")
         if not hasattr(step, "potential"):
             raise TrajsrError(f"shooting needs a Hamiltonian propagator (a learned potential); this one is "
-                              f"the {step.family!r} family")
+                              f"the {getattr(step, 'family', type(step).__name__)!r} family")
         for name, value, least in (("iterations", iterations, 0), ("jacobians", jacobians, 1), ("batch", batch, 1)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
                 raise TrajsrError(f"shooting: {name} must be an integer >= {least}, got {value!r}")

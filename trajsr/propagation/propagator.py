@@ -140,7 +140,7 @@ class Propagator:
     # -- the run loop ------------------------------------------------------------------------------
     def run(self, positions, velocities, n_steps: int, *, thermostat: str | None = None,
             temperature: float | None = None, thermostat_time_fs: float = 100.0, friction_per_fs: float = 0.01,
-            rescale_energy_with=None, guard: bool = True, bond_factor: float = 1.8,
+            thermostat_every: int = 1, rescale_energy_with=None, guard: bool = True, bond_factor: float = 1.8,
             chunk: int = CHUNK_STRIDES,
             seed: int = 0, progress: bool = False):
         """Roll the learned dynamics forward ``n_steps`` strides.
@@ -153,7 +153,12 @@ class Propagator:
             Learned steps (strides of :attr:`stride_fs` fs).
         thermostat : {None, "bussi", "langevin"}
             NVT around the learned step at ``temperature`` (K): Bussi stochastic velocity rescaling with
-            time constant ``thermostat_time_fs``, or Langevin with ``friction_per_fs``.
+            time constant ``thermostat_time_fs`` (on the vibrations: the rigid rotation is kept, 3N − 6
+            degrees of freedom), or Langevin with ``friction_per_fs``.
+        thermostat_every : int
+            Strides between thermostat updates, each over that interval (GROMACS's ``nsttcouple``). More
+            than 1 lets the strides between run as one compiled chunk; keep the interval well below the
+            thermostat's time constant.
         rescale_energy_with : ase.calculators.calculator.Calculator or "gfn2", optional
             Rescale the internal momenta after each stride so that E_pot (this calculator) + E_kin
             stays at its start value. Costs one reference energy per stride (GFN2-xTB: about 20×
@@ -171,6 +176,7 @@ class Propagator:
         """
         _check_count(n_steps, "n_steps")
         _check_count(chunk, "chunk")
+        _check_count(thermostat_every, "thermostat_every")
         x = np.asarray(positions, np.float64)
         v = np.asarray(velocities, np.float64)
         if x.size == 0 or x.ndim not in (2, 3):
@@ -197,17 +203,19 @@ class Propagator:
         watch = Guard(self.elements, self.masses, x[0], max(self.temperature(v).max(), temperature or 0.0),
                       bond_factor)
         frames_x, frames_v, message = [x[None]], [v[None]], None
-        xla = self.uses_xla(n_steps * len(x)) and not per_stride
+        every = thermostat_every if thermostat else 1
+        xla = self.uses_xla(n_steps * len(x)) and not (per_stride and every == 1)
         from tqdm import tqdm
         bar = tqdm(total=n_steps, unit="step", disable=None if progress else True, desc="propagating")
         done = 0
         while done < n_steps:
-            k = 1 if per_stride else min(chunk, n_steps - done)
+            k = min(every if per_stride else chunk, n_steps - done)
             xs, vs = self.step(x, v, k, xla=xla, pad=not per_stride)
             if per_stride:
                 if thermostat:
-                    vs[-1] = apply_thermostat(thermostat, vs[-1], self.masses, temperature, self.stride_fs,
-                                              tau_fs=thermostat_time_fs, friction_per_fs=friction_per_fs, rng=rng)
+                    vs[-1] = apply_thermostat(thermostat, vs[-1], self.masses, temperature, k * self.stride_fs,
+                                              positions=xs[-1], tau_fs=thermostat_time_fs,
+                                              friction_per_fs=friction_per_fs, rng=rng)
                 if target_energy is not None:
                     vs[-1] = rescale_to_kinetic(vs[-1], self.masses, target_energy - potential_energies(
                         calc, self.elements, xs[-1]))
