@@ -8,12 +8,13 @@ Optionally trains a propagator first (``--train FAMILY``, on --train-files, vali
 Then, in this one process:
 
 * **NVT** at each --temperatures T: the reference is GFN2-xTB with the Bussi thermostat on the
-  vibrations (tau 100 fs, rotation stopped: :mod:`trajsr.datasets.vibrational_bussi`), several independent runs in ``--nvt DIR/t{T}*/`` (made by ``trajsr datasets make ethanol-gfn2
-  --thermostat bussi --save-every 10 --steps 100000 --temperature T``). Its floor is the VDOS overlap
-  of one half of the runs with the other. The propagator runs from the same starts, with the same
-  thermostat and length; its overlap is that of its half against the reference's other half (same
-  length as the floor's). Also: temperature by element, bond-length and angle Wasserstein-1 distance,
-  and the mean vibrational temperature under Bussi and Langevin.
+  vibrations (tau 100 fs, rotation stopped: :mod:`trajsr.datasets.vibrational_bussi`), several
+  independent runs in ``--nvt DIR/t{T}*/`` (made by ``trajsr datasets make ethanol-gfn2 --thermostat
+  bussi --save-every 10 --steps 100000 --temperature T``; default DIR data/ethanol-nvt-vib). Its floor is
+  the VDOS overlap of one half of the runs with the other. The propagator runs from the same starts, with
+  the same thermostat and length; its overlap is that of its half against the reference's other half
+  (same length as the floor's). Also: vibrational temperature by element, bond-length and angle
+  Wasserstein-1 distance, and the mean vibrational temperature under Bussi and Langevin.
 * **NVE** from the --starts (frame 0 of trajectories training never saw, 300/500/700 K): --rollout-ps
   each; per start: survival (guard), energy drift (GFN2-xTB energies of every --energy-every-th
   predicted frame), temperature by element and bonds/angles against that start's GFN2-xTB velocity
@@ -70,6 +71,7 @@ from ase import Atoms, units
 from ase.md.verlet import VelocityVerlet
 from trajsr import load
 from trajsr.datasets.xtb import gfn2_calculator
+from trajsr.units import ANGSTROM_PER_NM, NM_PER_PS_PER_ANGSTROM_PER_FS
 start = load(sys.argv[1])
 atoms = Atoms(start.elements, positions=start.positions[0] * ANGSTROM_PER_NM)
 atoms.set_velocities(start.velocities[0] / NM_PER_PS_PER_ANGSTROM_PER_FS / units.fs)
@@ -190,7 +192,7 @@ def main():
     p.add_argument("--train-files", nargs="+", default=TRAIN)
     p.add_argument("--valid-files", nargs="+", default=VALID)
     p.add_argument("--starts", nargs="+", default=STARTS, help="held-out NVE trajectories (frame 0 is the start)")
-    p.add_argument("--nvt", default=str(DATA / "ethanol-nvt"), help="folder with t{T}*/ Bussi NVT references")
+    p.add_argument("--nvt", default=str(DATA / "ethanol-nvt-vib"), help="folder with t{T}*/ Bussi NVT references")
     p.add_argument("--temperatures", type=float, nargs="+", default=[300.0, 500.0, 700.0])
     p.add_argument("--tau-fs", type=float, default=100.0)
     p.add_argument("--thermostat-every-fs", type=float, default=20.0,
