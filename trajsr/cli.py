@@ -233,7 +233,8 @@ def cmd_propagate(args):
         warnings.simplefilter("ignore")  # the guard's message is printed below, once
         traj = prop.run(start.positions[args.frame], start.velocities[args.frame], args.steps,
                         thermostat=thermostat, temperature=args.temperature,
-                        thermostat_every=args.thermostat_every or 1, rescale_energy_with=calc, progress=True, seed=args.seed)
+                        thermostat_every=args.thermostat_every or 1, rescale_energy_with=calc, progress=True,
+                        seed=args.seed)
     traj.topology = start.topology
     save(traj, args.output, force=args.force)
     print(f"{traj.n_frames} frames, {prop.stride_fs:g} fs apart ({(traj.n_frames - 1) * prop.stride_fs * PS_PER_FS:g} ps)"

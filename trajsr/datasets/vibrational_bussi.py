@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ase.md.bussi import Bussi
 
-from ..physics import rigid_body_split
+from ..physics import kinetic_energy, rigid_body_split
 
 
 class VibrationalBussi(Bussi):
@@ -26,7 +26,7 @@ class VibrationalBussi(Bussi):
         """Rescale the vibrational velocities (Bussi et al. 2007, eq. A7); rigid-body motion kept."""
         masses = self.atoms.get_masses()
         vibrational, rigid, _ = rigid_body_split(self.atoms.get_positions(), self.atoms.get_velocities(), masses)
-        kinetic = 0.5 * float((masses[:, None] * vibrational ** 2).sum())
+        kinetic = float(kinetic_energy(vibrational, masses))
         alpha = self.calculate_alpha(kinetic)
         self.atoms.set_velocities(rigid + alpha * vibrational)
         self.transferred_energy += (alpha ** 2 - 1.0) * kinetic
