@@ -116,7 +116,8 @@ def judge_nvt(prop, temperature_k, folder, tau_fs, seed, every_fs):
     refs = [r[: n + 1] for r in refs]
     x0 = np.stack([r.positions[0] for r in refs])
     v0 = np.stack([r.velocities[0] for r in refs])
-    out = {"reference_runs": [r.source for r in refs], "reference_ps_per_run": float(refs[0].time[-1])}
+    out = {"reference_runs": [os.path.relpath(r.source, ROOT) for r in refs],
+           "reference_ps_per_run": float(refs[0].time[-1])}
     start = time.perf_counter()
     runs = {kind: prop.run(x0, v0, n, thermostat=kind, temperature=temperature_k, thermostat_time_fs=tau_fs,
                            friction_per_fs=0.01, seed=seed, thermostat_every=max(1, round(every_fs / prop.stride_fs)))

@@ -71,6 +71,10 @@ def test_wrong_answers_with_exit_0_are_now_errors(files, cli, tmp_path, ethanol)
         args = {"--steps": 5, option: value}
         fails(cli("propagate", "--model", MODELS / "ethanol-gfn2-prop-f10.keras", "--start", d / "fine.h5",
                   *[x for kv in args.items() for x in kv], "-o", tmp_path / "p.h5", check=False), option)
+    # 7. an NVE energy constraint together with a thermostat: contradictory, refused
+    fails(cli("propagate", "--model", MODELS / "ethanol-gfn2-prop-f10.keras", "--start", d / "fine.h5", "--steps", 5,
+              "--temperature", 300, "--rescale-energy-with", "gfn2", "-o", tmp_path / "p.h5", check=False),
+          "--rescale-energy-with")
     no_leftovers(tmp_path, "u.h5", "s.h5", "p.h5")
     # 8. trajsr.upsample stays the function
     import importlib

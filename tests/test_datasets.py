@@ -125,10 +125,20 @@ def test_merge_checks_recipes_and_checksums(tmp_path, cli):
     cli("datasets", "merge", tmp_path / "part1", tmp_path / "part2", "-o", tmp_path / "all")
     import json
     assert len(json.loads((tmp_path / "all" / "manifest.json").read_text())["datasets"]) == 2
+    # merging again into the same folder (its files are hard links of the parts') adds nothing and fails nothing
+    for extra in ((), ("--force",)):
+        cli("datasets", "merge", tmp_path / "part1", tmp_path / "part2", "-o", tmp_path / "all", *extra)
+    assert len(json.loads((tmp_path / "all" / "manifest.json").read_text())["datasets"]) == 2
+    # parts merged one at a time as they finish: the folder lists both
+    for part in ("part1", "part2"):
+        cli("datasets", "merge", tmp_path / part, "-o", tmp_path / "one-by-one")
+    assert len(json.loads((tmp_path / "one-by-one" / "manifest.json").read_text())["datasets"]) == 2
     other = dict(spec, charge=1, multiplicity=2)
     make(spec=other, seeds=[3], steps=20, out_dir=tmp_path / "part3", progress=False)
     proc = cli("datasets", "merge", tmp_path / "part1", tmp_path / "part3", "-o", tmp_path / "bad", check=False)
     assert proc.returncode == 2 and "another recipe" in proc.stderr and "charge" in proc.stderr
+    proc = cli("datasets", "merge", tmp_path / "part3", "-o", tmp_path / "all", check=False)  # into a folder of another
+    assert proc.returncode == 2 and "already in" in proc.stderr and "charge" in proc.stderr
     with open(tmp_path / "part2" / "methanol-gfn2-seed2.h5", "ab") as f:
         f.write(b"tampered")
     proc = cli("datasets", "merge", tmp_path / "part1", tmp_path / "part2", "-o", tmp_path / "bad2", check=False)

@@ -105,6 +105,9 @@ def test_energy_rescaling_holds_total_energy_of_known_potential(oscillator_model
     fixable = potential <= total[0]
     assert fixable.mean() > 0.9
     np.testing.assert_allclose(total[fixable], total[0], rtol=1e-6)
+    with pytest.raises(TrajsrError, match="one or the other"):  # NVE constraint and NVT thermostat
+        prop.run(start.positions[0], start.velocities[0], 2, rescale_energy_with=HarmonicBond(),
+                 thermostat="bussi", temperature=300.0)
 
 
 def test_thermostats_reach_their_temperature(oscillator_model):

@@ -213,6 +213,9 @@ def cmd_propagate(args):
         raise TrajsrError(f"--thermostat {args.thermostat} needs --temperature (K)")
     if args.thermostat_every and args.temperature is None:
         raise TrajsrError("--thermostat-every needs --temperature (K)")
+    if args.rescale_energy_with and args.temperature is not None:
+        raise TrajsrError("--rescale-energy-with holds the total energy constant (NVE); --temperature asks for a "
+                          "thermostat (NVT): use one or the other")
     start = load(args.start, top=args.top, dt_fs=args.dt)
     if not -start.n_frames <= args.frame < start.n_frames:
         raise TrajsrError(f"{args.start}: --frame {args.frame} out of range ({start.n_frames} frames)")

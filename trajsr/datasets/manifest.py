@@ -50,8 +50,17 @@ def entry(path, summary: dict, spec: dict, seconds: float, processes: int) -> di
                 generation_seconds=round(seconds, 1), processes=processes)
 
 
+def _recipe(entry) -> dict:
+    return {k: entry["recipe"].get(k, entry.get(k)) for k in RECIPE_KEYS}
+
+
+def _differ(a: dict, b: dict) -> str:
+    return ", ".join(k for k in RECIPE_KEYS if a[k] != b[k])
+
+
 def merge(folders, out_dir, force: bool = False) -> Path:
-    """Check and join the manifests (and files) of ``folders`` into ``out_dir``."""
+    """Check and join the manifests (and files) of ``folders`` into ``out_dir``; what an earlier merge put
+    there stays listed (it must share the recipe), so parts can be merged as they finish."""
     out_dir = Path(out_dir)
     merged, first = {}, None
     for folder in map(Path, folders):
@@ -64,25 +73,32 @@ def merge(folders, out_dir, force: bool = False) -> Path:
                 raise TrajsrError(f"{path}: listed in {folder / NAME} but missing")
             if sha256(path) != e["sha256"]:
                 raise TrajsrError(f"{path}: sha256 differs from {folder / NAME}: changed or truncated")
-            recipe = {k: e["recipe"].get(k, e.get(k)) for k in RECIPE_KEYS}
+            recipe = _recipe(e)
             if first is None:
                 first = (path, recipe)
             elif recipe != first[1]:
-                diff = [k for k in RECIPE_KEYS if recipe[k] != first[1][k]]
-                raise TrajsrError(f"{path}: made with another recipe than {first[0]} ({', '.join(diff)} differ)")
+                raise TrajsrError(f"{path}: made with another recipe than {first[0]} "
+                                  f"({_differ(recipe, first[1])} differ)")
             if e["file"] in merged and merged[e["file"]][1]["sha256"] != e["sha256"]:
                 raise TrajsrError(f"{path}: another {e['file']} with different content is in "
                                   f"{merged[e['file']][0].parent}")
             merged[e["file"]] = (path, e)
+    kept = [e for e in read(out_dir) if e["file"] not in merged]
+    for e in kept:
+        if _recipe(e) != first[1]:
+            raise TrajsrError(f"{out_dir / e['file']}: already in {out_dir} but made with another recipe than "
+                              f"{first[0]} ({_differ(_recipe(e), first[1])} differ)")
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name, (path, _) in merged.items():
+    for name, (path, entry) in merged.items():
         target = out_dir / name
-        if target.resolve() == path.resolve():
-            continue
-        if target.exists() and not force:
-            raise TrajsrError(f"{target}: file exists; use --force to overwrite it")
+        if target.exists():
+            if os.path.samefile(target, path) or sha256(target) == entry["sha256"]:
+                continue  # already there: merging again adds only what is new
+            if not force:
+                raise TrajsrError(f"{target}: file exists with other content; use --force to overwrite it")
+            target.unlink()  # replace it; writing through a hard link would change the folder it came from
         try:
-            os.link(path, target) if not target.exists() else shutil.copyfile(path, target)
+            os.link(path, target)
         except OSError:
             shutil.copyfile(path, target)
-    return write(out_dir, [e for _, e in merged.values()])
+    return write(out_dir, kept + [e for _, e in merged.values()])

@@ -162,7 +162,7 @@ class Propagator:
         rescale_energy_with : ase.calculators.calculator.Calculator or "gfn2", optional
             Rescale the internal momenta after each stride so that E_pot (this calculator) + E_kin
             stays at its start value. Costs one reference energy per stride (GFN2-xTB: about 20×
-            slower than the learned step alone).
+            slower than the learned step alone). NVE only: refused together with a thermostat.
         guard : bool
             Stop at the first non-finite value, bond beyond ``bond_factor`` × (or below 1/``bond_factor``
             ×) its start length, or temperature above 10× the start (or thermostat) temperature + 1000 K.
@@ -194,6 +194,9 @@ class Propagator:
             raise TrajsrError("a thermostat needs a temperature (K)")
         if thermostat and thermostat not in THERMOSTATS:
             raise TrajsrError(f"unknown thermostat {thermostat!r}; choose {' or '.join(THERMOSTATS)}")
+        if thermostat and rescale_energy_with is not None:
+            raise TrajsrError("rescale_energy_with holds the total energy at its start value (NVE) and a thermostat "
+                              "changes it (NVT): use one or the other")
         rng = np.random.default_rng(seed)
         per_stride = thermostat is not None or rescale_energy_with is not None
         calc = target_energy = None
