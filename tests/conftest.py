@@ -9,7 +9,8 @@ import pytest
 from trajsr import Trajectory
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data" / "mbgdml-water"
+#: third-party files (not shipped: read by path beside the checkout, or from $TRAJSR_SHARED_DATA)
+SHARED = Path(os.environ.get("TRAJSR_SHARED_DATA", ROOT.parent / "shared" / "data")) / "mbgdml-water"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 

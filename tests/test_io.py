@@ -70,8 +70,16 @@ def test_npz_with_pickled_objects_is_refused(tmp_path):
         load(tmp_path / "a.npz")
 
 
+def shared(pattern):
+    """A third-party file beside the checkout; skipped (with the path) where that folder is absent."""
+    found = sorted(SHARED.glob(pattern))
+    if not found:
+        pytest.skip(f"no {SHARED / pattern} (third-party data, not shipped; set TRAJSR_SHARED_DATA)")
+    return found[0]
+
+
 def test_reads_mbgdml_sgdml_npz():
-    path = next(SHARED.glob("6h2o*.npz"))
+    path = shared("6h2o*.npz")
     t = load(path)
     assert t.n_frames == 301 and t.n_atoms == 18 and t.elements[:3] == ["O", "H", "H"]
     # Å/fs velocities -> nm/ps; positions agree with velocities (1 fs spacing, no time stored)
@@ -82,7 +90,7 @@ def test_reads_mbgdml_sgdml_npz():
 
 @pytest.mark.parametrize("pattern,frames,atoms", [("4h2o*.traj", 101, 12), ("10h2o*.traj", 1000, 30)])
 def test_reads_plain_xyz_named_traj(pattern, frames, atoms):
-    t = load(next(SHARED.glob(pattern)))
+    t = load(shared(pattern))
     assert (t.n_frames, t.n_atoms) == (frames, atoms)
     assert set(t.elements) == {"O", "H"}
 
