@@ -10,8 +10,8 @@ Then, in this one process:
 * **NVT** at each --temperatures T: the reference is GFN2-xTB with the Bussi thermostat on the
   vibrations (tau 100 fs, rotation stopped: :mod:`trajsr.datasets.vibrational_bussi`), several
   independent runs in ``--nvt DIR/t{T}*/`` (made by ``trajsr datasets make ethanol-gfn2 --thermostat
-  bussi --save-every 10 --steps 100000 --temperature T``; default DIR data/ethanol-nvt-vib). Its floor is
-  the VDOS overlap of one half of the runs with the other. The propagator runs from the same starts, with
+  bussi --save-every 10 --steps 50000 --temperature T`` with 16 seeds; default DIR data/ethanol-nvt-vib).
+  Its floor is the VDOS overlap of one half of the runs with the other. The propagator runs from the same starts, with
   the same thermostat and length; its overlap is that of its half against the reference's other half
   (same length as the floor's). Also: vibrational temperature by element, bond-length and angle
   Wasserstein-1 distance, and the mean vibrational temperature under Bussi and Langevin.
@@ -105,8 +105,11 @@ def at_stride(traj, stride_fs):
     return traj[::k]
 
 
-def judge_nvt(prop, temperature_k, folder, tau_fs, seed, every_fs):
-    """Bussi NVT: floor and propagator figures against the GFN2-xTB runs in ``folder/t{T}*``."""
+def judge_nvt(prop, temperature_k, folder, tau_fs, seed, every_fs, equilibration_fs):
+    """Bussi NVT: floor and propagator figures against the GFN2-xTB runs in ``folder/t{T}*``. Like the
+    reference recipe, the propagator's production runs follow ``equilibration_fs`` of Langevin (friction
+    0.01/fs) in its own dynamics from the reference's starts: a GFN2-xTB state is not an equilibrated state
+    of the learned potential, and a global thermostat leaves the excess where it lands for many ps."""
     refs = [at_stride(load(f), prop.stride_fs) for f in files([f"{folder}/t{temperature_k:g}*/*.h5"])]
     if len(refs) < 2:
         print(f"  no NVT reference at {temperature_k:g} K in {folder}; skipped", flush=True)
@@ -119,8 +122,15 @@ def judge_nvt(prop, temperature_k, folder, tau_fs, seed, every_fs):
     out = {"reference_runs": [os.path.relpath(r.source, ROOT) for r in refs],
            "reference_ps_per_run": float(refs[0].time[-1])}
     start = time.perf_counter()
+    every = max(1, round(every_fs / prop.stride_fs))
+    n_eq = int(round(equilibration_fs / prop.stride_fs))
+    if n_eq:
+        eq = prop.run(x0, v0, n_eq, thermostat="langevin", temperature=temperature_k, friction_per_fs=0.01,
+                      seed=seed + 1000, thermostat_every=every)
+        x0, v0 = np.stack([r.positions[-1] for r in eq]), np.stack([r.velocities[-1] for r in eq])
+    out["equilibration_fs"] = n_eq * prop.stride_fs
     runs = {kind: prop.run(x0, v0, n, thermostat=kind, temperature=temperature_k, thermostat_time_fs=tau_fs,
-                           friction_per_fs=0.01, seed=seed, thermostat_every=max(1, round(every_fs / prop.stride_fs)))
+                           friction_per_fs=0.01, seed=seed, thermostat_every=every)
             for kind in ("bussi", "langevin")}
     out["seconds"] = time.perf_counter() - start
     bussi = runs["bussi"]
@@ -198,6 +208,8 @@ def main():
     p.add_argument("--tau-fs", type=float, default=100.0)
     p.add_argument("--thermostat-every-fs", type=float, default=20.0,
                    help="thermostat updates this far apart (fs, rounded to whole strides)")
+    p.add_argument("--equilibration-fs", type=float, default=1000.0,
+                   help="NVT: Langevin in the propagator before its production runs, as the reference had (fs)")
     p.add_argument("--rollout-ps", type=float, default=1000.0)
     p.add_argument("--energy-every", type=int, default=1000)
     p.add_argument("--ship", metavar="NAME", help="copy the model to models/NAME.keras with a card")
@@ -227,6 +239,7 @@ def main():
     label = args.ship or Path(model).stem  # the shipped name, not a scratch file's
     results = dict(model=str(model), label=label, family=prop.family, stride_fs=prop.stride_fs,
                    training_minutes=minutes, nvt={}, thermostat_every_fs=args.thermostat_every_fs,
+                   equilibration_fs=args.equilibration_fs,
                    command="python bench/propagator.py " + " ".join(sys.argv[1:]))
     calc = gfn2_calculator()
     per, ensemble = judge_nve(prop, starts, args.rollout_ps, args.energy_every, calc)
@@ -237,7 +250,8 @@ def main():
     results["nve"]["abs_drift_mev_atom_ps"] = summary([abs(r["drift_mev_atom_ps"]) for r in per])
     plots = {}
     for k, temp in enumerate(args.temperatures):
-        out = judge_nvt(prop, temp, args.nvt, args.tau_fs, seed=k, every_fs=args.thermostat_every_fs)
+        out = judge_nvt(prop, temp, args.nvt, args.tau_fs, seed=k, every_fs=args.thermostat_every_fs,
+                        equilibration_fs=args.equilibration_fs)
         if out is None:
             continue
         traces, spectra = out.pop("traces"), out.pop("spectra")
@@ -286,7 +300,8 @@ def write(results, name, args):
         "VDOS overlap above 300 cm⁻¹ (67 cm⁻¹ bins, centre of mass removed, at the model's stride). Floor: one "
         "half of the GFN2-xTB runs against the other; model: the propagator's half against the reference's other "
         "half (same length). NVT: Bussi on the vibrations (rigid rotation kept), tau 100 fs, "
-        f"updated every {results['thermostat_every_fs']:g} fs, from the reference runs' starts; temperatures are "
+        f"updated every {results['thermostat_every_fs']:g} fs, from the reference runs' starts after "
+        f"{results['equilibration_fs']:g} fs of Langevin in the propagator (as the reference had); temperatures are "
         "vibrational (rigid-body motion removed, 3N − 6 degrees of freedom); T error: largest relative difference "
         "of an element's mean temperature; W1: mean Wasserstein-1 distance over bonds (Å) and angles (degrees); NVE: per start against its own GFN2-xTB run, median / worst, "
         f"{nve['rollout_ps']:g} ps each.", "",
