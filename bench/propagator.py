@@ -11,9 +11,10 @@ Then, in this one process:
   vibrations (tau 100 fs, rotation stopped: :mod:`trajsr.datasets.vibrational_bussi`), several
   independent runs in ``--nvt DIR/t{T}*/`` (made by ``trajsr datasets make ethanol-gfn2 --thermostat
   bussi --save-every 10 --steps 50000 --temperature T`` with 16 seeds; default DIR data/ethanol-nvt-vib).
-  Its floor is the VDOS overlap of one half of the runs with the other. The propagator runs from the same starts, with
-  the same thermostat and length; its overlap is that of its half against the reference's other half
-  (same length as the floor's). Also: vibrational temperature by element, bond-length and angle
+  Its floor is the VDOS overlap of one half of the runs with the other. The propagator runs from the same
+  starts, after the reference recipe's 1 ps of Langevin (--equilibration-fs) in its own dynamics, with the
+  same thermostat and length; its overlap is that of its half against the reference's other half (same
+  length as the floor's). Also: vibrational temperature by element, bond-length and angle
   Wasserstein-1 distance, and the mean vibrational temperature under Bussi and Langevin.
 * **NVE** from the --starts (frame 0 of trajectories training never saw, 300/500/700 K): --rollout-ps
   each; per start: survival (guard), energy drift (GFN2-xTB energies of every --energy-every-th
