@@ -24,6 +24,8 @@ Then, in this one process:
   velocity Verlet (0.5 fs) for the same simulated time.
 
 Writes bench/results/propagator-f{F}.{md,json,png}; --ship copies the model to models/ with a card.
+``--parts nve nvt`` judges the physics only (its figures do not depend on the machine's load) and keeps
+the last timing; ``--parts timing`` re-times on a quiet machine and keeps the physics.
 """
 import argparse
 import glob
@@ -40,7 +42,8 @@ import numpy as np
 
 from trajsr import Propagator, fit_propagator, load
 from trajsr.datasets.xtb import gfn2_calculator
-from trajsr.observables import compare_sampling, energy_drift, total_energies, vdos_overlap
+from trajsr.observables import (compare_sampling, energy_drift, temperature_by_element_error_bars, total_energies,
+                                vdos_overlap)
 from trajsr.physics import vibrational_temperature
 from trajsr.plots import plot_propagator
 from trajsr.report import table
@@ -53,6 +56,10 @@ STARTS = [f"{DATA}/ethanol/ethanol-gfn2-seed{s}.h5" for s in (101, 102, 103)] + 
 TRAIN = [f"{DATA}/ethanol/ethanol-gfn2-seed{s}.h5" for s in range(1, 9)] + \
         [f"{DATA}/ethanol-valid/{d}/*.h5" for d in ("t300", "t300b", "t700")]
 VALID = [f"{DATA}/ethanol/ethanol-gfn2-seed16.h5", f"{DATA}/ethanol-valid/t500/*.h5", f"{DATA}/ethanol-valid/t700b/*.h5"]
+
+
+#: what each part of the bench writes into the results
+PARTS = {"nve": ["nve"], "nvt": ["nvt"], "timing": ["gfn2_seconds_per_ps", "wall_clock_100ps"]}
 
 
 def files(patterns):
@@ -106,11 +113,16 @@ def at_stride(traj, stride_fs):
     return traj[::k]
 
 
-def judge_nvt(prop, temperature_k, folder, tau_fs, seed, every_fs, equilibration_fs):
+def judge_nvt(prop, temperature_k, folder, tau_fs, seed, every_fs, equilibration_fs, sampling=1):
     """Bussi NVT: floor and propagator figures against the GFN2-xTB runs in ``folder/t{T}*``. Like the
     reference recipe, the propagator's production runs follow ``equilibration_fs`` of Langevin (friction
     0.01/fs) in its own dynamics from the reference's starts: a GFN2-xTB state is not an equilibrated state
-    of the learned potential, and a global thermostat leaves the excess where it lands for many ps."""
+    of the learned potential, and a global thermostat leaves the excess where it lands for many ps.
+
+    The propagator's runs are ``sampling`` times the reference's length: its VDOS overlap takes their first
+    reference-length part (same length as the floor's); temperatures and bond/angle distributions take
+    all of it, so that its own sampling noise (cheap to remove) does not add to the reference's. Each
+    element's temperature carries a standard error from the spread between independent runs."""
     refs = [at_stride(load(f), prop.stride_fs) for f in files([f"{folder}/t{temperature_k:g}*/*.h5"])]
     if len(refs) < 2:
         print(f"  no NVT reference at {temperature_k:g} K in {folder}; skipped", flush=True)
@@ -130,23 +142,42 @@ def judge_nvt(prop, temperature_k, folder, tau_fs, seed, every_fs, equilibration
                       seed=seed + 1000, thermostat_every=every)
         x0, v0 = np.stack([r.positions[-1] for r in eq]), np.stack([r.velocities[-1] for r in eq])
     out["equilibration_fs"] = n_eq * prop.stride_fs
-    runs = {kind: prop.run(x0, v0, n, thermostat=kind, temperature=temperature_k, thermostat_time_fs=tau_fs,
+    runs = {kind: prop.run(x0, v0, n * sampling, thermostat=kind, temperature=temperature_k, thermostat_time_fs=tau_fs,
                            friction_per_fs=0.01, seed=seed, thermostat_every=every)
             for kind in ("bussi", "langevin")}
     out["seconds"] = time.perf_counter() - start
     bussi = runs["bussi"]
-    out["survived"] = all("guard" not in r.info and r.n_frames == n + 1 for rs in runs.values() for r in rs)
+    out["survived"] = all("guard" not in r.info and r.n_frames == n * sampling + 1 for rs in runs.values() for r in rs)
+    out["model_ps_per_run"] = float(bussi[0].time[-1])
     out["floor"] = vdos_overlap(refs[:half], refs[half:])
     out["reference_halves"] = compare_sampling(refs[:half], refs[half:])  # how far the reference is from itself
-    out["model_overlap"] = float(np.mean([vdos_overlap(bussi[:half], refs[half:]),
-                                          vdos_overlap(bussi[half:], refs[:half])]))
+    same = [r[: n + 1] for r in bussi]
+    out["model_overlap"] = float(np.mean([vdos_overlap(same[:half], refs[half:]),
+                                          vdos_overlap(same[half:], refs[:half])]))
     out.update({k: v for k, v in compare_sampling(refs, bussi).items() if k != "vdos_overlap"})
+    out.update(temperature_error_bars(out, refs, bussi, temperature_k))
     vib_t = lambda r: vibrational_temperature(r.positions, r.velocities, r.masses)  # noqa: E731  rotation aside
     out["mean_temperature"] = {kind: float(np.mean([vib_t(r).mean() for r in rs])) for kind, rs in runs.items()}
     out["reference_mean_temperature"] = float(np.mean([vib_t(r).mean() for r in refs]))
-    out["traces"] = (bussi[0].time, vib_t(bussi[0]), refs[0].time, vib_t(refs[0]))
-    out["spectra"] = (refs, bussi)
+    out["traces"] = (same[0].time, vib_t(same[0]), refs[0].time, vib_t(refs[0]))
+    out["spectra"] = (refs, same)
     return out
+
+
+def temperature_error_bars(out, refs, runs, temperature_k):
+    """Standard errors of the worst element's relative T difference (model against reference) and of the
+    reference's own largest departure from equipartition (every element at ``temperature_k``)."""
+    mine, theirs = out["temperature_by_element"], out["reference_temperature_by_element"]
+    se_mine, se_theirs = temperature_by_element_error_bars(runs), temperature_by_element_error_bars(refs)
+    worst = max(theirs, key=lambda e: abs(mine[e] / theirs[e] - 1))
+    ref_worst = max(theirs, key=lambda e: abs(theirs[e] / temperature_k - 1))
+    return dict(temperature_by_element_standard_error=se_mine, reference_temperature_by_element_standard_error=se_theirs,
+                temperature_by_element_worst=worst,
+                temperature_by_element_error_standard_error=float(
+                    mine[worst] / theirs[worst] * np.hypot(se_mine[worst] / mine[worst], se_theirs[worst] / theirs[worst])),
+                reference_equipartition_error=float(abs(theirs[ref_worst] / temperature_k - 1)),
+                reference_equipartition_worst=ref_worst,
+                reference_equipartition_standard_error=float(se_theirs[ref_worst] / temperature_k))
 
 
 def judge_nve(prop, starts, rollout_ps, energy_every, calc):
@@ -211,8 +242,13 @@ def main():
                    help="thermostat updates this far apart (fs, rounded to whole strides)")
     p.add_argument("--equilibration-fs", type=float, default=1000.0,
                    help="NVT: Langevin in the propagator before its production runs, as the reference had (fs)")
+    p.add_argument("--sampling", type=int, default=4,
+                   help="NVT: the propagator's runs are this many times the reference's length (its overlap "
+                        "takes their first reference-length part; temperatures and distributions all of it)")
     p.add_argument("--rollout-ps", type=float, default=1000.0)
     p.add_argument("--energy-every", type=int, default=1000)
+    p.add_argument("--parts", nargs="+", choices=list(PARTS), default=list(PARTS),
+                   help="judge only these; the others are kept from the last results of this model")
     p.add_argument("--ship", metavar="NAME", help="copy the model to models/NAME.keras with a card")
     p.add_argument("--dataset", default="ethanol-gfn2")
     args = p.parse_args()
@@ -238,21 +274,33 @@ def main():
     prop = Propagator.load(model)
     starts = [load(f) for f in files(args.starts)]
     label = args.ship or Path(model).stem  # the shipped name, not a scratch file's
+    name = f"propagator-f{args.factor}" if args.dataset == "ethanol-gfn2" else f"propagator-{args.dataset}-f{args.factor}"
+    command = "python bench/propagator.py " + " ".join(sys.argv[1:])
     results = dict(model=str(model), label=label, family=prop.family, stride_fs=prop.stride_fs,
                    training_minutes=minutes, nvt={}, thermostat_every_fs=args.thermostat_every_fs,
-                   equilibration_fs=args.equilibration_fs,
-                   command="python bench/propagator.py " + " ".join(sys.argv[1:]))
-    calc = gfn2_calculator()
-    per, ensemble = judge_nve(prop, starts, args.rollout_ps, args.energy_every, calc)
-    results["nve"] = dict(per_start=per, ensemble=ensemble, rollout_ps=args.rollout_ps,
-                          all_survived=all(r["failure"] is None for r in per),
-                          **{k: summary([r[k] for r in per]) for k in
-                             ("drift_mev_atom_ps", "bond_w1_angstrom", "angle_w1_degrees", "temperature_by_element_error")})
-    results["nve"]["abs_drift_mev_atom_ps"] = summary([abs(r["drift_mev_atom_ps"]) for r in per])
+                   equilibration_fs=args.equilibration_fs, sampling=args.sampling, command=command,
+                   part_commands={})
+    if set(args.parts) != set(PARTS):  # the other parts' figures stay those of the last run that made them
+        previous = json.loads((RESULTS / f"{name}.json").read_text())
+        if Path(previous["model"]).name != Path(model).name:
+            raise SystemExit(f"{name}.json judged {previous['model']}, not {model}: run all parts")
+        results.update({k: previous[k] for part in PARTS if part not in args.parts for k in PARTS[part]})
+        results["part_commands"] = {p: previous.get("part_commands", {}).get(p, previous["command"])
+                                    for p in PARTS if p not in args.parts}
+        for k in ("thermostat_every_fs", "equilibration_fs", "sampling"):
+            results[k] = previous.get(k) if "nvt" not in args.parts else results[k]
+    results["part_commands"].update({p: command for p in args.parts})
     plots = {}
-    for k, temp in enumerate(args.temperatures):
+    if "nve" in args.parts:
+        per, ensemble = judge_nve(prop, starts, args.rollout_ps, args.energy_every, gfn2_calculator())
+        results["nve"] = dict(per_start=per, ensemble=ensemble, rollout_ps=args.rollout_ps,
+                              all_survived=all(r["failure"] is None for r in per),
+                              **{k: summary([r[k] for r in per]) for k in ("drift_mev_atom_ps", "bond_w1_angstrom",
+                                                                            "angle_w1_degrees", "temperature_by_element_error")})
+        results["nve"]["abs_drift_mev_atom_ps"] = summary([abs(r["drift_mev_atom_ps"]) for r in per])
+    for k, temp in enumerate(args.temperatures if "nvt" in args.parts else []):
         out = judge_nvt(prop, temp, args.nvt, args.tau_fs, seed=k, every_fs=args.thermostat_every_fs,
-                        equilibration_fs=args.equilibration_fs)
+                        equilibration_fs=args.equilibration_fs, sampling=args.sampling)
         if out is None:
             continue
         traces, spectra = out.pop("traces"), out.pop("spectra")
@@ -260,12 +308,12 @@ def main():
             plots = dict(temp=temp, traces=traces, spectra=spectra)
         results["nvt"][f"{temp:g}"] = out
         print(f"NVT {temp:g} K:", out, flush=True)
-    gfn2 = gfn2_seconds_per_ps(files(args.starts)[0])
-    print(f"GFN2-xTB velocity Verlet: {gfn2:.1f} s per simulated ps", flush=True)
-    results["gfn2_seconds_per_ps"] = gfn2
-    seconds = wall_clock(model, files(args.starts)[0], 100.0, prop.stride_fs)
-    results["wall_clock_100ps"] = dict(seconds=seconds, gfn2_seconds=gfn2 * 100.0, speedup=gfn2 * 100.0 / seconds)
-    name = f"propagator-f{args.factor}" if args.dataset == "ethanol-gfn2" else f"propagator-{args.dataset}-f{args.factor}"
+    if "timing" in args.parts:  # run it on a quiet machine: both sides are wall-clock
+        gfn2 = gfn2_seconds_per_ps(files(args.starts)[0])
+        print(f"GFN2-xTB velocity Verlet: {gfn2:.1f} s per simulated ps", flush=True)
+        results["gfn2_seconds_per_ps"] = gfn2
+        seconds = wall_clock(model, files(args.starts)[0], 100.0, prop.stride_fs)
+        results["wall_clock_100ps"] = dict(seconds=seconds, gfn2_seconds=gfn2 * 100.0, speedup=gfn2 * 100.0 / seconds)
     if plots:
         refs, bussi = plots["spectra"]
         t_p, k_p, t_r, k_r = plots["traces"]
@@ -282,7 +330,9 @@ def write(results, name, args):
     rows = []
     for temp, o in results["nvt"].items():
         rows.append([f"NVT {temp} K", f"{o['floor']:.3f}", f"{o['model_overlap']:.3f}",
-                     f"{o['temperature_by_element_error'] * 100:.1f}%", f"{o['bond_w1_angstrom']:.4f}",
+                     f"{o['temperature_by_element_error'] * 100:.1f}% ± "
+                     f"{o.get('temperature_by_element_error_standard_error', float('nan')) * 100:.1f}% "
+                     f"({o.get('temperature_by_element_worst', '?')})", f"{o['bond_w1_angstrom']:.4f}",
                      f"{o['angle_w1_degrees']:.2f}",
                      f"{o['mean_temperature']['bussi']:.0f} / {o['mean_temperature']['langevin']:.0f}",
                      "yes" if o["survived"] else "NO"])
@@ -297,17 +347,27 @@ def write(results, name, args):
     w = results["wall_clock_100ps"]
     text = "\n".join([
         f"# {results['label']}: {results['family']}, {results['stride_fs']:g} fs per learned step", "",
-        f"Command: `{results['command']}`", "",
+        "Command" + ("s" if len(set(results["part_commands"].values())) > 1 else "") + ": " + "; ".join(
+            f"`{c}`" + (f" ({', '.join(p for p, x in results['part_commands'].items() if x == c)})"
+                        if len(set(results["part_commands"].values())) > 1 else "")
+            for c in dict.fromkeys(results["part_commands"].values())), "",
         "VDOS overlap above 300 cm⁻¹ (67 cm⁻¹ bins, centre of mass removed, at the model's stride). Floor: one "
         "half of the GFN2-xTB runs against the other; model: the propagator's half against the reference's other "
         "half (same length). NVT: Bussi on the vibrations (rigid rotation kept), tau 100 fs, "
         f"updated every {results['thermostat_every_fs']:g} fs, from the reference runs' starts after "
-        f"{results['equilibration_fs']:g} fs of Langevin in the propagator (as the reference had); temperatures are "
+        f"{results['equilibration_fs']:g} fs of Langevin in the propagator (as the reference had), "
+        f"{results.get('sampling', 1)}× the reference's length (the overlap takes the first reference-length part, "
+        "the rest all of it); temperatures are "
         "vibrational (rigid-body motion removed, 3N − 6 degrees of freedom); T error: largest relative difference "
-        "of an element's mean temperature; W1: mean Wasserstein-1 distance over bonds (Å) and angles (degrees); NVE: per start against its own GFN2-xTB run, median / worst, "
+        "of an element's mean temperature (that element), ± one standard error from the spread between "
+        "independent runs of both; W1: mean Wasserstein-1 distance over bonds (Å) and angles (degrees); NVE: per start against its own GFN2-xTB run, median / worst, "
         f"{nve['rollout_ps']:g} ps each.", "",
         table(["run", "VDOS floor", "model overlap", "T by element", "bond W1 (Å)", "angle W1 (°)",
                "mean T Bussi / Langevin (K)", "survived"], rows), "",
+        "The reference against equipartition (every element at the target T), worst element: " + "; ".join(
+            f"{t} K {o['reference_equipartition_error'] * 100:.1f}% ± {o['reference_equipartition_standard_error'] * 100:.1f}%"
+            f" ({o['reference_equipartition_worst']})" for t, o in results["nvt"].items()
+            if "reference_equipartition_error" in o) + ".", "",
         f"Energy drift (NVE, GFN2-xTB energies of predicted frames): |median| "
         f"{nve['abs_drift_mev_atom_ps']['median']:.3f}, worst {nve['abs_drift_mev_atom_ps']['worst']:.3f} meV/atom/ps.", "",
         f"Wall-clock for 100 ps from the command's start (`trajsr propagate`): {w['seconds']:.1f} s; GFN2-xTB velocity "
@@ -330,7 +390,7 @@ def ship(model, results, args, prop):
                 validation_files=[os.path.basename(f) for f in record.get("validation", [])],
                 test_files=[os.path.basename(f) for f in files(args.starts)], nvt=results["nvt"], nve=results["nve"],
                 wall_clock_100ps=results["wall_clock_100ps"], gfn2_seconds_per_ps=results["gfn2_seconds_per_ps"],
-                command=results["command"])
+                command=results["command"], part_commands=results["part_commands"])
     if record.get("command"):  # the model file's own record of the command that trained it
         card["training_command"] = record["command"]
     if args.train:  # the same training through the CLI

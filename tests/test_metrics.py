@@ -101,3 +101,22 @@ def test_canonical_velocities_give_every_element_the_same_temperature():
                             np.array([1.008, 1.008]))[2].sum() == pytest.approx(1.0)
 
 
+def test_element_temperature_error_bars_come_from_the_spread_between_runs():
+    """Three runs, the same canonical velocities scaled to 380, 400 and 420 K: each element's error bar
+    is the runs' standard deviation (20 K) over √3, not the far smaller one of the frames pooled."""
+    from trajsr import load
+    from trajsr.observables import temperature_by_element, temperature_by_element_error_bars
+    from trajsr.propagation.thermostats import maxwell_boltzmann
+    from trajsr.resources import shipped_folder
+    ethanol = load(shipped_folder("datasets") / "ethanol-gfn2-seed0.h5")[:1]
+    x = np.broadcast_to(ethanol.positions[0], (20000, 9, 3))
+    v = maxwell_boltzmann(x.shape, np.asarray(ethanol.masses), 400.0, np.random.default_rng(1))
+    runs = [ethanol.replace(positions=x, velocities=v * np.sqrt(kelvin / 400.0), time=np.arange(20000) * 0.005)
+            for kelvin in (380.0, 400.0, 420.0)]
+    middle = temperature_by_element(runs[1])
+    assert middle["O"] == pytest.approx(400.0, rel=0.03)
+    bars = temperature_by_element_error_bars(runs)
+    assert set(bars) == {"C", "O", "H"}
+    for element, kelvin in bars.items():  # each run's element T is middle · (380, 400, 420) / 400
+        assert kelvin == pytest.approx(middle[element] / 400.0 * 20.0 / np.sqrt(3), rel=1e-6), element
+    assert all(np.isnan(list(temperature_by_element_error_bars(runs[:1]).values())))

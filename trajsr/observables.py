@@ -177,6 +177,20 @@ def temperature_by_element(trajectories) -> dict:
     return by_element(x, v, trajs[0].masses, trajs[0].elements)
 
 
+def temperature_by_element_error_bars(runs) -> dict:
+    """Standard error (K) of each element's mean vibrational temperature over independent ``runs``
+    (trajectories of about equal length): their sample standard deviation over √(number of runs).
+
+    A global thermostat barely moves energy between modes, so one element's temperature differs from run
+    to run by ~10% (one oxygen over 25 ps of ethanol) and only independent runs average it out; frames of
+    one run are not independent samples. NaN for fewer than two runs.
+    """
+    per_run = [temperature_by_element(t) for t in _as_list(runs)]
+    if len(per_run) < 2:
+        return {e: float("nan") for e in per_run[0]}
+    return {e: float(np.std([r[e] for r in per_run], ddof=1) / np.sqrt(len(per_run))) for e in per_run[0]}
+
+
 def total_energies(traj: Trajectory, calculator, every: int = 1):
     """Times (ps) and E_pot (``calculator``, an ASE calculator) + E_kin (kJ/mol) of every ``every``-th frame."""
     from .physics import kinetic_energy, potential_energies
