@@ -58,7 +58,10 @@ def propagator_row(c):
     """A propagator card's line: spectrum against its floor, temperatures, 1 ns survival, speed."""
     nvt = c.get("nvt", {})
     spectrum = "; ".join(f"{t} K VDOS {o['model_overlap']:.3f} (floor {o['floor']:.3f}), T by element "
-                         f"{o['temperature_by_element_error']:.0%}" for t, o in nvt.items())
+                         f"{o['temperature_by_element_error']:.0%}" + (
+                             f" ± {o['temperature_by_element_error_standard_error']:.0%}"
+                             if "temperature_by_element_error_standard_error" in o else "")
+                         for t, o in nvt.items())
     nve = c.get("nve", {})
     survived = (f"{sum(r['failure'] is None for r in nve['per_start'])} of {len(nve['per_start'])} NVE starts ran "
                 f"{nve['rollout_ps']:g} ps" if nve else "")
