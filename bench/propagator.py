@@ -42,8 +42,8 @@ import numpy as np
 
 from trajsr import Propagator, fit_propagator, load
 from trajsr.datasets.xtb import gfn2_calculator
-from trajsr.observables import (compare_sampling, energy_drift, temperature_by_element_error_bars, total_energies,
-                                vdos_overlap)
+from trajsr.observables import (compare_sampling, energy_drift, hydrogen_hops_per_ps,
+                                temperature_by_element_error_bars, total_energies, vdos_overlap)
 from trajsr.physics import vibrational_temperature
 from trajsr.plots import plot_propagator
 from trajsr.report import table
@@ -156,6 +156,8 @@ def judge_nvt(prop, temperature_k, folder, tau_fs, seed, every_fs, equilibration
                                           vdos_overlap(same[half:], refs[:half])]))
     out.update({k: v for k, v in compare_sampling(refs, bussi).items() if k != "vdos_overlap"})
     out.update(temperature_error_bars(out, refs, bussi, temperature_k))
+    out["hydrogen_hops_per_ps"], out["reference_hydrogen_hops_per_ps"] = (hydrogen_hops_per_ps(bussi),
+                                                                          hydrogen_hops_per_ps(refs))
     vib_t = lambda r: vibrational_temperature(r.positions, r.velocities, r.masses)  # noqa: E731  rotation aside
     out["mean_temperature"] = {kind: float(np.mean([vib_t(r).mean() for r in rs])) for kind, rs in runs.items()}
     out["reference_mean_temperature"] = float(np.mean([vib_t(r).mean() for r in refs]))
@@ -296,7 +298,8 @@ def main():
         results["nve"] = dict(per_start=per, ensemble=ensemble, rollout_ps=args.rollout_ps,
                               all_survived=all(r["failure"] is None for r in per),
                               **{k: summary([r[k] for r in per]) for k in ("drift_mev_atom_ps", "bond_w1_angstrom",
-                                                                            "angle_w1_degrees", "temperature_by_element_error")})
+                                                                            "bond_w1_by_element_angstrom", "angle_w1_degrees",
+                                                                            "temperature_by_element_error")})
         results["nve"]["abs_drift_mev_atom_ps"] = summary([abs(r["drift_mev_atom_ps"]) for r in per])
     for k, temp in enumerate(args.temperatures if "nvt" in args.parts else []):
         out = judge_nvt(prop, temp, args.nvt, args.tau_fs, seed=k, every_fs=args.thermostat_every_fs,
@@ -326,6 +329,24 @@ def main():
         ship(model, results, args, prop)
 
 
+def by_element(w1):
+    """The bond W1 blind to bond labels, or '-' where the run that made the figures predates it."""
+    return "-" if w1 is None else f"{w1:.4f}"
+
+
+def hops_line(nvt):
+    """A line on proton transfers in NVT (hydrogen hops between heavy atoms), where either side has any."""
+    parts = []
+    for t, o in nvt.items():
+        mine, theirs = o.get("hydrogen_hops_per_ps"), o.get("reference_hydrogen_hops_per_ps")
+        if mine or theirs:
+            runs = len(o["reference_runs"])
+            parts.append(f"{t} K {mine:.3f} ({mine * o['model_ps_per_run'] * runs:.0f} hops) / {theirs:.3f} "
+                         f"({theirs * o['reference_ps_per_run'] * runs:.0f})")
+    return ["Hydrogen hops between heavy atoms (proton transfers, committed within 1.1 Å) per ps in NVT, "
+            "propagator / GFN2-xTB: " + "; ".join(parts) + ".", ""] if parts else []
+
+
 def write(results, name, args):
     rows = []
     for temp, o in results["nvt"].items():
@@ -333,6 +354,7 @@ def write(results, name, args):
                      f"{o['temperature_by_element_error'] * 100:.1f}% ± "
                      f"{o.get('temperature_by_element_error_standard_error', float('nan')) * 100:.1f}% "
                      f"({o.get('temperature_by_element_worst', '?')})", f"{o['bond_w1_angstrom']:.4f}",
+                     by_element(o.get("bond_w1_by_element_angstrom")),
                      f"{o['angle_w1_degrees']:.2f}",
                      f"{o['mean_temperature']['bussi']:.0f} / {o['mean_temperature']['langevin']:.0f}",
                      "yes" if o["survived"] else "NO"])
@@ -342,6 +364,8 @@ def write(results, name, args):
                  f"{nve['temperature_by_element_error']['median'] * 100:.1f}% / "
                  f"{nve['temperature_by_element_error']['worst'] * 100:.1f}%",
                  f"{nve['bond_w1_angstrom']['median']:.4f} / {nve['bond_w1_angstrom']['worst']:.4f}",
+                 by_element(nve.get("bond_w1_by_element_angstrom", {}).get("median")) + " / " +
+                 by_element(nve.get("bond_w1_by_element_angstrom", {}).get("worst")),
                  f"{nve['angle_w1_degrees']['median']:.2f} / {nve['angle_w1_degrees']['worst']:.2f}", "-",
                  f"{sum(r['failure'] is None for r in nve['per_start'])} of {len(nve['per_start'])}"])
     w = results["wall_clock_100ps"]
@@ -360,14 +384,18 @@ def write(results, name, args):
         "the rest all of it); temperatures are "
         "vibrational (rigid-body motion removed, 3N − 6 degrees of freedom); T error: largest relative difference "
         "of an element's mean temperature (that element), ± one standard error from the spread between "
-        "independent runs of both; W1: mean Wasserstein-1 distance over bonds (Å) and angles (degrees); NVE: per start against its own GFN2-xTB run, median / worst, "
+        "independent runs of both; W1: mean Wasserstein-1 distance over bonds (Å) and angles (degrees); W1 by "
+        "element: over each element pair's k shortest distances (its k bonds), sorted, so that a proton transfer "
+        "between equivalent sites (malonaldehyde's enols) does not count; NVE: per start against its own "
+        "GFN2-xTB run, median / worst, "
         f"{nve['rollout_ps']:g} ps each.", "",
-        table(["run", "VDOS floor", "model overlap", "T by element", "bond W1 (Å)", "angle W1 (°)",
+        table(["run", "VDOS floor", "model overlap", "T by element", "bond W1 (Å)", "by element (Å)", "angle W1 (°)",
                "mean T Bussi / Langevin (K)", "survived"], rows), "",
         "The reference against equipartition (every element at the target T), worst element: " + "; ".join(
             f"{t} K {o['reference_equipartition_error'] * 100:.1f}% ± {o['reference_equipartition_standard_error'] * 100:.1f}%"
             f" ({o['reference_equipartition_worst']})" for t, o in results["nvt"].items()
             if "reference_equipartition_error" in o) + ".", "",
+        *hops_line(results["nvt"]),
         f"Energy drift (NVE, GFN2-xTB energies of predicted frames): |median| "
         f"{nve['abs_drift_mev_atom_ps']['median']:.3f}, worst {nve['abs_drift_mev_atom_ps']['worst']:.3f} meV/atom/ps.", "",
         f"Wall-clock for 100 ps from the command's start (`trajsr propagate`): {w['seconds']:.1f} s; GFN2-xTB velocity "

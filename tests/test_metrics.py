@@ -120,3 +120,31 @@ def test_element_temperature_error_bars_come_from_the_spread_between_runs():
     for element, kelvin in bars.items():  # each run's element T is middle · (380, 400, 420) / 400
         assert kelvin == pytest.approx(middle[element] / 400.0 * 20.0 / np.sqrt(3), rel=1e-6), element
     assert all(np.isnan(list(temperature_by_element_error_bars(runs[:1]).values())))
+
+
+def test_bond_lengths_by_element_do_not_count_a_proton_transfer_between_equivalent_sites():
+    """O–H···O with the hydrogen on the left oxygen against the same with it on the right: every labelled
+    bond length differs (0.98 against 1.82 Å), the sorted element-pair lengths are the same."""
+    rng = np.random.default_rng(0)
+    left = np.zeros((200, 3, 3))
+    left[:, 1, 0] = 0.098 + 0.003 * rng.standard_normal(200)  # nm
+    left[:, 2, 0] = 0.280 + 0.003 * rng.standard_normal(200)
+    right = left.copy()
+    right[:, 1, 0] = left[:, 2, 0] - left[:, 1, 0]  # the mirror image: H at the same distance from O2
+    a, b = (Trajectory(positions=x, elements=["O", "H", "O"], time=np.arange(200) * 0.001) for x in (left, right))
+    bonds = np.array([[0, 1]])
+    assert bond_length_distance(a, b, bonds) == pytest.approx(0.84, abs=0.05)
+    assert bond_length_distance(a, b, bonds, by_element=True) < 1e-9
+    assert bond_length_distance(a, a.replace(positions=left * 1.1), bonds, by_element=True) > 0.05
+
+
+def test_hydrogen_hops_count_a_proton_transfer_once_however_long_in_flight():
+    """O–H···O over 1 ps: the hydrogen goes to the right oxygen through 1.4 Å in flight, and back: 2 hops."""
+    from trajsr.observables import hydrogen_hops_per_ps
+    h = np.concatenate([np.full(40, 0.098), np.linspace(0.098, 0.182, 21)[1:], np.full(20, 0.182),
+                        np.linspace(0.182, 0.098, 11)[1:], np.full(11, 0.098)])  # nm, 101 frames
+    x = np.zeros((len(h), 3, 3))
+    x[:, 1, 0], x[:, 2, 0] = h, 0.28
+    traj = Trajectory(positions=x, elements=["O", "H", "O"], time=np.arange(len(h)) * 0.01)
+    assert hydrogen_hops_per_ps(traj) == pytest.approx(2.0)
+    assert hydrogen_hops_per_ps(traj[:50]) == pytest.approx(0.0)  # mid-way (1.4 Å from both): no hop yet

@@ -339,6 +339,10 @@ def test_guard_lets_a_proton_transfer_pass_but_stops_a_hydrogen_that_flies_off()
     transferred = start.copy()
     transferred[1, 0] = 0.185  # 1.9 × the start length from O0, 0.95 Å from O2
     assert guard.check(transferred[None, None], v, 0, 5.0) == (1, None)
+    in_flight = start.copy()
+    in_flight[1, 0] = 0.185  # 1.85 Å from O0, 1.3 Å from O2 stretched to 3.15 Å: as GFN2-xTB at 700 K
+    in_flight[2, 0] = 0.315
+    assert guard.check(in_flight[None, None], v, 0, 5.0) == (1, None)
     flown = start.copy()
     flown[1] = [0.1, 0.25, 0.0]  # far from both oxygens
     index, message = guard.check(flown[None, None], v, 0, 5.0)

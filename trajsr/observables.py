@@ -133,6 +133,29 @@ def bond_lengths(traj: Trajectory, bonds: np.ndarray) -> np.ndarray:
                           axis=-1) * ANGSTROM_PER_NM
 
 
+def sorted_bond_lengths(traj: Trajectory, bonds: np.ndarray) -> np.ndarray:
+    """Bond lengths in Å, shape (frames, bonds), blind to which atoms are bonded: for each element pair
+    with k bonds in ``bonds``, each frame's k shortest distances between atoms of those elements, sorted.
+
+    A proton transfer (malonaldehyde's two equivalent enols: the O–H, C–O and C–C bonds swap lengths)
+    or a methyl rotation relabels bonds without changing these, so a rare hop between equivalent
+    structures does not count as a different bond-length distribution.
+    """
+    x, elements = traj.positions, np.asarray(traj.elements)
+    pairs: dict = {}
+    for i, j in np.asarray(bonds):
+        pair = tuple(sorted((elements[i], elements[j])))
+        pairs[pair] = pairs.get(pair, 0) + 1
+    columns = []
+    for (e1, e2), k in sorted(pairs.items()):
+        a, b = np.flatnonzero(elements == e1), np.flatnonzero(elements == e2)
+        d = np.linalg.norm(x[:, a, None] - x[:, None, b], axis=-1)
+        upper = np.triu_indices(len(a), 1)
+        d = d[:, upper[0], upper[1]] if e1 == e2 else d.reshape(len(x), -1)
+        columns.append(np.sort(d, axis=1)[:, :k])
+    return np.concatenate(columns, axis=1) * ANGSTROM_PER_NM
+
+
 def bond_angles(traj: Trajectory, angles: np.ndarray) -> np.ndarray:
     """Bond angles in degrees, shape (frames, angles), for triplets (i, centre, k)."""
     u = traj.positions[:, angles[:, 0]] - traj.positions[:, angles[:, 1]]
@@ -152,17 +175,36 @@ def _mean_w1(reference, other, measure, items) -> float:
     return float(np.mean([wasserstein_distance(a[:, k], b[:, k]) for k in range(len(items))]))
 
 
-def bond_length_distance(reference, other, bonds=None) -> float:
+def bond_length_distance(reference, other, bonds=None, by_element: bool = False) -> float:
     """Mean over bonds of the Wasserstein-1 distance between bond-length distributions, in Å
-    (``reference``/``other``: a trajectory or a list, pooled)."""
+    (``reference``/``other``: a trajectory or a list, pooled). ``by_element``: compare
+    :func:`sorted_bond_lengths`, which a proton transfer between equivalent sites does not change."""
     bonds = bonds_of(_as_list(reference)[0]) if bonds is None else np.asarray(bonds)
-    return _mean_w1(reference, other, bond_lengths, bonds)
+    return _mean_w1(reference, other, sorted_bond_lengths if by_element else bond_lengths, bonds)
 
 
 def bond_angle_distance(reference, other, bonds=None) -> float:
     """Mean over bond angles of the Wasserstein-1 distance between angle distributions, in degrees."""
     bonds = bonds_of(_as_list(reference)[0]) if bonds is None else np.asarray(bonds)
     return _mean_w1(reference, other, bond_angles, angles_of(bonds))
+
+
+def hydrogen_hops_per_ps(trajectories, commit_angstrom: float = 1.1) -> float:
+    """Hops of hydrogens between heavy atoms per ps (a proton transfer is one hop), pooled over
+    ``trajectories``: a hydrogen is committed to a heavy atom while within ``commit_angstrom`` (Å) of it,
+    and a hop is a change of that atom between two commitments (a proton in flight counts once)."""
+    hops = picoseconds = 0.0
+    for t in _as_list(trajectories):
+        elements = np.asarray(t.elements)
+        hydrogens, heavy = np.flatnonzero(elements == "H"), np.flatnonzero(elements != "H")
+        if len(hydrogens) and len(heavy):
+            d = np.linalg.norm(t.positions[:, hydrogens, None] - t.positions[:, None, heavy], axis=-1)
+            nearest, close = d.argmin(-1), d.min(-1) * ANGSTROM_PER_NM < commit_angstrom
+            for h in range(len(hydrogens)):
+                site = nearest[close[:, h], h]
+                hops += np.count_nonzero(site[1:] != site[:-1])
+        picoseconds += float(t.time[-1] - t.time[0])
+    return float(hops / picoseconds) if picoseconds else float("nan")
 
 
 # -- temperatures and energies --------------------------------------------------------------------
@@ -212,10 +254,12 @@ def energy_drift(time_ps: np.ndarray, energy_kj_per_mol: np.ndarray, n_atoms: in
 def compare_sampling(reference, other) -> dict:
     """What ``other`` samples against ``reference`` (each a trajectory or a list, pooled; same atoms and
     frame spacing): VDOS overlap (≥ 300 cm⁻¹), mean Wasserstein-1 distance of bond lengths (Å) and bond
-    angles (degrees), vibrational temperature by element (K) of both and the largest relative difference."""
+    angles (degrees), the bond W1 blind to which atoms are bonded (Å, :func:`sorted_bond_lengths`),
+    vibrational temperature by element (K) of both and the largest relative difference."""
     mine, theirs = temperature_by_element(other), temperature_by_element(reference)
     return dict(vdos_overlap=vdos_overlap(reference, other),
                 bond_w1_angstrom=bond_length_distance(reference, other),
+                bond_w1_by_element_angstrom=bond_length_distance(reference, other, by_element=True),
                 angle_w1_degrees=bond_angle_distance(reference, other),
                 temperature_by_element=mine, reference_temperature_by_element=theirs,
                 temperature_by_element_error=max(abs(mine[e] / theirs[e] - 1) for e in theirs))

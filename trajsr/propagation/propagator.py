@@ -165,8 +165,9 @@ class Propagator:
             slower than the learned step alone). NVE only: refused together with a thermostat.
         guard : bool
             Stop at the first non-finite value, bond beyond ``bond_factor`` × (or below 1/``bond_factor``
-            ×) its start length, or temperature above 10× the start (or thermostat) temperature + 1000 K.
-            One replica failing stops all of them.
+            ×) its start length (unless it is a hydrogen's and the hydrogen is that close to another heavy
+            atom: a proton transfer), or temperature above 10× the start (or thermostat) temperature +
+            1000 K. One replica failing stops all of them.
 
         Returns
         -------
