@@ -289,8 +289,8 @@ def main():
         results.update({k: previous[k] for part in PARTS if part not in args.parts for k in PARTS[part]})
         results["part_commands"] = {p: previous.get("part_commands", {}).get(p, previous["command"])
                                     for p in PARTS if p not in args.parts}
-        for k in ("thermostat_every_fs", "equilibration_fs", "sampling"):
-            results[k] = previous.get(k) if "nvt" not in args.parts else results[k]
+        if "nvt" not in args.parts:  # the kept NVT figures were made with these settings
+            results.update({k: previous.get(k) for k in ("thermostat_every_fs", "equilibration_fs", "sampling")})
     results["part_commands"].update({p: command for p in args.parts})
     plots = {}
     if "nve" in args.parts:
