@@ -254,6 +254,12 @@ def main():
     p.add_argument("--ship", metavar="NAME", help="copy the model to models/NAME.keras with a card")
     p.add_argument("--dataset", default="ethanol-gfn2")
     args = p.parse_args()
+    name = f"propagator-f{args.factor}" if args.dataset == "ethanol-gfn2" else f"propagator-{args.dataset}-f{args.factor}"
+    if args.sampling < 1:
+        raise SystemExit(f"--sampling must be a whole number ≥ 1, got {args.sampling}")
+    if set(args.parts) != set(PARTS) and not (RESULTS / f"{name}.json").exists():
+        raise SystemExit(f"--parts {' '.join(args.parts)}: no bench/results/{name}.json to keep the other "
+                         "parts from; run all parts")
     command_start = time.time()
     RESULTS.mkdir(parents=True, exist_ok=True)
     model, minutes = Path(args.model) if args.model else None, None
@@ -276,7 +282,6 @@ def main():
     prop = Propagator.load(model)
     starts = [load(f) for f in files(args.starts)]
     label = args.ship or Path(model).stem  # the shipped name, not a scratch file's
-    name = f"propagator-f{args.factor}" if args.dataset == "ethanol-gfn2" else f"propagator-{args.dataset}-f{args.factor}"
     command = "python bench/propagator.py " + " ".join(sys.argv[1:])
     results = dict(model=str(model), label=label, family=prop.family, stride_fs=prop.stride_fs,
                    training_minutes=minutes, nvt={}, thermostat_every_fs=args.thermostat_every_fs,
