@@ -1,8 +1,9 @@
 import json
+from pathlib import Path
 
 import numpy as np
 
-from trajsr import load, save
+from trajsr import load, reconstruction_errors, save
 from trajsr.datasets import shipped_path
 
 
@@ -117,7 +118,18 @@ def test_readme_walkthrough_runs_as_written(tmp_path, cli):
     for line in lines:
         proc = _run_in(tmp_path, shlex.split(line)[1:])
         assert proc.returncode == 0, f"{line}\n{proc.stderr}"
+    # then the uncertainty section's lines that need no training of one's own, in the same folder
+    trust = re.search(r"<!-- trust -->\s*```bash\n(.*?)```", text, re.S).group(1).replace("\\\n", " ")
+    trust_lines = [line.split("  #")[0].strip() for line in trust.splitlines()
+                   if line.startswith("trajsr ") and "my-model" not in line]
+    assert len(trust_lines) == 3
+    for line in trust_lines:
+        proc = _run_in(tmp_path, shlex.split(line)[1:])
+        assert proc.returncode == 0, f"{line}\n{proc.stderr}"
+    assert (tmp_path / "safe.dcd.uncertainty.npz").exists() and (tmp_path / "sigma.png").exists()
+    shot = reconstruction_errors(load(ROOT / "datasets" / "ethanol-gfn2-seed0.h5"), load(tmp_path / "shot.h5"), 10)
     errors = json.loads((tmp_path / "errors.json").read_text())
+    assert shot["mae_angstrom"] < errors["mae_angstrom"]  # the propagator's shooting beats the Bi-LSTM
     assert errors["mae_angstrom"] < 2e-3 and (tmp_path / "gaps.png").exists()
     assert 0.5 < errors["uncertainty"]["coverage_90"] <= 1.0 and (tmp_path / "trust.png").exists()
     assert (tmp_path / "fine.dcd.uncertainty.npz").exists()
@@ -145,6 +157,13 @@ def test_regular_install_runs_the_demo(tmp_path):
                                                                  "*.work", "data", "trajsr-demo", ".venv"))
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", tmp_path / "venv"], check=True)
     python = tmp_path / "venv" / "bin" / "python"
+    # a venv made from inside the README's venv borrows the *base* Python's packages, not that venv's: point
+    # it at the running environment too (its dependencies, and the wheel package setuptools needs)
+    import sysconfig
+    inner = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    outer = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    (Path(inner) / "trajsr-test-outer.pth").write_text("\n".join(sorted(outer)) + "\n")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     install = subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", source],
                              capture_output=True, text=True, env=env)

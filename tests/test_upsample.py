@@ -57,10 +57,10 @@ def test_cli_train_and_upsample(tmp_path, cli, ethanol):
     save(ethanol[500:], tmp_path / "b.h5")
     out = cli("train", tmp_path / "a.h5", tmp_path / "b.h5", "--model", "rnn", "--factor", 5, "--context", 2,
               "--width", 8, "--epochs", 1, "--window-step", 5, "-o", tmp_path / "m.keras", "--quiet").stdout
-    assert "val MAE" in out and "Å" in out
+    assert "validation MAE" in out and "Å" in out
     save(ethanol.stride(5), tmp_path / "coarse.dcd")
     pdb = _pdb(tmp_path, ethanol)
-    out = cli("upsample", tmp_path / "coarse.dcd", "-t", pdb, "--model", tmp_path / "m.keras",
+    out = cli("upsample", tmp_path / "coarse.dcd", "-t", pdb, "--dt", 2.5, "--model", tmp_path / "m.keras",
               "-o", tmp_path / "fine.dcd").stdout
     assert "1001 frames" in out and "spline" in out
     e = reconstruction_errors(ethanol, load(tmp_path / "fine.dcd", top=pdb, dt_fs=0.5), 5)
@@ -146,36 +146,40 @@ def _free_ports(n):
     return ports
 
 
-def test_two_workers_on_localhost_train_one_model(tmp_path):
-    """MultiWorkerMirroredStrategy from TF_CONFIG: two processes, same weights, one model file (chief)."""
+def test_two_workers_on_localhost_train_one_model(tmp_path, ethanol):
+    """The README's multi-worker command as written: two ``trajsr train --strategy multiworker`` processes
+    with TF_CONFIG train one model; only the chief writes it (and its card)."""
     import json
     import os
+    save(ethanol[:300], tmp_path / "a.h5")
+    save(ethanol[300:600], tmp_path / "b.h5")
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    code = textwrap.dedent(f"""
-        import hashlib, numpy as np
-        from trajsr.interpolation.train import fit
-        from trajsr.datasets import shipped_path
-        from trajsr.io import load
-        t = load(shipped_path("ethanol-gfn2"))[:600]
-        net, h = fit([t[:300]], validation=[t[300:]], model="rnn", factor=5, context=2, width=4, epochs=2,
-                     window_step=5, verbose=0, strategy="multiworker", batch_size=16,
-                     output=r"{tmp_path / 'm.keras'}")
-        w = np.concatenate([np.ravel(x) for x in net.get_weights()]).astype(np.float32)
-        print("weights", hashlib.sha256(w.tobytes()).hexdigest())
-    """)
+    command = [sys.executable, "-m", "trajsr.cli", "train", "a.h5", "--validation", "b.h5", "--model", "rnn",
+               "--factor", "5", "--context", "2", "--width", "4", "--epochs", "2", "--window-step", "5",
+               "--batch-size", "16", "--strategy", "multiworker", "--quiet", "-o", "m.keras"]
     procs = []
     for i in range(2):
         env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}),
                    TF_CPP_MIN_LOG_LEVEL="3")
-        procs.append(subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
+        procs.append(subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True))
     outs = [p.communicate(timeout=300) for p in procs]
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, err[-3000:]
-    hashes = [next(line for line in out.splitlines() if line.startswith("weights")) for out, _ in outs]
-    assert hashes[0] == hashes[1]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.keras"]  # the chief's only
+    assert "-> m.keras" in outs[0][0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.h5", "b.h5", "m.json", "m.keras"]  # the chief's only
+
+
+def test_malformed_cluster_is_one_line(tmp_path, cli, ethanol, monkeypatch):
+    save(ethanol[:300], tmp_path / "a.h5")
+    for config, words in (("{not json", "not valid JSON"), ('{"cluster": {"worker": ["h:1"]}}', '"task"'),
+                          ('{"cluster": {"worker": ["h:1"]}, "task": {"type": "worker", "index": 3}}', "index 3")):
+        monkeypatch.setenv("TF_CONFIG", config)
+        proc = cli("train", tmp_path / "a.h5", "--factor", 5, "--strategy", "multiworker", "-o", tmp_path / "m.keras",
+                   check=False)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and words in proc.stderr, proc.stderr
+    assert not (tmp_path / "m.keras").exists()
 
 
 def test_train_with_velocities_from_extxyz_and_trr_writes_a_card(tmp_path, ethanol):

@@ -30,9 +30,18 @@ def cmd_evaluate(args):
     from .io import check_writable, load
     from .metrics import reconstruction_errors
     from .report import format_errors
-    for path in (args.json, args.plot, args.uncertainty_plot):
+    outputs = [path for path in (args.json, args.plot, args.uncertainty_plot) if path]
+    if len({Path(p).resolve() for p in outputs}) != len(outputs):
+        raise TrajsrError("--json, --plot and --uncertainty-plot must be different files")
+    inputs = {Path(p).resolve() for p in (args.reference, args.reconstruction)}
+    for path in outputs:
+        if Path(path).resolve() in inputs:
+            raise TrajsrError(f"{path}: is an input of this evaluation; write the report elsewhere")
+        check_writable(path, args.force)
+    from .plots import plot_format
+    for path in (args.plot, args.uncertainty_plot):
         if path:
-            check_writable(path, args.force)
+            plot_format(path)
     reference = load(args.reference, top=args.top, dt_fs=args.dt)
     reconstruction = load(args.reconstruction, top=args.top, dt_fs=args.dt)
     errors = reconstruction_errors(reference, reconstruction, args.factor)
@@ -54,10 +63,21 @@ def cmd_evaluate(args):
     if args.json:
         from .io import atomic_path
         with atomic_path(args.json, args.force) as tmp, open(tmp, "w") as f:
-            json.dump(errors, f, indent=2)
+            json.dump(_finite_or_null(errors), f, indent=2, allow_nan=False)
     if args.plot:
         from .plots import plot_gap_errors
         plot_gap_errors({args.reconstruction: errors}, args.plot, force=args.force)
+
+
+def _finite_or_null(value):
+    """JSON has no NaN: a figure that cannot be computed (e.g. a rank correlation over constant values) is null."""
+    if isinstance(value, dict):
+        return {k: _finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_null(v) for v in value]
+    if isinstance(value, float) and not abs(value) < float("inf"):
+        return None
+    return value
 
 
 def _stored_uncertainty(path, reconstruction):
@@ -108,12 +128,14 @@ def cmd_datasets(args):
     spec = None
     if sum(map(bool, (args.names, args.geometry, args.pdb))) != 1:
         raise TrajsrError("datasets make takes one of: a dataset NAME, --geometry FILE, --pdb FILE")
+    _refuse_options_of_other_modes(args)
     if args.geometry:
         from .datasets.custom import geometry_spec
-        spec = geometry_spec(args.geometry, args.charge, args.multiplicity, args.name, args.equilibration_fs)
+        spec = geometry_spec(args.geometry, args.charge or 0, args.multiplicity, args.name, args.equilibration_fs)
     elif args.pdb:
         from .datasets.custom import pdb_spec
-        spec = pdb_spec(args.pdb, args.forcefield, args.water, args.box, args.name, args.equilibration_fs)
+        spec = pdb_spec(args.pdb, args.forcefield or "amber14-all.xml", args.water, args.box, args.name,
+                        args.equilibration_fs)
     elif len(args.names) != 1:
         raise TrajsrError("datasets make takes one dataset NAME")
     else:
@@ -125,10 +147,33 @@ def cmd_datasets(args):
     print("\n".join(str(p) for p in paths))
 
 
+#: datasets make's options that only one way of making applies (a built-in recipe has its own charge, ...)
+_MAKE_MODE_OPTIONS = {"geometry": ("charge", "multiplicity"), "pdb": ("forcefield", "water", "box")}
+
+
+def _refuse_options_of_other_modes(args):
+    """``datasets make NAME --charge 1`` would silently make the neutral molecule: refuse what does not apply."""
+    for mode, names in _MAKE_MODE_OPTIONS.items():
+        if getattr(args, mode):
+            continue
+        given = [f"--{n}" for n in names if getattr(args, n) is not None]
+        if given:
+            made = "a built-in dataset" if args.names else "--geometry" if args.geometry else "--pdb"
+            raise TrajsrError(f"datasets make: {', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to "
+                              f"--{mode} FILE only, not to {made} (its recipe fixes them)")
+    if args.names and args.name is not None:
+        raise TrajsrError("datasets make: --name names a --geometry/--pdb recipe; a built-in dataset keeps its name")
+
+
 def cmd_train(args):
     from .modelfile import check_output
     check_output(args.output, args.force)  # before anything slow
-    import_tensorflow()
+    if args.strategy == "multiworker":
+        from .training import check_cluster
+        check_cluster()
+    _refuse_options_of_other_task(args)
+    import_tensorflow(args.strategy)
+    verbose = 2 if args.quiet or not sys.stdout.isatty() else 1  # no progress bars' control codes in a log file
     if args.task == "propagate":
         from .propagation.train import fit_propagator
         _, history = fit_propagator(args.inputs, model=args.model, factor=args.factor, strides=args.strides,
@@ -138,10 +183,11 @@ def cmd_train(args):
                                     window_step=args.window_step, max_minutes=args.max_minutes, seed=args.seed,
                                     strategy=args.strategy, force=args.force, top=args.top, dt_fs=args.dt,
                                     force_matching_minutes=args.force_matching_minutes, initial=args.initial,
-                                    verbose=2 if args.quiet else 1)
-        key = "val_loss" if "val_loss" in history.history else "loss"
-        print(f"{args.model} propagator: best {key.replace('_loss', '')} rollout MAE "
+                                    verbose=verbose)
+        key, what = _best_key(history)
+        print(f"{args.model} propagator: best {what} rollout MAE "
               f"{_best(history.history[key]) * ANGSTROM_PER_NM:.3e} Å -> {args.output}")
+        _say_if_cut(args, history)
         return
     from .interpolation.train import fit
     net, history = fit(args.inputs, model=args.model, factor=args.factor, context=args.context,
@@ -151,17 +197,58 @@ def cmd_train(args):
                        learning_rate=args.learning_rate, patience=args.patience, window_step=args.window_step,
                        max_minutes=args.max_minutes, seed=args.seed, strategy=args.strategy,
                        solver=args.solver, force=args.force, top=args.top, dt_fs=args.dt,
-                       verbose=2 if args.quiet else 1)
-    key = "val_loss" if "val_loss" in history.history else "loss"
+                       verbose=verbose)
+    key, what = _best_key(history)
     best = _best(history.history[key]) * ANGSTROM_PER_NM
-    print(f"{args.model}: best {key.replace('_loss', '')} MAE {best:.3e} Å after "
+    print(f"{args.model}: best {what} MAE {best:.3e} Å after "
           f"{len(history.history[key])} epochs -> {args.output}")
+    _say_if_cut(args, history)
     from .interpolation.card import card_path
     card = card_path(args.output)
     if card.exists():
-        ratio = json.loads(card.read_text())["evaluation"]["spline_over_model"]
-        print(f"card -> {card}: {ratio['trajectories']} held-out trajectories, spline/model median "
+        recorded = json.loads(card.read_text())
+        evaluation = recorded["evaluation"]
+        with_velocities = recorded.get("settings", {}).get("with_velocities") and "hermite_over_model" in evaluation
+        name = "hermite" if with_velocities else "spline"  # the baseline a user of the same inputs has
+        ratio = evaluation[f"{name}_over_model"]
+        print(f"card -> {card}: {ratio['trajectories']} held-out trajectories, {name}/model median "
               f"{ratio['median']:.2f}x, worst {ratio['worst']:.2f}x")
+        if not ratio["median"] >= 1:
+            print(f"trajsr: warning: the model is worse than the {name} baseline on the held-out trajectories "
+                  f"(median {ratio['median']:.2f}x): use --method {name}, or train longer or on more data",
+                  file=sys.stderr)
+
+
+#: train's options that only one task reads, with their defaults
+_TASK_OPTIONS = {"propagate": {"strides": 4, "substeps": 10, "force_matching_minutes": None, "initial": None},
+                 "interpolate": {"context": 4, "with_velocities": False, "test": None, "solver": "rk4"}}
+
+
+def _refuse_options_of_other_task(args):
+    """An option of the other task would be silently ignored: refuse it; fill in this task's defaults."""
+    for task, options in _TASK_OPTIONS.items():
+        given = [f"--{name.replace('_', '-')}" for name in options if getattr(args, name) not in (None, False)]
+        if task != args.task and given:
+            raise TrajsrError(f"train --task {args.task}: {', '.join(given)} appl{'ies' if len(given) == 1 else 'y'}"
+                              f" to --task {task} only")
+        for name, default in options.items():
+            if getattr(args, name) is None:
+                setattr(args, name, default)
+
+
+def _best_key(history):
+    """The history column that picked the best epoch, and how to name it."""
+    values = history.history.get("val_loss", [])
+    if any(v == v for v in values):
+        return "val_loss", "validation"
+    return "loss", "training (no validation trajectories)"
+
+
+def _say_if_cut(args, history):
+    if getattr(history, "stopped_by_time_limit", False):
+        print(f"trajsr: warning: --max-minutes {args.max_minutes:g} stopped the training after "
+              f"{len(history.history.get('loss', []))} of at most {args.epochs} epochs; the model may be "
+              "under-trained", file=sys.stderr)
 
 
 def _best(values) -> float:
@@ -182,6 +269,7 @@ def cmd_upsample(args):
     if args.output is not None and len(inputs) > 1:
         raise TrajsrError(f"{len(inputs)} inputs: write them with --out-dir DIR, not -o")
     options = dict(top=args.top, dt_fs=args.dt, force=args.force, chunk=args.chunk, uncertainty=args.uncertainty,
+                   positions_only=args.positions_only,
                    max_uncertainty=(args.max_uncertainty if args.max_uncertainty in (None, "default")
                                     else args.max_uncertainty / ANGSTROM_PER_NM))
     if args.method and (args.uncertainty or args.max_uncertainty):
@@ -201,7 +289,11 @@ def cmd_upsample(args):
     for summary in summaries:
         note = (f"; {summary.spline_gaps} gaps at the ends (less than K kept frames of context) used the cubic "
                 "spline") if summary.spline_gaps else ""
-        print(f"{name}: {summary.kept_frames} kept -> {summary.fine_frames} frames -> {summary.output}{note}")
+        if summary.guarded_gaps:
+            note += (f"; {summary.guarded_gaps} gaps tore a bond and were replaced by "
+                     f"{'Hermite' if summary.mode.startswith('with') else 'the spline'} (gap guard)")
+        print(f"{name} ({summary.mode}): {summary.kept_frames} kept -> {summary.fine_frames} frames -> "
+              f"{summary.output}{note}")
         if summary.gaps is not None and (args.uncertainty or args.max_uncertainty):
             print(f"  {summary.gaps.summary()}")
 

@@ -10,8 +10,24 @@ import sys
 import tempfile
 
 
+class DefaultsHelp(argparse.HelpFormatter):
+    """Help that states each option's default, where it has one worth stating (not None, not off)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if ("default" in text or default is None or default is False or default == argparse.SUPPRESS
+                or not action.option_strings):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (``trajsr: error: ...``) and exit status 2."""
+    """argparse with one-line errors (``trajsr: error: ...``), exit status 2, and defaults in ``--help``."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", DefaultsHelp)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         self.exit(2, f"trajsr: error: {message} (see '{self.prog} --help')\n")
@@ -51,9 +67,12 @@ def terminate(signum, frame):
     raise Terminated()
 
 
-def import_tensorflow() -> None:
+def import_tensorflow(strategy: str | None = None, start_devices: bool = True) -> None:
     """Import TensorFlow without its start-up noise (absl, CUDA probing, CPU-feature notes): C-level
-    stderr is captured during the import and only lines that are not known noise are passed on."""
+    stderr is captured during the import and only lines that are not known noise are passed on.
+    ``strategy="multiworker"`` creates the multi-worker strategy inside the capture, before the devices
+    start (its collectives must be configured first). ``start_devices`` (the CLI) also starts the devices
+    inside the capture and keeps TensorFlow's Python warnings (tf.function retracing) off the console."""
     if "tensorflow" in sys.modules:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -66,7 +85,12 @@ def import_tensorflow() -> None:
         os.dup2(capture.fileno(), 2)
         try:
             import tensorflow as tf
-            tf.config.list_logical_devices()  # device start-up logs its probing now, into the capture
+            if strategy == "multiworker":
+                from .training import distribution_strategy
+                distribution_strategy(strategy)
+            if start_devices:
+                tf.config.list_logical_devices()  # device start-up logs its probing now, into the capture
+                tf.get_logger().setLevel("ERROR")
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)

@@ -41,7 +41,7 @@ def build_parser(commands: dict) -> Parser:
                    help="interpolation (hermite needs stored velocities)")
     p.add_argument("--chunk", type=COUNT, default=5000, help="kept frames per streamed chunk")
     p.set_defaults(func=commands["upsample"], model=None, batch_size=2048, out_dir=None, processes=1, suffix=None,
-                   uncertainty=False, max_uncertainty=None)
+                   uncertainty=False, max_uncertainty=None, positions_only=False)
 
     p = sub.add_parser("evaluate", help="errors (Å) of a reconstruction over the dropped frames")
     p.add_argument("reference", help="the fine reference trajectory")
@@ -61,10 +61,10 @@ def build_parser(commands: dict) -> Parser:
                    help="make: a built-in dataset (see 'datasets list'); merge: folders with a manifest.json")
     p.add_argument("--geometry", help="make: your molecule (xyz, extxyz, pdb, ...; Å) for GFN2-xTB")
     p.add_argument("--method", choices=["gfn2"], default="gfn2", help="make --geometry: level of theory")
-    p.add_argument("--charge", type=int, default=0, help="make --geometry: total charge (e)")
+    p.add_argument("--charge", type=int, help="make --geometry: total charge (e; default 0)")
     p.add_argument("--multiplicity", type=COUNT, help="make --geometry: spin multiplicity 2S+1 (odd electrons)")
     p.add_argument("--pdb", help="make: a biomolecule for OpenMM (with --forcefield)")
-    p.add_argument("--forcefield", default="amber14-all.xml", help="make --pdb: OpenMM force field file")
+    p.add_argument("--forcefield", help="make --pdb: OpenMM force field file (default amber14-all.xml)")
     p.add_argument("--water", choices=["tip3p", "spce", "tip4pew"], help="make --pdb: solvate in this water")
     p.add_argument("--box", type=POSITIVE, metavar="NM", help="make --pdb --water: cubic box edge in nm")
     p.add_argument("--name", help="make --geometry/--pdb: dataset name (default: FILE stem + method)")
@@ -93,30 +93,31 @@ def build_parser(commands: dict) -> Parser:
                         "(a plain Bidirectional(LSTM) over the window); propagators (--task propagate): "
                         f"{', '.join(FAMILIES)}. Families: " + "; ".join(f"{f.name}: {f.summary}"
                                                                        for f in FAMILIES.values()))
-    p.add_argument("--strides", type=COUNT, default=4, help="propagate: strides unrolled per example")
-    p.add_argument("--substeps", type=COUNT, default=10, help="propagate: integrator steps per stride")
+    p.add_argument("--strides", type=COUNT, help="propagate: strides unrolled per example (default 4)")
+    p.add_argument("--substeps", type=COUNT, help="propagate: integrator steps per stride (default 10)")
     p.add_argument("--force-matching-minutes", type=POSITIVE, metavar="MIN",
                    help="propagate (hnn): first fit the potential to the forces in the NVE frames for this long")
     p.add_argument("--initial", metavar="MODEL", help="propagate: start from this propagator's weights and "
                    "normalisation (same family and width; e.g. another stride)")
     p.add_argument("--factor", type=FACTOR, required=True, help="upsampling factor S (>= 2)")
-    p.add_argument("--context", type=COUNT, default=4, help="kept frames on each side of a gap (K)")
+    p.add_argument("--context", type=COUNT, help="interpolate: kept frames on each side of a gap (K; default 4)")
     p.add_argument("--with-velocities", action="store_true",
-                   help="also feed the kept frames' velocities (files that store them)")
+                   help="interpolate: also feed the kept frames' velocities (files that store them)")
     p.add_argument("--validation", nargs="+", help="held-out trajectories that pick the best epoch (default: the "
                    "last input)")
-    p.add_argument("--test", nargs="+", help="trajectories only for the card's evaluation (OUTPUT.json)")
-    p.add_argument("--epochs", type=COUNT, default=100)
-    p.add_argument("--batch-size", type=COUNT, default=256)
+    p.add_argument("--test", nargs="+", help="interpolate: trajectories only for the card's evaluation "
+                   "(OUTPUT.json)")
+    p.add_argument("--epochs", type=COUNT, default=100, help="most epochs (early stopping may end sooner)")
+    p.add_argument("--batch-size", type=COUNT, default=256, help="examples per training batch")
     p.add_argument("--width", "--units", dest="width", type=COUNT, default=128, help="width of the network")
-    p.add_argument("--learning-rate", type=POSITIVE, default=1e-3)
+    p.add_argument("--learning-rate", type=POSITIVE, default=1e-3, help="Adam's initial learning rate")
     p.add_argument("--patience", type=COUNT, default=8, help="early-stopping patience (epochs)")
     p.add_argument("--window-step", type=COUNT, default=1, help="a training window every N fine frames")
     p.add_argument("--max-minutes", type=POSITIVE, help="wall-clock budget (minutes), checked every batch")
-    p.add_argument("--seed", type=NONNEGATIVE, default=0)
+    p.add_argument("--seed", type=NONNEGATIVE, default=0, help="seed of the weights and of the shuffling")
     p.add_argument("--strategy", choices=["default", "mirrored", "multiworker"], default="default",
                    help="tf.distribute strategy")
-    p.add_argument("--solver", choices=["rk4", "dopri5"], default="rk4", help="ODE solver (ode/biode)")
+    p.add_argument("--solver", choices=["rk4", "dopri5"], help="interpolate: ODE solver (ode/biode; default rk4)")
     p.add_argument("--quiet", action="store_true", help="one line per epoch")
     p.set_defaults(func=commands["train"])
 
@@ -132,6 +133,8 @@ def build_parser(commands: dict) -> Parser:
     p.add_argument("--factor", type=FACTOR, help="upsampling factor (a model's own by default; baselines need it)")
     p.add_argument("--chunk", type=COUNT, default=5000, help="kept frames per streamed chunk")
     p.add_argument("--batch-size", type=COUNT, default=2048, help="gaps per inference batch")
+    p.add_argument("--positions-only", action="store_true",
+                   help="ignore the velocities the file stores (a model or shooting rebuilds from positions alone)")
     p.add_argument("--uncertainty", action="store_true",
                    help="write each rebuilt atom's uncertainty (nm; trajsr .h5: dataset 'uncertainty', other "
                         "formats: OUTPUT.uncertainty.npz)")

@@ -116,3 +116,32 @@ def potential_energies(calc, elements, positions) -> np.ndarray:
         atoms.calc = calc
         energies.append(atoms.get_potential_energy() * KJ_PER_MOL_PER_EV)
     return np.array(energies)
+
+
+def velocity_scale(positions: np.ndarray, velocities: np.ndarray, dt: float, elements) -> tuple[float, float]:
+    """How well stored velocities explain the motion between frames ``dt`` ps apart (nm, nm/ps).
+
+    The heavy atoms' displacement between consecutive frames is fitted (mass-weighted least squares) by
+    ``scale`` × the trapezoid rule's ∫v dt. Velocities in the right unit and sign give a scale near 1;
+    Å/ps read as nm/ps give ~0.1, Å/fs read as nm/ps ~100, reversed velocities ~−1. ``residual`` (0 to 1, blind to the
+    scale) says whether the fit can tell: measured on GFN2-xTB and Amber trajectories it is below 0.5
+    (scale 1.0–1.1) at 5–10 fs between frames, and near 1 (no information) once the frames are farther apart
+    than the heavy atoms' fastest vibrations resolve (20 fs and more).
+
+    Returns
+    -------
+    scale, residual : float
+    """
+    heavy = np.array([e != "H" for e in elements])
+    if heavy.sum() < 2:
+        heavy[:] = True
+    weight = np.sqrt(masses_of([e for e, h in zip(elements, heavy) if h]))[None, :, None]
+    x, v = np.asarray(positions)[:, heavy], np.asarray(velocities)[:, heavy]
+    moved = (x[1:] - x[:-1]) * weight
+    predicted = 0.5 * dt * (v[1:] + v[:-1]) * weight
+    norm = float((predicted ** 2).sum())
+    if norm == 0 or not float((moved ** 2).sum()) > 0:
+        return float("nan"), 1.0
+    scale = float((moved * predicted).sum()) / norm
+    residual = float(np.sqrt(((moved - scale * predicted) ** 2).sum() / (moved ** 2).sum()))
+    return scale, residual

@@ -1,9 +1,23 @@
-"""PNG figures: error against time inside a gap, VDOS, a propagator's spectrum and temperature against
-its reference. Matplotlib with the Agg backend."""
+"""Figures: error against time inside a gap, VDOS, a propagator's spectrum and temperature against
+its reference. Matplotlib with the Agg backend; the format follows the file's extension (PNG, PDF, SVG, ...)."""
 from __future__ import annotations
 
+from pathlib import Path
 
+from .errors import TrajsrError
 from .io.atomic import atomic_path
+
+#: extensions the Agg backend writes (matplotlib's savefig formats)
+PLOT_FORMATS = ("png", "pdf", "svg", "eps", "ps", "jpg", "jpeg", "tif", "tiff")
+
+
+def plot_format(path) -> str:
+    """The figure format of ``path``'s extension; a one-line error for one matplotlib cannot write."""
+    extension = Path(path).suffix[1:].lower()
+    if extension not in PLOT_FORMATS:
+        raise TrajsrError(f"{path}: a plot is written as {', '.join('.' + f for f in PLOT_FORMATS[:3])}, ...; "
+                          f"not {('.' + extension) if extension else 'a file without an extension'}")
+    return extension
 
 
 def _pyplot():
@@ -79,12 +93,13 @@ def plot_propagator(spectra: dict, temperatures: dict, path, force: bool = False
 
 
 def _save(plt, fig, ax, path, force, title):
-    """Title, legend, and an atomic PNG write (no half-written file, no silent overwrite)."""
+    """Title, legend, and an atomic write in the extension's format (no half-written file, no silent
+    overwrite)."""
     ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()
     with atomic_path(path, force) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
+        fig.savefig(tmp, dpi=120, format=plot_format(path))
     plt.close(fig)
 
 

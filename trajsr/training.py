@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import keras
+from .backend import keras
 
 from .errors import TrajsrError
 from .io import atomic_path, load
@@ -28,14 +28,14 @@ class TimeLimit(keras.callbacks.Callback):
 
     def __init__(self, minutes: float):
         super().__init__()
-        self.seconds, self.start = minutes * 60.0, None
+        self.seconds, self.start, self.stopped = minutes * 60.0, None, False
 
     def on_train_begin(self, logs=None):
         self.start = time.monotonic()
 
     def on_train_batch_end(self, batch, logs=None):
         if time.monotonic() - self.start > self.seconds:
-            self.model.stop_training = True
+            self.model.stop_training = self.stopped = True
 
 
 def standard_callbacks(monitor: str, patience: int, max_minutes=None, work=None) -> list:
@@ -72,14 +72,46 @@ def distribution_strategy(name: str = "default"):
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":
-        if os.environ.get("TF_CONFIG"):
-            return _per_element_reduce(tf.distribute.MultiWorkerMirroredStrategy())
+        # a process belongs to one cluster, and its collectives can be configured only once, at start-up
+        if "multiworker" not in _STRATEGIES:
+            check_cluster()
+            resolver = None
+            if not os.environ.get("TF_CONFIG"):
+                resolver = tf.distribute.cluster_resolver.SlurmClusterResolver()
+            _STRATEGIES["multiworker"] = _per_element_reduce(
+                tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver))
+        return _STRATEGIES["multiworker"]
+    raise TrajsrError(f"unknown strategy {name!r}; choose default, mirrored or multiworker")
+
+
+_STRATEGIES = {}
+
+
+def check_cluster() -> None:
+    """One-line errors, before TensorFlow starts, for a multi-worker run without a usable cluster: no
+    ``TF_CONFIG`` (outside SLURM), or one that is not JSON with ``cluster`` and ``task`` (type, index)."""
+    text = os.environ.get("TF_CONFIG")
+    if not text:
         if int(os.environ.get("SLURM_NTASKS", "1")) > 1 and "SLURM_PROCID" in os.environ:
-            resolver = tf.distribute.cluster_resolver.SlurmClusterResolver()
-            return _per_element_reduce(tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver))
+            return
         raise TrajsrError("--strategy multiworker needs a cluster: set TF_CONFIG in each worker process, or "
                           "start the workers with srun under SLURM (see the README)")
-    raise TrajsrError(f"unknown strategy {name!r}; choose default, mirrored or multiworker")
+    import json
+    try:
+        config = json.loads(text)
+    except ValueError as err:
+        raise TrajsrError(f"TF_CONFIG is not valid JSON ({err})") from None
+    cluster = config.get("cluster") if isinstance(config, dict) else None
+    task = config.get("task") if isinstance(config, dict) else None
+    if not isinstance(cluster, dict) or not cluster or not isinstance(task, dict):
+        raise TrajsrError('TF_CONFIG needs "cluster" (e.g. {"worker": ["host1:port", "host2:port"]}) and "task" '
+                          '({"type": "worker", "index": i})')
+    kind, index = task.get("type"), task.get("index")
+    members = cluster.get(kind)
+    if not isinstance(members, list) or isinstance(index, bool) or not isinstance(index, int) \
+            or not 0 <= index < len(members):
+        raise TrajsrError(f"TF_CONFIG: task {kind!r} index {index!r} is not in its cluster "
+                          f"({', '.join(f'{k}: {len(v) if isinstance(v, list) else v}' for k, v in cluster.items())})")
 
 
 def _per_element_reduce(strategy):
@@ -121,7 +153,31 @@ def split_data(train, validation=None, top=None, dt_fs=None):
         trajs, validation = trajs[:-1], trajs[-1:]
     valid = as_trajectories(validation or [], top, dt_fs)
     _check_compatible(trajs + valid)
+    check_disjoint(training=trajs, validation=valid)
     return trajs, valid
+
+
+def content_hashes(trajs) -> list[str]:
+    """sha256 of each trajectory's positions (float32, nm): the same data under another name, a symlink or
+    a copy has the same hash."""
+    import hashlib
+
+    import numpy as np
+    return [hashlib.sha256(np.ascontiguousarray(t.positions, np.float32).tobytes()).hexdigest() for t in trajs]
+
+
+def check_disjoint(**groups) -> None:
+    """One-line error when a trajectory of one group (``training=[...]``, ``validation=[...]``, ``test=[...]``)
+    holds the same positions as one of another group, or a group lists the same data twice."""
+    seen = {}
+    for group, trajs in groups.items():
+        for traj, digest in zip(trajs, content_hashes(trajs)):
+            if digest in seen:
+                other_group, other = seen[digest]
+                raise TrajsrError(f"{traj.source}: the same trajectory (same positions) as {other_group} file "
+                                  f"{other.source}; {group} trajectories must be others than "
+                                  f"{'each other' if other_group == group else other_group + ' ones'}")
+            seen[digest] = (group, traj)
 
 
 def as_trajectories(items, top=None, dt_fs=None) -> list[Trajectory]:
@@ -174,8 +230,10 @@ def fit_and_save(net, train_ds, valid_ds, *, metadata: dict, settings: dict, epo
         best = work / "best.keras"
         if best.exists():
             net.set_weights(keras.saving.load_model(best, safe_mode=True, compile=False).get_weights())
+    stopped = any(isinstance(cb, TimeLimit) and cb.stopped for cb in callbacks_)
     metadata["training"] = dict(metadata.get("training", {}), seconds=round(time.monotonic() - start, 1),
-                                epochs=len(history.history.get("loss", [])))
+                                epochs=len(history.history.get("loss", [])), stopped_by_time_limit=stopped)
+    history.stopped_by_time_limit = stopped  # the CLI says so: the model may be under-trained
     if output is not None:
         save_model(net, output, force, work, history)
         if work_dir is None and work is not None:

@@ -179,18 +179,36 @@ def make(name: str | None = None, seeds=(0,), steps: int | None = None, temperat
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise TrajsrError(f"{out_dir}: cannot create the output folder ({err.strerror or err})") from None
-    jobs = []
+    from .custom import check_name
+    check_name(spec["name"])
+    jobs, finished = [], manifest.finished(out_dir, spec, steps, temperature)
     for seed in seeds:
         path = out_dir / f"{spec['name']}-seed{seed}.h5"
+        if not force and path.name in finished:
+            continue  # made by an earlier (maybe interrupted) run of the same recipe: a rerun goes on from there
         check_writable(path, force)
         jobs.append((spec, int(seed), steps, temperature, path, progress))
+    paths = [out_dir / f"{spec['name']}-seed{seed}.h5" for seed in seeds]
+    if not jobs:
+        return [str(p) for p in paths]
     processes = min(len(jobs), processes or multiprocessing.cpu_count())
     start = time.perf_counter()
+    done = []
+
+    def record(result):  # each file enters the manifest as it completes: an interrupted run keeps what it made
+        done.append(result)
+        path, summary, _ = result
+        manifest.record(out_dir, [manifest.with_request(manifest.entry(path, summary, spec, time.perf_counter() - start,
+                                                                       processes), steps, temperature)])
+
     if processes <= 1:
-        done = [_make_one(job) for job in jobs]
+        for job in jobs:
+            record(_make_one(job))
     else:
         with multiprocessing.get_context("spawn").Pool(processes) as pool:
-            done = list(pool.imap(_make_one, jobs))
-    seconds = time.perf_counter() - start
-    manifest.record(out_dir, [manifest.entry(path, summary, spec, seconds, processes) for path, summary, _ in done])
-    return [path for path, _, _ in done]
+            for result in pool.imap_unordered(_make_one, jobs):
+                record(result)
+    seconds = time.perf_counter() - start  # the whole make's wall clock, recorded in every entry it made
+    manifest.record(out_dir, [manifest.with_request(manifest.entry(path, summary, spec, seconds, processes), steps,
+                                                    temperature) for path, summary, _ in done])
+    return [str(p) for p in paths]

@@ -38,6 +38,10 @@ def read_geometry(path):
 def check_geometry(atoms, source, charge: int = 0, multiplicity: int | None = None) -> int:
     """One-line errors for a geometry GFN2-xTB cannot treat; returns the multiplicity to use."""
     z = atoms.get_atomic_numbers()
+    positions = atoms.get_positions()
+    if not np.isfinite(positions).all():
+        i = int(np.flatnonzero(~np.isfinite(positions).all(axis=1))[0])
+        raise TrajsrError(f"{source}: atom {i} ({atoms[i].symbol}) has a non-finite coordinate (NaN or inf)")
     if len(atoms) < 2:
         raise TrajsrError(f"{source}: one atom has no vibrations to learn; give a molecule")
     if (z < 1).any() or (z > MAX_GFN2_Z).any():
@@ -51,8 +55,8 @@ def check_geometry(atoms, source, charge: int = 0, multiplicity: int | None = No
             raise TrajsrError(f"{source}: atoms {i} ({atoms[i].symbol}) and {j} ({atoms[j].symbol}) overlap: "
                               f"{d[i, j]:.2f} Å apart (is the file in Å?)")
     electrons = int(z.sum()) - int(charge)
-    if electrons < 0:
-        raise TrajsrError(f"{source}: charge {charge} leaves {electrons} electrons")
+    if electrons < 1:  # tblite crashes the process (bus error) on a molecule without electrons
+        raise TrajsrError(f"{source}: charge {charge} leaves {electrons} electrons; GFN2-xTB needs at least one")
     if multiplicity is None:
         if electrons % 2:
             raise TrajsrError(f"{source}: {electrons} electrons (charge {charge}) is odd: give --multiplicity "
@@ -72,6 +76,13 @@ def sha256(path) -> str:
     return h.hexdigest()
 
 
+def check_name(name: str) -> str:
+    """A dataset name is a file-name stem: no folders (``../x`` would write outside the output folder)."""
+    if not name or name in (".", "..") or Path(name).name != name or "\\" in name or name.startswith("-"):
+        raise TrajsrError(f"dataset name {name!r} must be a plain file name (no '/', '..' or leading '-')")
+    return name
+
+
 def geometry_spec(path, charge: int = 0, multiplicity: int | None = None, name: str | None = None,
                   equilibration_fs: float = 1000.0) -> dict:
     """Check a geometry file and describe its GFN2-xTB recipe."""
@@ -82,7 +93,7 @@ def geometry_spec(path, charge: int = 0, multiplicity: int | None = None, name: 
         raise TrajsrError(f"--equilibration-fs must be >= 0 fs, got {equilibration_fs}")
     return dict(kind="gfn2", geometry=str(path), geometry_sha256=sha256(path), formula=atoms.get_chemical_formula(),
                 charge=int(charge), multiplicity=multiplicity, equilibration_fs=float(equilibration_fs),
-                name=name or f"{path.stem}-gfn2")
+                name=check_name(name or f"{path.stem}-gfn2"))
 
 
 def pdb_spec(pdb, forcefield: str = "amber14-all.xml", water: str | None = None, box_nm: float | None = None,
@@ -96,9 +107,23 @@ def pdb_spec(pdb, forcefield: str = "amber14-all.xml", water: str | None = None,
     if box_nm is not None and not box_nm > 0:
         raise TrajsrError(f"--box must be a positive edge length in nm, got {box_nm}")
     spec = dict(kind="openmm", pdb=str(pdb), pdb_sha256=sha256(pdb), forcefield=forcefield, water=water,
-                box_nm=box_nm, equilibration_fs=float(equilibration_fs), name=name or f"{pdb.stem}-openmm")
-    openmm_system(spec)  # fails here, in one line, if the force field cannot describe the molecule
+                box_nm=box_nm, equilibration_fs=float(equilibration_fs),
+                name=check_name(name or f"{pdb.stem}-openmm"))
+    topology, _, _ = openmm_system(spec)  # fails here, in one line, if the force field cannot describe the molecule
+    if water:
+        _check_box(pdb, box_nm, topology)
     return spec
+
+
+def _check_box(pdb, box_nm: float, topology) -> None:
+    """A water box must hold the solute and some water (OpenMM adds none to a box smaller than the solute)."""
+    from openmm import app, unit
+    xyz = app.PDBFile(str(pdb)).getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+    extent = float((xyz.max(0) - xyz.min(0)).max())
+    waters = sum(1 for r in topology.residues() if r.name in ("HOH", "WAT"))
+    if box_nm <= extent or waters == 0:
+        raise TrajsrError(f"{pdb}: --box {box_nm:g} nm holds no water around a solute {extent:.2f} nm across "
+                          f"({waters} waters added); give a box edge of at least {extent + 1.0:.1f} nm")
 
 
 def openmm_system(spec: dict):

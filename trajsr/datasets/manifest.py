@@ -17,7 +17,7 @@ UNITS = {"positions": "nm", "velocities": "nm/ps", "time": "ps", "potential_ener
          "temperature_K": "K"}
 #: recipe keys that must agree between merged folders (seed and temperature may differ)
 RECIPE_KEYS = ("kind", "dataset", "geometry_sha256", "pdb_sha256", "forcefield", "water", "box_nm", "charge",
-               "multiplicity", "equilibration_fs", "method", "dt_fs")
+               "multiplicity", "equilibration_fs", "method", "dt_fs", "sampling")
 
 
 def read(folder) -> list:
@@ -43,6 +43,18 @@ def record(folder, new_entries: list) -> Path:
     return write(folder, [e for e in read(folder) if e["file"] not in names] + list(new_entries))
 
 
+def finished(folder, spec: dict, steps: int, temperature: float) -> set:
+    """Names of the files in ``folder`` that its manifest lists as made by this recipe with these ``steps``
+    and ``temperature`` (K), intact (sha256): what a rerun of an interrupted ``datasets make`` skips."""
+    done = set()
+    for e in read(folder):
+        path = Path(folder) / str(e.get("file"))
+        if (e.get("recipe") == spec and e.get("steps") == steps and e.get("temperature_target_K") == temperature
+                and path.is_file() and sha256(path) == e.get("sha256")):
+            done.add(path.name)
+    return done
+
+
 def entry(path, summary: dict, spec: dict, seconds: float, processes: int) -> dict:
     """A manifest entry for a generated file; ``summary`` holds frames, dt_fs, seed, temperature_K, method;
     ``seconds`` is the wall clock of the whole ``make`` with ``processes`` processes."""
@@ -50,8 +62,24 @@ def entry(path, summary: dict, spec: dict, seconds: float, processes: int) -> di
                 generation_seconds=round(seconds, 1), processes=processes)
 
 
+def with_request(entry: dict, steps: int, temperature: float) -> dict:
+    """``entry`` with what ``datasets make`` was asked for (steps of 0.5 fs, target temperature in K)."""
+    return dict(entry, steps=int(steps), temperature_target_K=float(temperature))
+
+
 def _recipe(entry) -> dict:
-    return {k: entry["recipe"].get(k, entry.get(k)) for k in RECIPE_KEYS}
+    # NVE files record no sampling: the same as NVE every step (older manifests merge with newer ones)
+    sampling = entry["recipe"].get("sampling") or {}
+    nve = not sampling.get("thermostat") and sampling.get("save_every", 1) == 1
+    return {**{k: entry["recipe"].get(k, entry.get(k)) for k in RECIPE_KEYS}, "sampling": None if nve else sampling}
+
+
+def _listed_file(folder, entry) -> Path:
+    """The file a manifest entry names, refused if the name leaves the folder (``../x``, ``/etc/x``)."""
+    name = entry.get("file") if isinstance(entry, dict) else None
+    if not isinstance(name, str) or not name or name in (".", "..") or Path(name).name != name or "\\" in name:
+        raise TrajsrError(f"{Path(folder) / NAME}: entry file {name!r} is not a plain file name in the folder")
+    return Path(folder) / name
 
 
 def _differ(a: dict, b: dict) -> str:
@@ -62,13 +90,15 @@ def merge(folders, out_dir, force: bool = False) -> Path:
     """Check and join the manifests (and files) of ``folders`` into ``out_dir``; what an earlier merge put
     there stays listed (it must share the recipe), so parts can be merged as they finish."""
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise TrajsrError(f"{out_dir}: exists and is not a folder; -o names the folder to merge into")
     merged, first = {}, None
     for folder in map(Path, folders):
         entries = read(folder)
         if not entries:
             raise TrajsrError(f"{folder}: no {NAME} (made with 'trajsr datasets make'?)")
         for e in entries:
-            path = folder / e["file"]
+            path = _listed_file(folder, e)
             if not path.exists():
                 raise TrajsrError(f"{path}: listed in {folder / NAME} but missing")
             if sha256(path) != e["sha256"]:
@@ -83,7 +113,7 @@ def merge(folders, out_dir, force: bool = False) -> Path:
                 raise TrajsrError(f"{path}: another {e['file']} with different content is in "
                                   f"{merged[e['file']][0].parent}")
             merged[e["file"]] = (path, e)
-    kept = [e for e in read(out_dir) if e["file"] not in merged]
+    kept = [e for e in read(out_dir) if _listed_file(out_dir, e).name not in merged]
     for e in kept:
         if _recipe(e) != first[1]:
             raise TrajsrError(f"{out_dir / e['file']}: already in {out_dir} but made with another recipe than "

@@ -7,9 +7,9 @@ energy is conserved (to the integrator's bounded error) by construction.
 """
 from __future__ import annotations
 
-import keras
+from ..backend import keras
 import numpy as np
-import tensorflow as tf
+from ..backend import tf
 
 from .integrators import gradient, leapfrog, leapfrog_final
 from .step import PropagatorStep

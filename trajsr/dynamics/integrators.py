@@ -5,7 +5,7 @@ unit ``h`` is given in (kept-frame spacings for the latent rollouts, ps for the 
 """
 from __future__ import annotations
 
-import tensorflow as tf
+from ..backend import tf
 
 
 def rk4(f, y0, n_steps: int, h: float, substeps: int = 1):

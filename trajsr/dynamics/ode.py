@@ -7,8 +7,8 @@
 """
 from __future__ import annotations
 
-import keras
-import tensorflow as tf
+from ..backend import keras
+from ..backend import tf
 
 from .integrators import dormand_prince, rk4
 from .step import PropagatorStep

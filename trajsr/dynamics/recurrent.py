@@ -7,8 +7,8 @@
 """
 from __future__ import annotations
 
-import keras
-import tensorflow as tf
+from ..backend import keras
+from ..backend import tf
 
 from .step import PropagatorStep
 

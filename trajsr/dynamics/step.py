@@ -8,9 +8,9 @@ Units: nm, nm/ps, ps, masses in Da, energies in kJ/mol.
 """
 from __future__ import annotations
 
-import keras
+from ..backend import keras
 import numpy as np
-import tensorflow as tf
+from ..backend import tf
 
 from ..geometry import center_of_mass_tf, kabsch_rotation_tf
 from ..units import PS_PER_FS

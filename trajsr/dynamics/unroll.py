@@ -2,8 +2,8 @@
 (trained by :mod:`trajsr.propagation`, also read by :mod:`trajsr.interpolation.shooting`). Units: nm, nm/ps."""
 from __future__ import annotations
 
-import keras
-import tensorflow as tf
+from ..backend import keras
+from ..backend import tf
 
 from .step import PropagatorStep
 

@@ -7,7 +7,7 @@ geometry; :func:`combine` checks that and copies them into one model with the we
 """
 from __future__ import annotations
 
-import keras
+from ..backend import keras
 import numpy as np
 from keras import ops
 
@@ -63,7 +63,7 @@ class EnsembleGapInterpolator(keras.layers.Layer):
                 "weights": self.member_weights, "metadata": self.metadata}
 
 
-def combine(models, weights=None, name: str = "ensemble") -> keras.Model:
+def combine(models, weights=None, name: str = "ensemble", labels=None) -> keras.Model:
     """One ``keras.Model`` (inputs ``kept``, ``baseline``) averaging trained super-resolution models.
 
     Parameters
@@ -72,6 +72,8 @@ def combine(models, weights=None, name: str = "ensemble") -> keras.Model:
         Trained models of the same molecule, factor, context, inputs and reference geometry.
     weights : list of float, optional
         Prediction weights (e.g. from :func:`inverse_mse_weights`); default equal.
+    labels : list of str, optional
+        How errors name each model (default: its path).
     """
     from ..modelfile import load_model
     from .gap import gap_layer
@@ -80,7 +82,8 @@ def combine(models, weights=None, name: str = "ensemble") -> keras.Model:
         raise TrajsrError("an ensemble needs at least two models")
     layers = [gap_layer(n) for n in nets]
     first = layers[0]
-    for path, layer in zip(models, layers[1:]):
+    labels = [m if not isinstance(m, keras.Model) else f"model {i + 1}" for i, m in enumerate(labels or models)]
+    for path, layer in zip(labels[1:], layers[1:]):
         for key in ("n_atoms", "factor", "context", "with_velocities"):
             if getattr(layer, key) != getattr(first, key):
                 raise TrajsrError(f"{path}: {key} {getattr(layer, key)} differs from the first model's "

@@ -9,7 +9,7 @@ units) live in the layer, so a ``.keras`` file carries everything needed to use 
 """
 from __future__ import annotations
 
-import keras
+from ..backend import keras
 import numpy as np
 from keras import ops
 

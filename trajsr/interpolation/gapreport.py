@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import TrajsrError
 from ..io.atomic import TemporaryOutput
 from ..units import ANGSTROM_PER_NM
 
@@ -85,6 +86,11 @@ class SideFile:
     def __init__(self, output, active: bool, force: bool = False):
         self.active, self.parts = active, []
         self.output = TemporaryOutput(side_file_path(output), force) if active else None
+        # one left by an earlier run would be read as this output's uncertainty: replaced only with force
+        self.stale = None if active or not side_file_path(output).exists() else side_file_path(output)
+        if self.stale is not None and not force:
+            raise TrajsrError(f"{self.stale}: an uncertainty file of an earlier run; use --force to write "
+                              f"{output} and remove it")
 
     def __enter__(self):
         return self
@@ -95,6 +101,8 @@ class SideFile:
 
     def __exit__(self, exc_type, exc, tb):
         if not self.active:
+            if exc_type is None and self.stale is not None:
+                self.stale.unlink(missing_ok=True)
             return
         if exc_type is None:
             np.savez(self.output.tmp, uncertainty=np.concatenate(self.parts), unit=np.array("nm"))

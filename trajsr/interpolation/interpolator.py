@@ -20,10 +20,15 @@ class Interpolator:
     name = "interpolator"
     #: whether :meth:`fill` needs the coarse velocities
     needs_velocities = False
+    #: whether :meth:`fill` uses the coarse velocities when the file stores them (shooting's bridge does)
+    uses_stored_velocities = False
     #: kept frames on each side of a gap that decide it (to round-off): what streaming must overlap
     context = 1
     #: the upsampling factor a trained model is fixed to (None: any factor)
     factor = None
+    #: why --uncertainty is refused for this interpolator (a hint that leads somewhere)
+    no_uncertainty = ("uncertainty needs a calibrated interpolation model (trajsr train, then trajsr calibrate "
+                      "MODEL --validation FILES)")
 
     def edge_gaps(self, n_kept: int) -> int:
         """How many of the ``n_kept − 1`` gaps fall back to the spline for lack of context (0 here)."""
@@ -52,6 +57,10 @@ class Interpolator:
         """
         raise NotImplementedError
 
+    def uses_velocities(self, coarse: Trajectory) -> bool:
+        """Whether the reconstruction of ``coarse`` rests on its stored velocities."""
+        return coarse.velocities is not None and (self.needs_velocities or self.uses_stored_velocities)
+
     def check(self, coarse: Trajectory, factor: int) -> None:
         """One-line errors, before any work, for a trajectory this interpolator cannot rebuild."""
         if self.needs_velocities and coarse.velocities is None:
@@ -67,6 +76,8 @@ class Interpolator:
         if coarse.n_frames < 2:
             raise TrajsrError(f"{coarse.source}: need at least 2 frames to interpolate, got {coarse.n_frames}")
         self.check(coarse, factor)
+        if coarse.time is not None and self.uses_velocities(coarse):
+            check_velocities(coarse)
         # without time, frames are taken 1 apart: positions do not depend on the unit, velocities would
         dt = coarse.dt if coarse.time is not None else 1.0
         positions = coarse.positions
@@ -90,6 +101,7 @@ class Interpolator:
         info = dict(coarse.info, interpolation=self.name, factor=factor)
         if "gap_flags" in extra:
             info["gap_flags"] = extra["gap_flags"]
+        info.pop("guard_failed", None)  # a flag of this reconstruction only (see .gapguard)
         return Trajectory(positions=fine, elements=coarse.elements, velocities=fine_velocities, time=time,
                           unitcell_vectors=box, topology=coarse.topology, uncertainty=extra.get("uncertainty"),
                           info=info,
@@ -104,3 +116,25 @@ def fine_times(n_kept: int, factor: int, dt: float = 1.0) -> tuple[np.ndarray, n
     kept = np.arange(n_kept) * dt
     fine = np.arange((n_kept - 1) * factor + 1) * (dt / factor)
     return kept, fine
+
+
+def check_velocities(coarse: Trajectory) -> None:
+    """Refuse stored velocities that the positions contradict: another unit (Å/ps or Å/fs read as nm/ps),
+    reversed, or from another trajectory (see :func:`trajsr.physics.velocity_scale`). Where the frames are
+    too far apart for the positions to tell (fit residual ≥ 0.9), nothing is checked."""
+    from ..physics import velocity_scale
+    positions = coarse.positions
+    if coarse.is_periodic:
+        positions = unwrap(positions, coarse.unitcell_vectors)
+    scale, residual = velocity_scale(positions, coarse.velocities, coarse.dt, coarse.elements)
+    if residual >= 0.9 or not np.isfinite(scale):
+        return
+    low, high = (0.5, 2.0) if residual < 0.6 else (0.1, 3.0)
+    if low <= scale <= high:
+        return
+    hint = ("reversed (negated) velocities" if scale < 0 else
+            f"velocities about {1 / scale:.3g}x too large (another unit? Å/ps read as nm/ps is 10x)" if scale < low
+            else f"velocities about {scale:.3g}x too small (another unit? Å/fs read as nm/ps is 100x)")
+    raise TrajsrError(f"{coarse.source}: the stored velocities disagree with the positions: the heavy atoms move "
+                      f"{scale:.3g}x as far as the velocities say between frames {coarse.dt * 1000:g} fs apart, "
+                      f"{hint}; fix the file, or ignore its velocities (upsample --positions-only)")

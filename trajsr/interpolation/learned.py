@@ -73,7 +73,10 @@ class LearnedInterpolator(Interpolator):
             i = next(i for i, (a, b) in enumerate(zip(coarse.elements, self.elements)) if a != b)
             raise TrajsrError(f"{coarse.source}: atom {i} is {coarse.elements[i]}, the model expects "
                               f"{self.elements[i]}")
-        if coarse.time is not None and coarse.n_frames > 1:
+        if coarse.time is None:  # a model is fixed to one spacing: a file without time must say its own
+            raise TrajsrError(f"{coarse.source}: no time in this file, and the model is for frames "
+                              f"{self.factor * self.dt_fs:g} fs apart: give their spacing with --dt (fs)")
+        if coarse.n_frames > 1:
             spacing, expected = coarse.dt * FS_PER_PS, self.factor * self.dt_fs
             if abs(spacing - expected) > 1e-3 * expected:
                 raise TrajsrError(f"{coarse.source}: frames are {spacing:g} fs apart; the model expects "
@@ -111,8 +114,6 @@ class LearnedInterpolator(Interpolator):
             cal.max_uncertainty if max_uncertainty == "default" else float(max_uncertainty))
         if threshold is not None and not threshold > 0:
             raise TrajsrError(f"--max-uncertainty must be a positive length, got {max_uncertainty}")
-        if coarse.time is None:
-            coarse = coarse.with_dt(self.factor * self.dt_fs / FS_PER_PS)
         self._options = dict(uncertainty=uncertainty, threshold=threshold, calibration=cal)
         try:
             fine = super().interpolate(coarse, factor)

@@ -49,6 +49,11 @@ class ShootingInterpolator(Interpolator):
     """
 
     name = "shooting"
+    #: with the file's velocities each gap is bridged from its two ends; without, multiple shooting finds them
+    uses_stored_velocities = True
+    no_uncertainty = ("shooting reconstructions have no calibrated uncertainty yet (--uncertainty and "
+                      "--max-uncertainty are for interpolation models made with trajsr train and trajsr calibrate); "
+                      "every gap it rebuilds is checked by the gap guard instead")
     #: velocity continuity couples every gap to its neighbours; its pull fades along the chain, and
     #: streaming overlaps this many kept frames each side
     context = 8
@@ -64,6 +69,7 @@ class ShootingInterpolator(Interpolator):
                 raise TrajsrError(f"shooting: {name} must be an integer >= {least}, got {value!r}")
         self.step, self.iterations, self.jacobians, self.batch = step, int(iterations), int(jacobians), int(batch)
         self.masses = np.asarray(step.masses_list)
+        self.elements = list(step.metadata.get("elements", []))
         self._solvers = {}
 
     @classmethod
@@ -80,9 +86,25 @@ class ShootingInterpolator(Interpolator):
         super().check(coarse, factor)
         if coarse.n_atoms != len(self.masses):
             raise TrajsrError(f"{coarse.source}: {coarse.n_atoms} atoms; the propagator is for {len(self.masses)}")
+        if self.elements and coarse.elements != self.elements:
+            i = next(i for i, (a, b) in enumerate(zip(coarse.elements, self.elements)) if a != b)
+            raise TrajsrError(f"{coarse.source}: atom {i} is {coarse.elements[i]}, the propagator expects "
+                              f"{self.elements[i]} (another molecule, or another atom order)")
         if coarse.time is None:
             raise TrajsrError(f"{coarse.source}: shooting integrates in time, and this file has no time: "
                               "give the spacing of its frames with --dt (fs)")
+
+    def interpolate(self, coarse, factor, uncertainty: bool = False, max_uncertainty=None):
+        """The fine trajectory (nm, nm/ps, ps), kept frames unchanged; every gap passes the gap guard
+        (:mod:`.gapguard`): one that tears a bond is replaced by Hermite (velocities stored) or the spline
+        and flagged in ``info["guard_failed"]``; more than a few percent torn is a one-line error."""
+        if uncertainty or max_uncertainty is not None:
+            raise TrajsrError(f"shooting: {self.no_uncertainty}")
+        from .baselines import get_baseline
+        from .gapguard import guard
+        fine = super().interpolate(coarse, factor)
+        fallback = get_baseline("hermite" if self.uses_velocities(coarse) else "spline")
+        return guard(fine, coarse, factor, fallback, "shooting")
 
     # -- the compiled path and its linearisation ------------------------------------------------------
     def _solver(self, duration_ps: float, frames: int):

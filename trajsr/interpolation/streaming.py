@@ -28,6 +28,10 @@ class UpsampleSummary:
     spline_gaps: int
     output: Path | None
     gaps: GapReport | None = None
+    #: gaps the gap guard replaced by the baseline (a learned path tore a bond; see :mod:`.gapguard`)
+    guarded_gaps: int = 0
+    #: whether the stored velocities were used: "with the file's velocities" or "from positions only"
+    mode: str = "from positions only"
 
 
 def as_interpolator(model, batch_size: int = 2048) -> Interpolator:
@@ -84,7 +88,7 @@ def upsample_trajectory(coarse: Trajectory, model, factor: int | None = None, ba
 
 def upsample(coarse_path, model, output, *, factor: int | None = None, top=None, dt_fs=None, force: bool = False,
              chunk: int = 5000, batch_size: int = 2048, progress: bool = True, uncertainty: bool = False,
-             max_uncertainty=None) -> UpsampleSummary:
+             max_uncertainty=None, positions_only: bool = False) -> UpsampleSummary:
     """Stream ``coarse_path`` through an interpolator into ``output`` (any format trajsr writes).
 
     Parameters
@@ -110,13 +114,14 @@ def upsample(coarse_path, model, output, *, factor: int | None = None, top=None,
         ``.h5``, else the side file ``OUTPUT.uncertainty.npz``.
     max_uncertainty : float (nm) or "default", optional
         Replace the gaps above this uncertainty by Hermite (velocities stored) or the spline.
+    positions_only : bool
+        Ignore the velocities the file stores (rebuild from positions alone).
     """
     interp = as_interpolator(model, batch_size)
     learned_options = {}
     if uncertainty or max_uncertainty is not None or getattr(interp, "calibration", None) is not None:
         if getattr(interp, "calibration", None) is None:
-            raise TrajsrError(f"{interp.name}: uncertainty needs a calibrated trained model "
-                              "(trajsr calibrate MODEL VALIDATION...)")
+            raise TrajsrError(f"{interp.name}: {interp.no_uncertainty}")
         learned_options = dict(uncertainty=uncertainty, max_uncertainty=max_uncertainty)
     factor = _factor_of(interp, factor)
     overlap = 2 * interp.context
@@ -124,15 +129,18 @@ def upsample(coarse_path, model, output, *, factor: int | None = None, top=None,
         raise TrajsrError(f"--chunk must be an integer of at least {2 * overlap} kept frames "
                           f"(4 x the context of {interp.context}), got {chunk}")
     from tqdm import tqdm
-    buffer, first_gap, kept = None, 0, 0
+    buffer, first_gap, kept, guarded = None, 0, 0, 0
     report = GapReport(interp.calibration, max_uncertainty) if learned_options else None
     from ..io.formats import format_for_writing
     with SideFile(output, uncertainty and not format_for_writing(output).keeps_uncertainty, force) as side, \
             ChunkWriter(output, force) as writer:  # the side file commits after the trajectory
         chunks = iter_chunks(coarse_path, top=top, dt_fs=dt_fs, chunk=chunk)
+        if positions_only:
+            chunks = (part.replace(velocities=None) for part in chunks)
         part = next(chunks, None)
         if part is None:
             raise TrajsrError(f"{coarse_path}: no frames")
+        mode = "with the file's velocities" if interp.uses_velocities(part) else "from positions only"
         interp.check(part, factor)  # before the progress bar: errors come alone on their line
         _check_memory(part.n_atoms, factor, chunk, overlap)
         bar = tqdm(desc="upsampling", unit=" kept frames", disable=None if progress else True)
@@ -151,6 +159,8 @@ def upsample(coarse_path, model, output, *, factor: int | None = None, top=None,
                 stop_gap = buffer.n_frames - 1 if last else buffer.n_frames - interp.context - 1
                 lo, hi = (first_gap - start) * factor, stop_gap * factor + (1 if last else 0)
                 written = fine[lo:hi]
+                if "guard_failed" in fine.info:
+                    guarded += int(fine.info["guard_failed"][first_gap - start:stop_gap].sum())
                 if report is not None:
                     report.add(fine.info["gap_flags"], slice(first_gap - start, stop_gap), written.uncertainty,
                                factor)
@@ -172,7 +182,7 @@ def upsample(coarse_path, model, output, *, factor: int | None = None, top=None,
             bar.close()
     if report is not None:
         report.warn_if_out_of_distribution(coarse_path)
-    return UpsampleSummary(kept, (kept - 1) * factor + 1, interp.edge_gaps(kept), Path(output), report)
+    return UpsampleSummary(kept, (kept - 1) * factor + 1, interp.edge_gaps(kept), Path(output), report, guarded, mode)
 
 
 _worker = {}

@@ -261,6 +261,16 @@ def store(model, calibration: Calibration) -> None:
     gap_layer(model).metadata["uncertainty"] = calibration.to_config()
 
 
+def _check_unseen(path, interp, validation) -> None:
+    """Validation trajectories must not be the model's training data (by content, when the model recorded it)."""
+    from ..training import content_hashes
+    recorded = set(interp.meta.get("training", {}).get("positions_sha256", []))
+    for traj, digest in zip(validation, content_hashes(validation)):
+        if digest in recorded:
+            raise TrajsrError(f"{traj.source}: {path} was trained on this trajectory (same positions); calibrate "
+                              "on trajectories it never saw")
+
+
 def calibrate_model(models, validation, output, *, training=(), force: bool = False, top=None, dt_fs=None,
                     batch_size: int = 2048):
     """Calibrate a trained model, or combine several into an ensemble and calibrate that, and save it.
@@ -282,24 +292,33 @@ def calibrate_model(models, validation, output, *, training=(), force: bool = Fa
     Calibration, LearnedInterpolator
     """
     from ..modelfile import check_output
-    from ..training import as_trajectories, save_model
+    from ..training import as_trajectories, check_disjoint, save_model
+    from .ensemble import EnsembleGapInterpolator
+    from .gap import gap_layer
     from .learned import LearnedInterpolator
     output = check_output(output, force)
     if not validation:
         raise TrajsrError("calibration needs validation trajectories (--validation), never the test set")
     trajectories = as_trajectories(validation, top, dt_fs)
+    training = as_trajectories(training, top, dt_fs)
     interps = [LearnedInterpolator(m, batch_size) for m in models]
+    for path, member in zip(models, interps):
+        if len(interps) > 1 and isinstance(gap_layer(member.model), EnsembleGapInterpolator):
+            raise TrajsrError(f"{path}: already an ensemble; combine the single models it was made of")
+        for traj in trajectories + training:  # atoms, elements and spacing fit every model
+            member.check(traj.stride(member.factor), member.factor)
+        _check_unseen(path, member, trajectories)
+    check_disjoint(validation=trajectories, training=training)
     if len(interps) > 1:
         from .ensemble import combine, inverse_mse_weights
         mse = [np.mean(window_parts(i, trajectories)[1] ** 2) for i in interps]  # weights from validation
         interp = LearnedInterpolator(combine([i.model for i in interps], inverse_mse_weights(mse),
-                                             name=f"ensemble-{len(interps)}"), batch_size)
+                                             name=f"ensemble-{len(interps)}", labels=list(map(str, models))),
+                                     batch_size)
         interp.meta["member_validation_rmse_angstrom"] = [float(np.sqrt(m) * 10) for m in mse]
     else:
         interp = interps[0]
-    for traj in trajectories:
-        interp.check(traj.stride(interp.factor), interp.factor)  # atoms, elements and spacing fit the model
-    calibration = calibrate(interp, trajectories, as_trajectories(training, top, dt_fs))
+    calibration = calibrate(interp, trajectories, training)
     store(interp.model, calibration)
     save_model(interp.model, output, force)
     return calibration, interp

@@ -8,7 +8,7 @@ Units: nm, ps, kJ/mol, forces in kJ/mol/nm.
 """
 from __future__ import annotations
 
-import keras
+from ..backend import keras
 import numpy as np
 
 from ..errors import TrajsrError

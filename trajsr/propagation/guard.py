@@ -50,15 +50,17 @@ class Guard:
             if not (np.isfinite(xs[i]).all() and np.isfinite(vs[i]).all()):
                 return i, f"rollout stopped {when}: non-finite positions or velocities"
             if len(self.bonds):
-                message = self._bond_message(xs[i], when)
-                if message:
-                    return i, message
+                problem = self.describe_bonds(xs[i])
+                if problem:
+                    return i, f"rollout stopped {when}: {problem}"
             temp = temperature(vs[i], self.masses).max()
             if temp > self.max_temperature:
                 return i, f"rollout stopped {when}: temperature ran away to {temp:.0f} K"
         return len(xs), None
 
-    def _bond_message(self, x, when):
+    def describe_bonds(self, x, label: str = "start"):
+        """The worst bond of replicas (B, N, 3) nm beyond ``bond_factor`` × its start length, both ways, as
+        ``"bond C0-O2 at 3.10 Å, start 1.43 Å"``; None when every bond is within it (or a proton moved)."""
         b0, b1 = self.bonds[:, 0], self.bonds[:, 1]
         r = np.linalg.norm(x[:, b0] - x[:, b1], axis=-1) / self.lengths
         stretched = r > self.bond_factor
@@ -70,8 +72,8 @@ class Guard:
         b = np.unravel_index(np.argmax(np.abs(np.log(r))), r.shape)[1]  # the worst bond still counted
         a, c = self.bonds[b]
         length = np.linalg.norm(x[:, a] - x[:, c], axis=-1).max() * ANGSTROM_PER_NM
-        return (f"rollout stopped {when}: bond {self.elements[a]}{a}-{self.elements[c]}{c} at {length:.2f} Å, "
-                f"start {self.lengths[b] * ANGSTROM_PER_NM:.2f} Å")
+        return (f"bond {self.elements[a]}{a}-{self.elements[c]}{c} at {length:.2f} Å, "
+                f"{label} {self.lengths[b] * ANGSTROM_PER_NM:.2f} Å")
 
     def _hydrogen_moved(self, x, a, c):
         """Whether bond a–c is stretched because its hydrogen is on its way to, or at, another heavy atom."""

@@ -2,7 +2,7 @@
 several strides (:class:`~trajsr.dynamics.unroll.Unroll`), so the loss sees how errors compound. Units: nm, nm/ps."""
 from __future__ import annotations
 
-import keras
+from ..backend import keras
 
 from ..dynamics import FAMILIES, make_step
 from ..dynamics.unroll import Unroll, propagator_step  # noqa: F401 (propagator_step: part of this API)

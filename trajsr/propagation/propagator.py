@@ -28,6 +28,8 @@ from .thermostats import THERMOSTATS, apply_thermostat
 
 #: strides per compiled call: the rollout is compiled once per batch shape and called in a loop
 CHUNK_STRIDES = 64
+#: a start state hotter than this (K) is taken as velocities in the wrong unit (no trained model has seen it)
+MAX_START_TEMPERATURE = 5000.0
 #: rollouts of at least this many strides go through XLA: ~5x faster per stride, ~2 s more to compile
 XLA_FROM_STRIDES = 1500
 
@@ -182,15 +184,23 @@ class Propagator:
         v = np.asarray(velocities, np.float64)
         if x.size == 0 or x.ndim not in (2, 3):
             raise TrajsrError(f"start positions must have shape (N, 3) or (replicas, N, 3), got {x.shape}")
-        if temperature is not None and not (np.isfinite(temperature) and temperature > 0):
-            raise TrajsrError(f"temperature must be positive and finite (K), got {temperature}")
+        if temperature is not None:
+            _check_positive(temperature, "temperature", "K")
+        _check_positive(thermostat_time_fs, "thermostat_time_fs", "fs")
+        _check_positive(friction_per_fs, "friction_per_fs", "1/fs")
+        _check_positive(bond_factor, "bond_factor", "")
         if not bond_factor > 1:
             raise TrajsrError(f"bond_factor must be > 1, got {bond_factor}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise TrajsrError(f"seed must be a non-negative integer, got {seed!r}")
+        if not (np.isfinite(x).all() and np.isfinite(v).all()):
+            raise TrajsrError("the start positions or velocities are not finite (NaN or inf)")
         single = x.ndim == 2
         x, v = np.atleast_3d(x[None] if single else x), np.atleast_3d(v[None] if single else v)
         if x.shape != v.shape or x.shape[1:] != (len(self.masses), 3):
             raise TrajsrError(f"start state has shape {x.shape[1:]} / {v.shape[1:]}; the model is for "
                               f"{len(self.masses)} atoms, 3 coordinates")
+        self.check_start(x[0], v[0])
         if thermostat and temperature is None:
             raise TrajsrError("a thermostat needs a temperature (K)")
         if thermostat and thermostat not in THERMOSTATS:
@@ -246,9 +256,34 @@ class Propagator:
                           source=f"propagator replica {r}") for r in range(xs.shape[1])]
         return out[0] if single else out
 
+    def check_start(self, positions, velocities, bond_factor: float = 1.8) -> None:
+        """One-line errors for a start state the model cannot have been trained near (nm, nm/ps): a bond
+        ``bond_factor`` × longer or shorter than in the model's reference geometry (positions in Å read
+        as nm, another molecule, another atom order), or a start temperature above ``MAX_START_TEMPERATURE``
+        (velocities in another unit)."""
+        reference = np.asarray(self.layer.reference_list)
+        if self.elements:
+            problem = Guard(self.elements, self.masses, reference, 0.0, bond_factor).describe_bonds(
+                positions[None], label="in the model's training geometry")
+            if problem:
+                raise TrajsrError(f"start geometry unlike the model's molecule: {problem} "
+                                  "(positions in Å where nm are expected? another atom order?)")
+        start = float(self.temperature(np.asarray(velocities)[None])[0])
+        if start > MAX_START_TEMPERATURE:
+            raise TrajsrError(f"start temperature {start:.0f} K (3N-3 degrees of freedom) is above "
+                              f"{MAX_START_TEMPERATURE:g} K: velocities in another unit? (nm/ps expected; Å/fs "
+                              "read as nm/ps is 100x)")
+
     def temperature(self, v) -> np.ndarray:
         """Instantaneous temperature (K) of each replica (B, N, 3) nm/ps, 3N − 3 degrees of freedom."""
         return temperature(v, self.masses)
+
+
+def _check_positive(value, name, unit):
+    """A positive, finite number (not a string, not a bool), else one clear error naming the unit."""
+    if isinstance(value, (bool, str)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not (np.isfinite(value) and value > 0):
+        raise TrajsrError(f"{name} must be a positive, finite number{f' ({unit})' if unit else ''}, got {value!r}")
 
 
 def _check_count(value, name):

@@ -14,6 +14,12 @@ def calculator_from(name_or_calc):
         if name_or_calc.lower() != "gfn2":
             raise TrajsrError(f"energy rescaling with {name_or_calc!r}: only 'gfn2' is built in; pass an ASE "
                               "calculator object for others")
+        import os
+        import sys
+        if "tblite" not in sys.modules:  # its OpenMP runtime reads this once, when tblite loads
+            # beside TensorFlow's thread pools, OpenMP threads contend for the cores: one GFN2-xTB call of
+            # ethanol was measured at 484 ms instead of 3 ms pinned to one thread (set it to override)
+            os.environ.setdefault("OMP_NUM_THREADS", "1")
         from ..datasets.xtb import gfn2_calculator
         return gfn2_calculator()
     if not hasattr(name_or_calc, "get_potential_energy"):

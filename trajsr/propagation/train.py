@@ -6,7 +6,7 @@ example and doubles the data for free. Callbacks, resume and saving: :mod:`trajs
 """
 from __future__ import annotations
 
-import keras
+from ..backend import keras
 import numpy as np
 
 from ..errors import TrajsrError

@@ -1,0 +1,217 @@
+"""Round 3 of the hostile user (issue 26): no wrong answer with exit 0, nothing of the user's lost, one
+line instead of a traceback. Each probe goes through the command line where the user would meet it."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from trajsr import TrajsrError, load, save
+
+from .conftest import ROOT
+from .test_bad_inputs import fails, no_leftovers
+
+PROPAGATOR = ROOT / "models" / "ethanol-gfn2-prop-f10.keras"
+BILSTM = ROOT / "models" / "ethanol-gfn2-f10.keras"
+
+
+@pytest.fixture(scope="module")
+def coarse(tmp_path_factory, ethanol):
+    """Ethanol at 5 fs (factor 10), as h5 (with velocities) and as xyz without time."""
+    d = tmp_path_factory.mktemp("round3")
+    save(ethanol, d / "fine.h5")
+    save(ethanol.stride(10), d / "c10.h5")
+    save(ethanol.stride(10).replace(velocities=None, time=None), d / "c10.xyz")
+    return d
+
+
+def test_shooting_refuses_another_molecule(coarse, cli, tmp_path):
+    from trajsr.datasets import shipped_path
+    mal = load(shipped_path("malonaldehyde-gfn2"))[:201].stride(10)  # 9 atoms, like ethanol
+    save(mal, tmp_path / "mal.h5")
+    fails(cli("upsample", tmp_path / "mal.h5", "--model", PROPAGATOR, "--factor", 10, "-o", tmp_path / "o.h5",
+              check=False), "atom 2 is C", "expects O")
+    no_leftovers(tmp_path, "o.h5")
+    from trajsr.interpolation.shooting import ShootingInterpolator
+    with pytest.raises(TrajsrError, match="atom 2"):
+        ShootingInterpolator.load(PROPAGATOR).interpolate(mal, 10)
+    with pytest.raises(TrajsrError, match="no calibrated uncertainty"):
+        ShootingInterpolator.load(PROPAGATOR).interpolate(load(coarse / "c10.h5"), 10, uncertainty=True)
+
+
+def test_shooting_never_writes_torn_molecules(coarse, cli, tmp_path):
+    """A wrong --dt (10x) tears bonds in many gaps: exit 2, nothing written; the right one passes the
+    guard and says which mode ran."""
+    fails(cli("upsample", coarse / "c10.xyz", "--dt", 50, "--model", PROPAGATOR, "--factor", 10,
+              "-o", tmp_path / "o.h5", check=False), "tears the molecule apart", "--dt")
+    no_leftovers(tmp_path, "o.h5")
+    out = cli("upsample", coarse / "c10.xyz", "--dt", 5, "--model", PROPAGATOR, "--factor", 10,
+              "-o", tmp_path / "ok.h5").stdout
+    assert "(from positions only)" in out and "gap guard" not in out
+    from trajsr.interpolation.gapguard import torn_gaps
+    fine = load(tmp_path / "ok.h5").positions
+    assert not torn_gaps(fine, 10, load(coarse / "c10.h5").elements)[0].any()
+    stretched = fine.copy()
+    stretched[15, 0] += 0.5  # a carbon 5 Å off in gap 1
+    failed, worst = torn_gaps(stretched, 10, load(coarse / "c10.h5").elements)
+    assert failed.tolist() == [g == 1 for g in range(len(failed))] and "gap 1" in worst
+
+
+def test_stored_velocities_are_checked_and_can_be_ignored(coarse, cli, tmp_path, ethanol):
+    c = ethanol.stride(10)
+    for scale, words in ((10.0, "too large"), (0.01, "too small"), (-1.0, "reversed")):
+        save(c.replace(velocities=c.velocities * scale), tmp_path / "v.h5", force=True)
+        fails(cli("upsample", tmp_path / "v.h5", "--method", "hermite", "--factor", 10, "-o", tmp_path / "h.h5",
+                  check=False), "velocities disagree", words, "--positions-only")
+        no_leftovers(tmp_path, "h.h5")
+    out = cli("upsample", tmp_path / "v.h5", "--model", PROPAGATOR, "--factor", 10, "--positions-only",
+              "-o", tmp_path / "p.h5").stdout
+    assert "(from positions only)" in out
+    out = cli("upsample", coarse / "c10.h5", "--method", "hermite", "--factor", 10, "-o", tmp_path / "h.h5").stdout
+    assert "(with the file's velocities)" in out
+
+
+def test_force_rewrite_removes_the_earlier_side_file(coarse, cli, tmp_path):
+    out = tmp_path / "out.dcd"
+    side = tmp_path / "out.dcd.uncertainty.npz"
+    np.savez(side, uncertainty=np.zeros((3, 9)), unit=np.array("nm"))  # an earlier --uncertainty run's
+    fails(cli("upsample", coarse / "c10.h5", "--method", "linear", "--factor", 10, "-o", out, check=False),
+          "uncertainty.npz", "--force")
+    assert not out.exists() and side.exists()
+    cli("upsample", coarse / "c10.h5", "--method", "linear", "--factor", 10, "-o", out, "--force")
+    assert out.exists() and not side.exists()
+
+
+def test_learned_model_needs_the_spacing_of_a_file_without_time(coarse, cli, tmp_path):
+    fails(cli("upsample", coarse / "c10.xyz", "--model", BILSTM, "-o", tmp_path / "o.xyz", check=False),
+          "no time", "--dt")
+    no_leftovers(tmp_path, "o.xyz")
+
+
+def test_overlap_of_training_validation_and_test_is_by_content(coarse, cli, tmp_path, ethanol):
+    save(ethanol[:300], tmp_path / "a.h5")
+    os.symlink(tmp_path / "a.h5", tmp_path / "link.h5")
+    save(ethanol[:300], tmp_path / "copy.npz")
+    for args in (("--validation", tmp_path / "a.h5"), ("--validation", tmp_path / "copy.npz"),
+                 ("--test", tmp_path / "link.h5")):
+        fails(cli("train", tmp_path / "a.h5", *args, "--factor", 5, "-o", tmp_path / "m.keras", check=False),
+              "same trajectory")
+    no_leftovers(tmp_path, "m.keras")
+
+
+def test_calibrate_checks_training_and_validation_files(tiny_model, cli, tmp_path, ethanol):
+    from trajsr.datasets import shipped_path
+    save(ethanol[600:], tmp_path / "valid.h5")
+    save(ethanol[:600].stride(10), tmp_path / "strided.h5")
+    fails(cli("calibrate", tiny_model, "--validation", tmp_path / "valid.h5", "--training", tmp_path / "strided.h5",
+              "-o", tmp_path / "c.keras", check=False), "strided.h5", "fs apart")
+    save(load(shipped_path("malonaldehyde-gfn2"))[:400], tmp_path / "mal.h5")
+    fails(cli("calibrate", tiny_model, "--validation", tmp_path / "valid.h5", "--training", tmp_path / "mal.h5",
+              "-o", tmp_path / "c.keras", check=False), "mal.h5", "atom")
+    save(ethanol[:600], tmp_path / "train-copy.h5")  # the tiny model's own training trajectory, renamed
+    fails(cli("calibrate", tiny_model, "--validation", tmp_path / "train-copy.h5", "-o", tmp_path / "c.keras",
+              check=False), "was trained on this trajectory")
+    no_leftovers(tmp_path, "c.keras")
+
+
+def test_datasets_make_refuses_what_it_would_ignore_or_misplace(cli, tmp_path):
+    fails(cli("datasets", "make", "ethanol-gfn2", "--charge", 1, "--multiplicity", 2, "-o", tmp_path, check=False),
+          "--charge, --multiplicity", "--geometry")
+    fails(cli("datasets", "make", "ethanol-gfn2", "--forcefield", "x.xml", "-o", tmp_path, check=False), "--pdb")
+    geometry = ROOT / "datasets" / "geometries" / "malonaldehyde.xyz"
+    fails(cli("datasets", "make", "--geometry", geometry, "--name", "../x", "-o", tmp_path, check=False),
+          "plain file name")
+    fails(cli("datasets", "make", "--geometry", geometry, "--charge", 38, "-o", tmp_path, check=False),
+          "leaves 0 electrons")
+    (tmp_path / "nan.xyz").write_text("2\n\nH 0 0 0\nH 0 0 nan\n")
+    fails(cli("datasets", "make", "--geometry", tmp_path / "nan.xyz", "-o", tmp_path, check=False), "non-finite")
+    pdb = ROOT / "datasets" / "alanine-dipeptide.pdb"
+    fails(cli("datasets", "make", "--pdb", pdb, "--water", "tip3p", "--box", 0.5, "-o", tmp_path, check=False),
+          "no water", "0.5 nm")
+    assert not list(tmp_path.glob("*.h5"))
+
+
+def _folder(path, name, recipe):
+    path.mkdir()
+    (path / name).write_bytes(os.urandom(64))
+    from trajsr.datasets.custom import sha256
+    entry = dict(name="w", file=name, sha256=sha256(path / name), frames=3, dt_fs=0.5, recipe=recipe)
+    (path / "manifest.json").write_text(json.dumps({"datasets": [entry]}))
+    return path
+
+
+def test_merge_compares_sampling_and_stays_inside_the_folder(cli, tmp_path):
+    nve = dict(kind="builtin", dataset="ethanol-gfn2", name="ethanol-gfn2", method="m", dt_fs=0.5)
+    nvt = dict(nve, sampling=dict(thermostat="bussi", tau_fs=100.0, save_every=1))
+    a, b = _folder(tmp_path / "a", "a.h5", nve), _folder(tmp_path / "b", "b.h5", nvt)
+    fails(cli("datasets", "merge", a, b, "-o", tmp_path / "all", check=False), "another recipe", "sampling")
+    evil = _folder(tmp_path / "evil", "x.h5", nve)
+    manifest = json.loads((evil / "manifest.json").read_text())
+    manifest["datasets"][0]["file"] = "../victim.txt"
+    (evil / "manifest.json").write_text(json.dumps(manifest))
+    (tmp_path / "victim.txt").write_text("mine")
+    fails(cli("datasets", "merge", evil, "-o", tmp_path / "all", "--force", check=False), "plain file name")
+    assert (tmp_path / "victim.txt").read_text() == "mine"
+    (tmp_path / "file").write_text("x")
+    fails(cli("datasets", "merge", a, "-o", tmp_path / "file", check=False), "not a folder")
+
+
+def test_an_interrupted_make_goes_on_where_it_stopped(tmp_path):
+    """Each file enters the manifest as it completes; a rerun skips the intact ones of the same recipe."""
+    from trajsr import datasets
+    first = datasets.make("ethanol-gfn2", seeds=[0], steps=4, out_dir=tmp_path, processes=1, progress=False,
+                          spec=datasets.builtin_spec("ethanol-gfn2", 0.0))
+    made = os.stat(first[0]).st_mtime_ns
+    both = datasets.make("ethanol-gfn2", seeds=[0, 1], steps=4, out_dir=tmp_path, processes=1, progress=False,
+                         spec=datasets.builtin_spec("ethanol-gfn2", 0.0))
+    assert os.stat(both[0]).st_mtime_ns == made  # not made again
+    listed = {e["file"] for e in json.loads((tmp_path / "manifest.json").read_text())["datasets"]}
+    assert listed == {"ethanol-gfn2-seed0.h5", "ethanol-gfn2-seed1.h5"}
+    with pytest.raises(TrajsrError, match="file exists"):  # another recipe (steps) never reuses them
+        datasets.make("ethanol-gfn2", seeds=[0], steps=6, out_dir=tmp_path, processes=1, progress=False,
+                      spec=datasets.builtin_spec("ethanol-gfn2", 0.0))
+
+
+def test_evaluate_outputs_must_differ_and_plots_follow_the_extension(coarse, cli, tmp_path):
+    cli("upsample", coarse / "c10.h5", "--method", "spline", "--factor", 10, "-o", tmp_path / "s.h5")
+    fails(cli("evaluate", coarse / "fine.h5", tmp_path / "s.h5", "--factor", 10, "--json", tmp_path / "x",
+              "--plot", tmp_path / "x", check=False), "different files")
+    fails(cli("evaluate", coarse / "fine.h5", tmp_path / "s.h5", "--factor", 10, "--plot", tmp_path / "p.txt",
+              check=False), "p.txt")
+    cli("evaluate", coarse / "fine.h5", tmp_path / "s.h5", "--factor", 10, "--plot", tmp_path / "p.pdf",
+        "--json", tmp_path / "e.json")
+    assert (tmp_path / "p.pdf").read_bytes()[:4] == b"%PDF"
+    assert "NaN" not in (tmp_path / "e.json").read_text()
+
+
+def test_propagate_refuses_a_start_in_the_wrong_units(cli, tmp_path, ethanol):
+    start = ethanol[:1]
+    save(start.replace(positions=start.positions * 10), tmp_path / "angstrom.h5")
+    fails(cli("propagate", "--model", PROPAGATOR, "--start", tmp_path / "angstrom.h5", "--steps", 5,
+              "-o", tmp_path / "r.h5", check=False), "bond", "training geometry")
+    save(start.replace(velocities=start.velocities * 100), tmp_path / "fast.h5")
+    fails(cli("propagate", "--model", PROPAGATOR, "--start", tmp_path / "fast.h5", "--steps", 5,
+              "-o", tmp_path / "r.h5", check=False), "start temperature")
+    no_leftovers(tmp_path, "r.h5")
+
+
+def test_propagator_api_refuses_bad_settings(ethanol):
+    from trajsr.propagation.propagator import Propagator
+    prop = Propagator.load(PROPAGATOR)
+    x, v = ethanol.positions[0], ethanol.velocities[0]
+    for kwargs, words in ((dict(thermostat="bussi", temperature=300, thermostat_time_fs=0), "thermostat_time_fs"),
+                          (dict(thermostat="langevin", temperature=300, friction_per_fs=-1), "friction_per_fs"),
+                          (dict(thermostat="bussi", temperature="300"), "temperature"),
+                          (dict(seed=-1), "seed")):
+        with pytest.raises(TrajsrError, match=words):
+            prop.run(x, v, 2, **kwargs)
+
+
+def test_train_refuses_options_of_the_other_task_and_help_shows_defaults(cli, tmp_path, ethanol):
+    save(ethanol[:300], tmp_path / "a.h5")
+    fails(cli("train", tmp_path / "a.h5", "--factor", 5, "--initial", "p.keras", "-o", tmp_path / "m.keras",
+              check=False), "--initial", "--task propagate")
+    fails(cli("train", tmp_path / "a.h5", "--task", "propagate", "--factor", 5, "--context", 3,
+              "-o", tmp_path / "m.keras", check=False), "--context", "--task interpolate")
+    text = " ".join(cli("train", "--help", check=False).stdout.split())
+    assert "(default: 100)" in text and "(default: 0)" in text
