@@ -169,7 +169,7 @@ def cmd_train(args):
     from .modelfile import check_output
     check_output(args.output, args.force)  # before anything slow
     if args.strategy == "multiworker":
-        from .training import check_cluster
+        from .cluster import check_cluster
         check_cluster()
     _refuse_options_of_other_task(args)
     import_tensorflow(args.strategy)

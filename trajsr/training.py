@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .backend import keras
 
+from .cluster import check_cluster
 from .errors import TrajsrError
 from .io import atomic_path, load
 from .trajectory import Trajectory
@@ -87,33 +88,6 @@ def distribution_strategy(name: str = "default"):
 _STRATEGIES = {}
 
 
-def check_cluster() -> None:
-    """One-line errors, before TensorFlow starts, for a multi-worker run without a usable cluster: no
-    ``TF_CONFIG`` (outside SLURM), or one that is not JSON with ``cluster`` and ``task`` (type, index)."""
-    text = os.environ.get("TF_CONFIG")
-    if not text:
-        if int(os.environ.get("SLURM_NTASKS", "1")) > 1 and "SLURM_PROCID" in os.environ:
-            return
-        raise TrajsrError("--strategy multiworker needs a cluster: set TF_CONFIG in each worker process, or "
-                          "start the workers with srun under SLURM (see the README)")
-    import json
-    try:
-        config = json.loads(text)
-    except ValueError as err:
-        raise TrajsrError(f"TF_CONFIG is not valid JSON ({err})") from None
-    cluster = config.get("cluster") if isinstance(config, dict) else None
-    task = config.get("task") if isinstance(config, dict) else None
-    if not isinstance(cluster, dict) or not cluster or not isinstance(task, dict):
-        raise TrajsrError('TF_CONFIG needs "cluster" (e.g. {"worker": ["host1:port", "host2:port"]}) and "task" '
-                          '({"type": "worker", "index": i})')
-    kind, index = task.get("type"), task.get("index")
-    members = cluster.get(kind)
-    if not isinstance(members, list) or isinstance(index, bool) or not isinstance(index, int) \
-            or not 0 <= index < len(members):
-        raise TrajsrError(f"TF_CONFIG: task {kind!r} index {index!r} is not in its cluster "
-                          f"({', '.join(f'{k}: {len(v) if isinstance(v, list) else v}' for k, v in cluster.items())})")
-
-
 def _per_element_reduce(strategy):
     """Work around two Keras 3 gaps with MultiWorkerMirroredStrategy's collective all-reduce: Keras
     reduces a whole first batch (a dict of inputs and the targets) at once to build the model, and
@@ -166,18 +140,20 @@ def content_hashes(trajs) -> list[str]:
     return [hashlib.sha256(np.ascontiguousarray(t.positions, np.float32).tobytes()).hexdigest() for t in trajs]
 
 
-def check_disjoint(**groups) -> None:
+def check_disjoint(**groups) -> dict:
     """One-line error when a trajectory of one group (``training=[...]``, ``validation=[...]``, ``test=[...]``)
-    holds the same positions as one of another group, or a group lists the same data twice."""
-    seen = {}
+    holds the same positions as one of another group, or a group lists the same data twice. Returns each
+    group's :func:`content_hashes`."""
+    seen, hashes = {}, {group: content_hashes(trajs) for group, trajs in groups.items()}
     for group, trajs in groups.items():
-        for traj, digest in zip(trajs, content_hashes(trajs)):
+        for traj, digest in zip(trajs, hashes[group]):
             if digest in seen:
                 other_group, other = seen[digest]
                 raise TrajsrError(f"{traj.source}: the same trajectory (same positions) as {other_group} file "
                                   f"{other.source}; {group} trajectories must be others than "
                                   f"{'each other' if other_group == group else other_group + ' ones'}")
             seen[digest] = (group, traj)
+    return hashes
 
 
 def as_trajectories(items, top=None, dt_fs=None) -> list[Trajectory]:

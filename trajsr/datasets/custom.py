@@ -76,9 +76,14 @@ def sha256(path) -> str:
     return h.hexdigest()
 
 
+def is_plain_file_name(name) -> bool:
+    """Whether ``name`` names a file inside a folder: no ``/``, ``\\``, ``.`` or ``..`` (``../x`` would leave it)."""
+    return isinstance(name, str) and name not in ("", ".", "..") and Path(name).name == name and "\\" not in name
+
+
 def check_name(name: str) -> str:
     """A dataset name is a file-name stem: no folders (``../x`` would write outside the output folder)."""
-    if not name or name in (".", "..") or Path(name).name != name or "\\" in name or name.startswith("-"):
+    if not is_plain_file_name(name) or name.startswith("-"):
         raise TrajsrError(f"dataset name {name!r} must be a plain file name (no '/', '..' or leading '-')")
     return name
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import TrajsrError
 from ..io.atomic import atomic_path
-from .custom import sha256
+from .custom import is_plain_file_name, sha256
 
 NAME = "manifest.json"
 UNITS = {"positions": "nm", "velocities": "nm/ps", "time": "ps", "potential_energy": "kJ/mol", "dt_fs": "fs",
@@ -77,7 +77,7 @@ def _recipe(entry) -> dict:
 def _listed_file(folder, entry) -> Path:
     """The file a manifest entry names, refused if the name leaves the folder (``../x``, ``/etc/x``)."""
     name = entry.get("file") if isinstance(entry, dict) else None
-    if not isinstance(name, str) or not name or name in (".", "..") or Path(name).name != name or "\\" in name:
+    if not is_plain_file_name(name):
         raise TrajsrError(f"{Path(folder) / NAME}: entry file {name!r} is not a plain file name in the folder")
     return Path(folder) / name
 

@@ -85,9 +85,10 @@ class SideFile:
 
     def __init__(self, output, active: bool, force: bool = False):
         self.active, self.parts = active, []
-        self.output = TemporaryOutput(side_file_path(output), force) if active else None
+        path = side_file_path(output)
+        self.output = TemporaryOutput(path, force) if active else None
         # one left by an earlier run would be read as this output's uncertainty: replaced only with force
-        self.stale = None if active or not side_file_path(output).exists() else side_file_path(output)
+        self.stale = None if active or not path.exists() else path
         if self.stale is not None and not force:
             raise TrajsrError(f"{self.stale}: an uncertainty file of an earlier run; use --force to write "
                               f"{output} and remove it")

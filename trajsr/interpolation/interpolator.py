@@ -76,13 +76,13 @@ class Interpolator:
         if coarse.n_frames < 2:
             raise TrajsrError(f"{coarse.source}: need at least 2 frames to interpolate, got {coarse.n_frames}")
         self.check(coarse, factor)
-        if coarse.time is not None and self.uses_velocities(coarse):
-            check_velocities(coarse)
         # without time, frames are taken 1 apart: positions do not depend on the unit, velocities would
         dt = coarse.dt if coarse.time is not None else 1.0
         positions = coarse.positions
         if coarse.is_periodic:
             positions = unwrap(positions, coarse.unitcell_vectors)
+        if coarse.time is not None and self.uses_velocities(coarse):
+            check_velocities(coarse, positions)
         fine, fine_velocities, *more = self.fill(positions, coarse.velocities, dt, factor)
         extra = more[0] if more else {}  # a learned model's uncertainty and per-gap flags
         if coarse.time is None:
@@ -118,14 +118,21 @@ def fine_times(n_kept: int, factor: int, dt: float = 1.0) -> tuple[np.ndarray, n
     return kept, fine
 
 
-def check_velocities(coarse: Trajectory) -> None:
+def check_elements(coarse: Trajectory, elements, what: str = "the model") -> None:
+    """One-line error naming the first atom whose element differs from a trained model's ``elements``
+    (another molecule of the same size, or another atom order); nothing is checked without elements."""
+    if elements and coarse.elements != list(elements):
+        i = next(i for i, (a, b) in enumerate(zip(coarse.elements, elements)) if a != b)
+        raise TrajsrError(f"{coarse.source}: atom {i} is {coarse.elements[i]}, {what} expects {elements[i]} "
+                          "(another molecule, or another atom order)")
+
+
+def check_velocities(coarse: Trajectory, positions: np.ndarray) -> None:
     """Refuse stored velocities that the positions contradict: another unit (Å/ps or Å/fs read as nm/ps),
-    reversed, or from another trajectory (see :func:`trajsr.physics.velocity_scale`). Where the frames are
-    too far apart for the positions to tell (fit residual ≥ 0.9), nothing is checked."""
+    reversed, or from another trajectory (see :func:`trajsr.physics.velocity_scale`). ``positions`` are
+    the kept frames with periodic jumps removed (nm). Where the frames are too far apart for the positions
+    to tell (fit residual ≥ 0.9), nothing is checked."""
     from ..physics import velocity_scale
-    positions = coarse.positions
-    if coarse.is_periodic:
-        positions = unwrap(positions, coarse.unitcell_vectors)
     scale, residual = velocity_scale(positions, coarse.velocities, coarse.dt, coarse.elements)
     if residual >= 0.9 or not np.isfinite(scale):
         return

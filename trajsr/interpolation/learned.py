@@ -17,7 +17,7 @@ from ..physics import masses_of
 from ..trajectory import Trajectory
 from ..units import FS_PER_PS
 from .baselines import get_baseline
-from .interpolator import Interpolator
+from .interpolator import Interpolator, check_elements
 from .uncertainty import gap_uncertainty
 from .windows import build_windows, restore, spline_matrix
 
@@ -69,10 +69,7 @@ class LearnedInterpolator(Interpolator):
             raise TrajsrError(f"model upsamples by {self.factor}, not {factor}")
         if coarse.n_atoms != self.n_atoms:
             raise TrajsrError(f"{coarse.source}: {coarse.n_atoms} atoms, the model was trained on {self.n_atoms}")
-        if self.elements and coarse.elements != self.elements:
-            i = next(i for i, (a, b) in enumerate(zip(coarse.elements, self.elements)) if a != b)
-            raise TrajsrError(f"{coarse.source}: atom {i} is {coarse.elements[i]}, the model expects "
-                              f"{self.elements[i]}")
+        check_elements(coarse, self.elements)
         if coarse.time is None:  # a model is fixed to one spacing: a file without time must say its own
             raise TrajsrError(f"{coarse.source}: no time in this file, and the model is for frames "
                               f"{self.factor * self.dt_fs:g} fs apart: give their spacing with --dt (fs)")

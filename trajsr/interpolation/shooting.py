@@ -28,7 +28,7 @@ import os
 import numpy as np
 
 from ..errors import TrajsrError
-from .interpolator import Interpolator
+from .interpolator import Interpolator, check_elements
 
 
 class ShootingInterpolator(Interpolator):
@@ -86,10 +86,7 @@ class ShootingInterpolator(Interpolator):
         super().check(coarse, factor)
         if coarse.n_atoms != len(self.masses):
             raise TrajsrError(f"{coarse.source}: {coarse.n_atoms} atoms; the propagator is for {len(self.masses)}")
-        if self.elements and coarse.elements != self.elements:
-            i = next(i for i, (a, b) in enumerate(zip(coarse.elements, self.elements)) if a != b)
-            raise TrajsrError(f"{coarse.source}: atom {i} is {coarse.elements[i]}, the propagator expects "
-                              f"{self.elements[i]} (another molecule, or another atom order)")
+        check_elements(coarse, self.elements, "the propagator")
         if coarse.time is None:
             raise TrajsrError(f"{coarse.source}: shooting integrates in time, and this file has no time: "
                               "give the spacing of its frames with --dt (fs)")

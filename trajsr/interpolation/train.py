@@ -11,8 +11,7 @@ from ..errors import TrajsrError
 from ..io import check_writable
 from ..modelfile import check_output
 from ..trajectory import check_factor
-from ..training import (as_trajectories, check_disjoint, content_hashes, distribution_strategy, fit_and_save, is_chief,
-                        split_data)
+from ..training import as_trajectories, check_disjoint, distribution_strategy, fit_and_save, is_chief, split_data
 from ..units import FS_PER_PS
 from .card import card_path
 from .gap import build_model, gap_layer
@@ -69,7 +68,7 @@ def fit(train, *, model: str = "bilstm", factor: int = 10, context: int = 4, wit
         check_writable(card_path(output), force)
     trajs, valid = split_data(train, validation, top, dt_fs)
     tests = as_trajectories(test or [], top, dt_fs)
-    check_disjoint(training=trajs, validation=valid, test=tests)  # by content: a copy or symlink is caught
+    hashes = check_disjoint(training=trajs, validation=valid, test=tests)  # by content: copies are caught
     strategy_ = distribution_strategy(strategy)  # before other TensorFlow work (collectives need it)
     keras.utils.set_random_seed(seed)
     first = trajs[0]
@@ -80,7 +79,7 @@ def fit(train, *, model: str = "bilstm", factor: int = 10, context: int = 4, wit
     metadata = dict(elements=first.elements, dt_fs=first.dt * FS_PER_PS, reference=reference.tolist(),
                     units={"positions": "nm", "time": "ps", "dt_fs": "fs"},
                     training=dict(files=[t.source for t in trajs], validation=[t.source for t in valid],
-                                  positions_sha256=content_hashes(trajs), seed=seed, windows=len(train_windows)))
+                                  positions_sha256=hashes["training"], seed=seed, windows=len(train_windows)))
     with strategy_.scope():
         net = build_model(model, n_atoms=first.n_atoms, factor=factor, context=context,
                           with_velocities=with_velocities, width=width, solver=solver, metadata=metadata,

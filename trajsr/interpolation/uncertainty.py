@@ -261,11 +261,11 @@ def store(model, calibration: Calibration) -> None:
     gap_layer(model).metadata["uncertainty"] = calibration.to_config()
 
 
-def _check_unseen(path, interp, validation) -> None:
-    """Validation trajectories must not be the model's training data (by content, when the model recorded it)."""
-    from ..training import content_hashes
+def _check_unseen(path, interp, validation, hashes) -> None:
+    """Validation trajectories (their :func:`~trajsr.training.content_hashes`) must not be the model's
+    training data (by content, when the model recorded it)."""
     recorded = set(interp.meta.get("training", {}).get("positions_sha256", []))
-    for traj, digest in zip(validation, content_hashes(validation)):
+    for traj, digest in zip(validation, hashes):
         if digest in recorded:
             raise TrajsrError(f"{traj.source}: {path} was trained on this trajectory (same positions); calibrate "
                               "on trajectories it never saw")
@@ -307,8 +307,9 @@ def calibrate_model(models, validation, output, *, training=(), force: bool = Fa
             raise TrajsrError(f"{path}: already an ensemble; combine the single models it was made of")
         for traj in trajectories + training:  # atoms, elements and spacing fit every model
             member.check(traj.stride(member.factor), member.factor)
-        _check_unseen(path, member, trajectories)
-    check_disjoint(validation=trajectories, training=training)
+    hashes = check_disjoint(validation=trajectories, training=training)["validation"]
+    for path, member in zip(models, interps):
+        _check_unseen(path, member, trajectories, hashes)
     if len(interps) > 1:
         from .ensemble import combine, inverse_mse_weights
         mse = [np.mean(window_parts(i, trajectories)[1] ** 2) for i in interps]  # weights from validation

@@ -200,7 +200,7 @@ class Propagator:
         if x.shape != v.shape or x.shape[1:] != (len(self.masses), 3):
             raise TrajsrError(f"start state has shape {x.shape[1:]} / {v.shape[1:]}; the model is for "
                               f"{len(self.masses)} atoms, 3 coordinates")
-        self.check_start(x[0], v[0])
+        self.check_start(x, v)
         if thermostat and temperature is None:
             raise TrajsrError("a thermostat needs a temperature (K)")
         if thermostat and thermostat not in THERMOSTATS:
@@ -257,18 +257,18 @@ class Propagator:
         return out[0] if single else out
 
     def check_start(self, positions, velocities, bond_factor: float = 1.8) -> None:
-        """One-line errors for a start state the model cannot have been trained near (nm, nm/ps): a bond
-        ``bond_factor`` × longer or shorter than in the model's reference geometry (positions in Å read
-        as nm, another molecule, another atom order), or a start temperature above ``MAX_START_TEMPERATURE``
-        (velocities in another unit)."""
+        """One-line errors for start states (replicas, N, 3) the model cannot have been trained near (nm,
+        nm/ps): a bond ``bond_factor`` × longer or shorter than in the model's reference geometry (positions
+        in Å read as nm, another molecule, another atom order), or a start temperature above
+        ``MAX_START_TEMPERATURE`` (velocities in another unit)."""
         reference = np.asarray(self.layer.reference_list)
         if self.elements:
             problem = Guard(self.elements, self.masses, reference, 0.0, bond_factor).describe_bonds(
-                positions[None], label="in the model's training geometry")
+                positions, label="in the model's training geometry")
             if problem:
                 raise TrajsrError(f"start geometry unlike the model's molecule: {problem} "
                                   "(positions in Å where nm are expected? another atom order?)")
-        start = float(self.temperature(np.asarray(velocities)[None])[0])
+        start = float(self.temperature(velocities).max())
         if start > MAX_START_TEMPERATURE:
             raise TrajsrError(f"start temperature {start:.0f} K (3N-3 degrees of freedom) is above "
                               f"{MAX_START_TEMPERATURE:g} K: velocities in another unit? (nm/ps expected; Å/fs "
