@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
 NVE = ["--steps", "20000"]                                                   # 10 ps, every 0.5 fs step kept
 NVT = ["--thermostat", "bussi", "--save-every", "10", "--steps", "50000"]    # 25 ps Bussi, every 5 fs
+NVT_FINE = ["--thermostat", "bussi", "--steps", "50000"]                     # 25 ps Bussi, every 0.5 fs step
 
 
 def span(lo, hi):
@@ -55,6 +56,7 @@ FOLDERS = [
     *[(f"ethanol-more/t{t}", "ethanol-gfn2", t, span(4001 + t, 4027 + t), NVE) for t in (300, 500, 700)],
     *[(f"ethanol-nvt-vib/t{t}", "ethanol-gfn2", t, span(t // 100 * 1000 + 101, t // 100 * 1000 + 116), NVT)
       for t in (300, 500, 700)],
+    ("ethanol-nvt-fine/t500", "ethanol-gfn2", 500, span(5101, 5116), NVT_FINE),   # spectra up to 4000 cm⁻¹
     *molecule("malonaldehyde", "malonaldehyde-gfn2", span(1001, 1005), nvt=span(201, 216)),
     *molecule("uracil", "uracil-gfn2", span(1001, 1004)),
     *molecule("aspirin", "aspirin-gfn2", span(1001, 1004)),

@@ -156,6 +156,16 @@ def main():
         r["propagate_end_to_end_s"], _ = trajsr("propagate", "--model", ROOT / "models" / "ethanol-gfn2-prop-f10.keras",
                                                 "--start", ROOT / "datasets" / "ethanol-gfn2-seed0.h5", "--steps",
                                                 steps, "-o", tmp / "p.h5")
+        r["propagate_nvt_end_to_end_s"] = {}  # the thermostat inside the compiled chunk, as NVE
+        for kind in ("bussi", "langevin"):
+            r["propagate_nvt_end_to_end_s"][kind], _ = trajsr(
+                "propagate", "--model", ROOT / "models" / "ethanol-gfn2-prop-f10.keras", "--start",
+                ROOT / "datasets" / "ethanol-gfn2-seed0.h5", "--steps", steps, "--temperature", 500,
+                "--thermostat", kind, "-o", tmp / f"p-{kind}.h5")
+        r["propagate_filled_end_to_end_s"], _ = trajsr(
+            "propagate", "--model", ROOT / "models" / "ethanol-gfn2-prop-f10.keras", "--start",
+            ROOT / "datasets" / "ethanol-gfn2-seed0.h5", "--steps", steps, "--temperature", 500, "--fill",
+            "-o", tmp / "p-filled.h5")
     prop = ROOT / "models" / "ethanol-gfn2-prop-f10.keras"
     r["propagator_steady_s_per_ps"], r["ase_s_per_step_interval1"], r["ase_s_per_step_interval100"] = \
         propagator_steady(prop)
@@ -190,6 +200,12 @@ def report(r, args):
               f"{r['gfn2_s_per_ps'] / r['propagator_steady_s_per_ps']:.0f}x faster |",
               f"| `trajsr propagate` {r['rollout_ps']:g} ps end to end | {prop_total:.1f} | "
               f"{gfn2_total / prop_total:.0f}x faster than GFN2-xTB's {gfn2_total:.0f} s |",
+              *[f"| `trajsr propagate --temperature 500 --thermostat {kind}` {r['rollout_ps']:g} ps end to end | "
+                f"{s:.1f} | {gfn2_total / s:.0f}x faster than GFN2-xTB's {gfn2_total:.0f} s |"
+                for kind, s in r["propagate_nvt_end_to_end_s"].items()],
+              f"| `trajsr propagate --temperature 500 --fill` {r['rollout_ps']:g} ps end to end (0.5 fs frames) | "
+              f"{r['propagate_filled_end_to_end_s']:.1f} | {gfn2_total / r['propagate_filled_end_to_end_s']:.0f}x "
+              f"faster than GFN2-xTB's {gfn2_total:.0f} s |",
               f"| `LearnedDynamics`, observer every step (s per step) | {r['ase_s_per_step_interval1'] * 1e3:.2f} ms | |",
               f"| `LearnedDynamics`, observer every 100 steps (s per step) | "
               f"{r['ase_s_per_step_interval100'] * 1e3:.2f} ms | |", ""]

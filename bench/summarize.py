@@ -88,9 +88,34 @@ def shooting_rows(c):
     return rows
 
 
+def spectra_summary():
+    """One table over bench/results/spectra-*.json: per molecule, factor and method, the overlap with the
+    truth's spectrum, the X-H band intensities and the kinetic energy, median (worst)."""
+    rows = ["| molecule, kept frames | reconstruction | overlap | O–H/N–H band | C–H band | kinetic energy |",
+            "|---|---|---|---|---|---|"]
+    cell = lambda s, f: f"{s['median']:{f}} ({s['worst']:{f}})"  # noqa: E731
+    for path in sorted((ROOT / "bench" / "results").glob("spectra-*.json")):
+        molecule = path.stem.split("-", 1)[1]
+        for factor, r in json.loads(path.read_text())["results"].items():
+            n = len(r["per_trajectory"])
+            where = f"{molecule} ({n}), {r['kept_dt_fs']:g} fs"
+            for name, s in r["summary"].items():
+                rows.append(f"| {where} | {name} | {cell(s['overlap'], '.3f')} | {cell(s['O-H/N-H stretch'], '.2f')}x "
+                            f"| {cell(s['C-H stretch'], '.2f')}x | {cell(s['kinetic_ratio'], '.3f')}x |")
+            rows.append(f"| {where} | differences of the coarse positions | – | – | – | "
+                        f"{cell(r['coarse_differences_kinetic_ratio'], '.3f')}x |")
+    return "\n".join(rows) if len(rows) > 2 else "(not run yet: no bench/results/spectra-*.json)"
+
+
 def section(name):
     if name == "models":
         return models_table()
+    if name == "spectra-summary":
+        return spectra_summary()
+    if name in ("spectra", "filled"):  # one file per molecule or model
+        parts = sorted((ROOT / "bench" / "results").glob(f"{name}-*.md"))
+        return "\n\n".join(re.sub(r"^## ", "#### ", re.sub(r"^# (.*)", r"**\1**", p.read_text().strip(), count=1),
+                                   flags=re.M) for p in parts) or f"(not run yet: no bench/results/{name}-*.md)"
     if name in ("propagator", "shooting", "shooting-velocities"):  # one file per [dataset and] stride or factor
         pattern = re.compile(rf"{name}-(?!velocities)([\w-]+-)?f(\d+)")
         found = [(m, p) for p in (ROOT / "bench" / "results").glob(f"{name}-*.md") if (m := pattern.fullmatch(p.stem))]
@@ -109,7 +134,7 @@ def main():
     readme = ROOT / "README.md"
     text = readme.read_text()
     for name in ("models", "baselines", "superres", "shooting", "shooting-velocities", "uncertainty", "propagator",
-                 "speed", "scaling"):
+                 "spectra-summary", "spectra", "filled", "speed", "scaling"):
         marker = f"<!-- {name} -->"
         pattern = re.compile(re.escape(marker) + r".*?(?=\n## |\n### |\n<!-- |\Z)", re.S)
         text = pattern.sub(lambda m: marker + "\n\n" + section(name) + "\n", text)

@@ -86,8 +86,16 @@ def test_bad_inputs(tmp_path, cli, ethanol):
 
 
 def test_help_on_every_command(cli):
-    for command in ("stride", "baseline", "evaluate", "datasets", "demo"):
-        assert "usage" in cli(command, "--help").stdout
+    import argparse
+    from collections import defaultdict
+
+    from trajsr.options import build_parser
+    parser = build_parser(defaultdict(lambda: None))
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert {"spectrum", "temperature", "upsample", "propagate", "calibrate", "train"} <= set(commands)
+    for command in commands:
+        proc = cli(command, "--help", check=False)  # in this process: argparse exits 0 after printing
+        assert proc.returncode == 0 and f"usage: trajsr {command}" in proc.stdout, command
 
 
 def test_datasets_list(cli):
@@ -133,6 +141,21 @@ def test_readme_walkthrough_runs_as_written(tmp_path, cli):
     assert errors["mae_angstrom"] < 2e-3 and (tmp_path / "gaps.png").exists()
     assert 0.5 < errors["uncertainty"]["coverage_90"] <= 1.0 and (tmp_path / "trust.png").exists()
     assert (tmp_path / "fine.dcd.uncertainty.npz").exists()
+    # then the spectra section's lines, in the same folder
+    spectra = re.search(r"<!-- spectra-walkthrough -->\s*```bash\n(.*?)```", text, re.S).group(1)
+    outputs = {}
+    for line in [line.split("  #")[0].strip() for line in spectra.splitlines() if line.startswith("trajsr ")]:
+        proc = outputs[line.split()[1] + str(len(outputs))] = _run_in(tmp_path, shlex.split(line)[1:])
+        assert proc.returncode == 0, f"{line}\n{proc.stderr}"
+    assert len(outputs) == 3 and (tmp_path / "spectra.png").exists()
+    shot, spline = json.loads((tmp_path / "spectra.json").read_text())["comparisons"]
+    assert shot["overlap"] > spline["overlap"]  # shooting's spectrum is the closer to the truth's
+    stretch = [abs(np.log(c["bands"]["O-H/N-H stretch"]["ratio"])) for c in (shot, spline)]
+    assert stretch[0] < stretch[1]
+    true_kelvin, shot_kelvin = [float(line.split(": ")[1].split(" K")[0])
+                                for line in outputs["temperature1"].stdout.splitlines()]
+    assert abs(shot_kelvin / true_kelvin - 1) < 0.01  # the velocities shooting wrote
+    assert "rebuild fine frames first" in outputs["temperature2"].stderr
 
 
 def _run_in(folder, args):

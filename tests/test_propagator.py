@@ -6,11 +6,13 @@ import pytest
 from ase import units
 from ase.calculators.calculator import Calculator, all_changes
 
-from trajsr import Trajectory, TrajsrError, save
+from trajsr import Trajectory, TrajsrError, load, save
 from trajsr.ase import LearnedDynamics
 from trajsr.physics import vibrational_temperature
 from trajsr.propagation.propagator import Propagator
 from trajsr.propagation.train import fit_propagator
+
+from .test_bad_inputs import fails
 
 MASS = 1.008  # Da
 K_BOND, R0 = 4.0e4, 0.074  # kJ/mol/nm^2, nm: a vibration period of about 22 fs
@@ -178,6 +180,17 @@ def test_cli_train_and_propagate(tmp_path, cli, oscillator_model):
     out = cli("propagate", "--model", oscillator_model, "--start", tmp_path / "h0.h5", "--frame", 10,
               "--steps", 25, "-o", tmp_path / "run.npz", "--temperature", 40).stdout
     assert "26 frames, 2 fs apart" in out
+    # --fill: the same run, each 2 fs stride filled with the same potential's path at the data's 0.5 fs
+    out = cli("propagate", "--model", oscillator_model, "--start", tmp_path / "h0.h5", "--frame", 10,
+              "--steps", 25, "-o", tmp_path / "fill.h5", "--temperature", 40, "--fill").stdout
+    assert "101 frames, 0.5 fs apart" in out and "filled by the same dynamics" in out
+    run, filled = load(tmp_path / "run.npz"), load(tmp_path / "fill.h5")
+    np.testing.assert_allclose(filled.positions[::4], run.positions, atol=1e-6)  # the strides stay as run
+    np.testing.assert_allclose(filled.velocities[::4], run.velocities, atol=1e-5)
+    assert np.diff(filled.time) == pytest.approx(0.0005)
+    fails(cli("propagate", "--model", tmp_path / "p.keras", "--start", tmp_path / "h0.h5", "--steps", 5, "--fill",
+              "-o", tmp_path / "lstm.h5", check=False), "Hamiltonian")
+    assert not (tmp_path / "lstm.h5").exists()
     with pytest.raises(AssertionError, match="no velocities"):
         save(harmonic_trajectory(0.01, np.ones(3), n=5).replace(velocities=None), tmp_path / "nov.npz")
         cli("propagate", "--model", oscillator_model, "--start", tmp_path / "nov.npz", "--steps", 5,

@@ -7,9 +7,10 @@ import sys
 import warnings
 from pathlib import Path
 
+from . import cli_reports
 from .console import Terminated, import_tensorflow, terminate
 from .errors import TrajsrError
-from .units import ANGSTROM_PER_NM, PS_PER_FS
+from .units import ANGSTROM_PER_NM
 
 
 def cmd_stride(args):
@@ -24,79 +25,6 @@ def cmd_stride(args):
     print(f"kept {coarse.n_frames} of {traj.n_frames} frames (every {args.factor}th) -> {args.output}")
 
 
-
-
-def cmd_evaluate(args):
-    from .io import check_writable, load
-    from .metrics import reconstruction_errors
-    from .report import format_errors
-    outputs = [path for path in (args.json, args.plot, args.uncertainty_plot) if path]
-    if len({Path(p).resolve() for p in outputs}) != len(outputs):
-        raise TrajsrError("--json, --plot and --uncertainty-plot must be different files")
-    inputs = {Path(p).resolve() for p in (args.reference, args.reconstruction)}
-    for path in outputs:
-        if Path(path).resolve() in inputs:
-            raise TrajsrError(f"{path}: is an input of this evaluation; write the report elsewhere")
-        check_writable(path, args.force)
-    from .plots import plot_format
-    for path in (args.plot, args.uncertainty_plot):
-        if path:
-            plot_format(path)
-    reference = load(args.reference, top=args.top, dt_fs=args.dt)
-    reconstruction = load(args.reconstruction, top=args.top, dt_fs=args.dt)
-    errors = reconstruction_errors(reference, reconstruction, args.factor)
-    print(format_errors({args.reconstruction: errors}))
-    sigma = _stored_uncertainty(args.reconstruction, reconstruction)
-    if sigma is None and args.uncertainty_plot:
-        raise TrajsrError(f"{args.reconstruction}: no uncertainty stored (upsample with --uncertainty)")
-    if sigma is not None:
-        from .metrics import uncertainty_errors
-        figures, gap_sigma, gap_error = uncertainty_errors(reference, reconstruction, args.factor, sigma)
-        errors["uncertainty"] = figures
-        print(f"uncertainty: {figures['coverage_90']:.1%} of components inside the nominal 90% interval; "
-              f"Spearman rank correlation of per-gap uncertainty with per-gap error {figures['spearman_gap']:.2f} "
-              f"over {figures['gaps']} gaps")
-        if args.uncertainty_plot:
-            from .plots import plot_uncertainty
-            plot_uncertainty(gap_sigma, gap_error, args.uncertainty_plot, force=args.force,
-                             title=Path(args.reconstruction).name)
-    if args.json:
-        from .io import atomic_path
-        with atomic_path(args.json, args.force) as tmp, open(tmp, "w") as f:
-            json.dump(_finite_or_null(errors), f, indent=2, allow_nan=False)
-    if args.plot:
-        from .plots import plot_gap_errors
-        plot_gap_errors({args.reconstruction: errors}, args.plot, force=args.force)
-
-
-def _finite_or_null(value):
-    """JSON has no NaN: a figure that cannot be computed (e.g. a rank correlation over constant values) is null."""
-    if isinstance(value, dict):
-        return {k: _finite_or_null(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_null(v) for v in value]
-    if isinstance(value, float) and not abs(value) < float("inf"):
-        return None
-    return value
-
-
-def _stored_uncertainty(path, reconstruction):
-    """A reconstruction's uncertainty (frames, atoms) nm: its h5 dataset, else its side file, else None."""
-    if reconstruction.uncertainty is not None:
-        return reconstruction.uncertainty
-    from .interpolation.gapreport import side_file_path
-    side = side_file_path(path)
-    if not side.exists():
-        return None
-    import numpy as np
-    try:
-        with np.load(side) as f:
-            sigma, unit = f["uncertainty"], str(f["unit"])
-    except (OSError, KeyError, ValueError) as err:
-        raise TrajsrError(f"{side}: not a readable uncertainty file ({err})") from None
-    if unit != "nm":
-        raise TrajsrError(f"{side}: uncertainty in {unit!r}; expected nm")
-    return sigma
 
 
 def cmd_calibrate(args):
@@ -292,7 +220,11 @@ def cmd_upsample(args):
         if summary.guarded_gaps:
             note += (f"; {summary.guarded_gaps} gaps tore a bond and were replaced by "
                      f"{'Hermite' if summary.mode.startswith('with') else 'the spline'} (gap guard)")
-        print(f"{name} ({summary.mode}): {summary.kept_frames} kept -> {summary.fine_frames} frames -> "
+        if summary.velocities.startswith("not kept"):
+            note += (f"; the rebuilt velocities are {summary.velocities} (write .h5, .trr, .nc, .npz or .xyz to "
+                     "keep them)")
+        with_v = " with velocities (nm/ps)" if summary.velocities == "written" else ""
+        print(f"{name} ({summary.mode}): {summary.kept_frames} kept -> {summary.fine_frames} frames{with_v} -> "
               f"{summary.output}{note}")
         if summary.gaps is not None and (args.uncertainty or args.max_uncertainty):
             print(f"  {summary.gaps.summary()}")
@@ -319,6 +251,10 @@ def cmd_propagate(args):
     if prop.elements and start.elements != prop.elements:
         raise TrajsrError(f"{args.start}: atoms {''.join(start.elements)} differ from the model's "
                           f"{''.join(prop.elements)}")
+    filler = None
+    if args.fill:  # the same file's potential fills each stride; a propagator without one is refused now
+        from .interpolation.shooting import ShootingInterpolator
+        filler = ShootingInterpolator(prop.layer)
     calc = None
     if args.rescale_energy_with:
         from .propagation.rescale import calculator_from
@@ -331,9 +267,13 @@ def cmd_propagate(args):
                         thermostat_every=args.thermostat_every or 1, rescale_energy_with=calc, progress=True,
                         seed=args.seed)
     traj.topology = start.topology
+    spacing = f"{prop.stride_fs:g} fs apart"
+    if filler is not None and traj.n_frames > 1:
+        traj = filler.interpolate(traj, prop.factor)
+        spacing = (f"{prop.dt_fs:g} fs apart (each {prop.stride_fs:g} fs stride filled by the same dynamics, with "
+                   "velocities)")
     save(traj, args.output, force=args.force)
-    print(f"{traj.n_frames} frames, {prop.stride_fs:g} fs apart ({(traj.n_frames - 1) * prop.stride_fs * PS_PER_FS:g} ps)"
-          f" -> {args.output}")
+    print(f"{traj.n_frames} frames, {spacing} ({(traj.time[-1] - traj.time[0]):g} ps) -> {args.output}")
     if "guard" in traj.info:
         print(f"trajsr: error: {traj.info['guard']}; the frames before it were written", file=sys.stderr)
         return 3
@@ -349,7 +289,8 @@ def cmd_demo(args):
 
 def main(argv=None) -> int:
     from .options import build_parser
-    parser = build_parser({name[4:]: f for name, f in globals().items() if name.startswith("cmd_")})
+    parser = build_parser({name[4:]: f for module in (globals(), vars(cli_reports)) for name, f in module.items()
+                           if name.startswith("cmd_")})
     args = parser.parse_args(argv)
     warnings.formatwarning = lambda message, category, *a, **k: f"trajsr: warning: {message}\n"
     signal.signal(signal.SIGTERM, terminate)

@@ -17,6 +17,12 @@ def _add_output(p, required=True):
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
 
 
+def _add_velocity_source(p):
+    p.add_argument("--source", choices=["auto", "velocities", "positions"], default="auto",
+                   help="velocities stored in the files, or central differences of their positions (exact "
+                        "only for frames ~1 fs apart or finer); auto: stored ones where every file has them")
+
+
 def build_parser(commands: dict) -> Parser:
     """The ``trajsr`` argument parser; ``commands`` maps each subcommand's name to the function that runs it."""
     from .dynamics.registry import FAMILIES
@@ -53,6 +59,30 @@ def build_parser(commands: dict) -> Parser:
                    help="write a PNG of predicted against actual error per gap (needs a stored uncertainty)")
     p.add_argument("--force", action="store_true", help="overwrite existing --json/--plot files")
     p.set_defaults(func=commands["evaluate"])
+
+    p = sub.add_parser("spectrum", help="vibrational spectra (mass-weighted VDOS, cm⁻¹) of trajectories, overlaid; "
+                       "with --reference, their overlap and band intensities")
+    _add_input(p, "input", "trajectory file(s) (any format trajsr reads)", several=True)
+    _add_velocity_source(p)
+    p.add_argument("--reference", metavar="FILE", help="compare every file with this one (e.g. the fine truth)")
+    p.add_argument("--resolution", type=POSITIVE, default=67.0, metavar="CM-1",
+                   help="spectral resolution (cm⁻¹): Welch segments of 1/(c * resolution), 0.5 ps at 67")
+    p.add_argument("--min-wavenumber", type=number(float, 0.0, True, "a non-negative number of cm⁻¹"),
+                   default=300.0, metavar="CM-1", help="compare from here (cm⁻¹; below: torsions, rotation)")
+    p.add_argument("--max-wavenumber", type=POSITIVE, default=4000.0, metavar="CM-1",
+                   help="compare and plot up to here (cm⁻¹), or each pair's lower Nyquist limit")
+    p.add_argument("--json", help="write the spectra and comparisons as JSON here")
+    p.add_argument("--plot", help="write the overlaid spectra here (.png, .pdf, .svg), Nyquist limits dashed")
+    p.add_argument("--force", action="store_true", help="overwrite existing --json/--plot files")
+    p.set_defaults(func=commands["spectrum"])
+
+    p = sub.add_parser("temperature", help="kinetic temperature (K) of trajectories: 3N-3, vibrations (3N-6), "
+                       "by element")
+    _add_input(p, "input", "trajectory file(s) (any format trajsr reads)", several=True)
+    _add_velocity_source(p)
+    p.add_argument("--json", help="write the temperatures as JSON here")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --json file")
+    p.set_defaults(func=commands["temperature"])
 
     p = sub.add_parser("datasets", help="list the reference datasets, make one (built in or your own molecule), "
                        "or merge folders made apart")
@@ -172,6 +202,10 @@ def build_parser(commands: dict) -> Parser:
                    help="hold E_pot + E_kin with this calculator (gfn2: one GFN2-xTB energy per learned step, "
                         "about 20x slower than the learned step alone)")
     p.add_argument("--seed", type=NONNEGATIVE, default=0, help="thermostat noise seed")
+    p.add_argument("--fill", action="store_true",
+                   help="write frames at the model's fine time step (0.5 fs for the shipped ones), each stride "
+                        "filled by the same learned dynamics joining its two ends (Hamiltonian propagators; "
+                        "spectra up to 4000 cm⁻¹)")
     p.set_defaults(func=commands["propagate"])
 
     p = sub.add_parser("demo", help="stride a shipped trajectory, rebuild it, print the MAE table (Å)")

@@ -59,6 +59,27 @@ def plot_vdos(trajectories: dict, path, force: bool = False, max_wavenumber: flo
     _save(plt, fig, ax, path, force, title)
 
 
+def plot_spectra(spectra: list, path, reference=None, force: bool = False, max_wavenumber: float = 4000.0,
+                 title: str = "") -> None:
+    """:class:`trajsr.spectra.Spectrum` curves overlaid up to ``max_wavenumber`` (cm⁻¹), the ``reference``
+    in black; each file's Nyquist limit, where it falls inside the plot, drawn dashed in its colour."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for spec in ([reference] if reference is not None else []) + list(spectra):
+        keep = spec.wavenumber <= max_wavenumber
+        style = dict(color="k", lw=1.2, alpha=0.8, zorder=3) if spec is reference else dict(lw=1)
+        line, = ax.plot(spec.wavenumber[keep], spec.intensity[keep],
+                        label=f"{spec.label} ({spec.dt_fs:g} fs{', reference' if spec is reference else ''})",
+                        **style)
+        if spec.nyquist <= max_wavenumber:
+            ax.axvline(spec.nyquist, color=line.get_color(), ls="--", lw=0.8)
+            ax.text(spec.nyquist, ax.get_ylim()[1] * 0.95, " Nyquist", color=line.get_color(), fontsize=7,
+                    va="top")
+    ax.set_xlabel("wavenumber (cm$^{-1}$)")
+    ax.set_ylabel("VDOS (1/cm$^{-1}$, unit area)")
+    _save(plt, fig, ax, path, force, title)
+
+
 def plot_uncertainty(gap_uncertainty, gap_error, path, force: bool = False, title: str = "") -> None:
     """Predicted against actual error per gap (both RMS per Cartesian component, Å), log-log, with y = x."""
     import numpy as np
@@ -103,4 +124,4 @@ def _save(plt, fig, ax, path, force, title):
     plt.close(fig)
 
 
-__all__ = ["plot_gap_errors", "plot_propagator", "plot_uncertainty", "plot_vdos"]
+__all__ = ["plot_gap_errors", "plot_propagator", "plot_spectra", "plot_uncertainty", "plot_vdos"]

@@ -127,11 +127,12 @@ def check_elements(coarse: Trajectory, elements, what: str = "the model") -> Non
                           "(another molecule, or another atom order)")
 
 
-def check_velocities(coarse: Trajectory, positions: np.ndarray) -> None:
+def check_velocities(coarse: Trajectory, positions: np.ndarray,
+                     remedy: str = "ignore its velocities (upsample --positions-only)") -> None:
     """Refuse stored velocities that the positions contradict: another unit (Å/ps or Å/fs read as nm/ps),
     reversed, or from another trajectory (see :func:`trajsr.physics.velocity_scale`). ``positions`` are
     the kept frames with periodic jumps removed (nm). Where the frames are too far apart for the positions
-    to tell (fit residual ≥ 0.9), nothing is checked."""
+    to tell (fit residual ≥ 0.9), nothing is checked. ``remedy`` ends the message."""
     from ..physics import velocity_scale
     scale, residual = velocity_scale(positions, coarse.velocities, coarse.dt, coarse.elements)
     if residual >= 0.9 or not np.isfinite(scale):
@@ -144,4 +145,4 @@ def check_velocities(coarse: Trajectory, positions: np.ndarray) -> None:
             else f"velocities about {scale:.3g}x too small (another unit? Å/fs read as nm/ps is 100x)")
     raise TrajsrError(f"{coarse.source}: the stored velocities disagree with the positions: the heavy atoms move "
                       f"{scale:.3g}x as far as the velocities say between frames {coarse.dt * 1000:g} fs apart, "
-                      f"{hint}; fix the file, or ignore its velocities (upsample --positions-only)")
+                      f"{hint}; fix the file, or {remedy}")

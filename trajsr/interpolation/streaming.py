@@ -32,6 +32,8 @@ class UpsampleSummary:
     guarded_gaps: int = 0
     #: whether the stored velocities were used: "with the file's velocities" or "from positions only"
     mode: str = "from positions only"
+    #: what became of the velocities the method rebuilds: "written", "not kept by FORMAT" or "none rebuilt"
+    velocities: str = "none rebuilt"
 
 
 def as_interpolator(model, batch_size: int = 2048) -> Interpolator:
@@ -132,6 +134,7 @@ def upsample(coarse_path, model, output, *, factor: int | None = None, top=None,
     buffer, first_gap, kept, guarded = None, 0, 0, 0
     report = GapReport(interp.calibration, max_uncertainty) if learned_options else None
     from ..io.formats import format_for_writing
+    keeps_velocities, velocities = format_for_writing(output).keeps_velocities, "none rebuilt"
     with SideFile(output, uncertainty and not format_for_writing(output).keeps_uncertainty, force) as side, \
             ChunkWriter(output, force) as writer:  # the side file commits after the trajectory
         chunks = iter_chunks(coarse_path, top=top, dt_fs=dt_fs, chunk=chunk)
@@ -159,6 +162,8 @@ def upsample(coarse_path, model, output, *, factor: int | None = None, top=None,
                 stop_gap = buffer.n_frames - 1 if last else buffer.n_frames - interp.context - 1
                 lo, hi = (first_gap - start) * factor, stop_gap * factor + (1 if last else 0)
                 written = fine[lo:hi]
+                if written.velocities is not None:
+                    velocities = "written" if keeps_velocities else f"not kept by {Path(output).suffix or 'the format'}"
                 if "guard_failed" in fine.info:
                     guarded += int(fine.info["guard_failed"][first_gap - start:stop_gap].sum())
                 if report is not None:
@@ -182,7 +187,8 @@ def upsample(coarse_path, model, output, *, factor: int | None = None, top=None,
             bar.close()
     if report is not None:
         report.warn_if_out_of_distribution(coarse_path)
-    return UpsampleSummary(kept, (kept - 1) * factor + 1, interp.edge_gaps(kept), Path(output), report, guarded, mode)
+    return UpsampleSummary(kept, (kept - 1) * factor + 1, interp.edge_gaps(kept), Path(output), report, guarded, mode,
+                           velocities)
 
 
 _worker = {}

@@ -63,6 +63,11 @@ def finish_reading(traj: Trajectory, path, top=None, dt_fs=None, first_frame: in
         traj.topology = topology
     if dt_fs is not None:
         check_dt(dt_fs)
+        if traj.time is not None and traj.n_frames > 1:  # --dt is for files without time: never a silent override
+            stored = traj.dt * 1000
+            if abs(stored - dt_fs) > 1e-3 * stored:
+                raise TrajsrError(f"{path}: its frames are {stored:g} fs apart, --dt says {dt_fs:g} fs; --dt is for "
+                                  "files without time (leave it out, or fix the file's time)")
         return traj.replace(time=(first_frame + np.arange(traj.n_frames)) * dt_fs * PS_PER_FS)
     if traj.time is not None and traj.n_frames > 1:
         traj.dt  # raises, naming the first bad frame, if the spacing is uneven

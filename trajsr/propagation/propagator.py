@@ -12,6 +12,7 @@ temperature) and keeps the frames before it.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,7 +24,7 @@ from ..units import FS_PER_PS
 from .guard import Guard
 from ..physics import potential_energies
 from .rescale import calculator_from, rescale_to_kinetic
-from .thermostats import THERMOSTATS, apply_thermostat
+from .thermostats import THERMOSTATS, apply_thermostat, draws, vibrational_degrees_of_freedom
 
 
 #: strides per compiled call: the rollout is compiled once per batch shape and called in a loop
@@ -32,6 +33,26 @@ CHUNK_STRIDES = 64
 MAX_START_TEMPERATURE = 5000.0
 #: rollouts of at least this many strides go through XLA: ~5x faster per stride, ~2 s more to compile
 XLA_FROM_STRIDES = 1500
+
+
+@dataclass(frozen=True)
+class CompiledThermostat:
+    """A thermostat applied inside the compiled rollout, every ``every`` strides over ``dt_fs`` (fs) each, at
+    ``temperature`` (K); ``n_f``: the vibrational degrees of freedom Bussi rescales."""
+
+    kind: str
+    every: int
+    temperature: float
+    dt_fs: float
+    tau_fs: float
+    friction_per_fs: float
+    n_f: int
+
+    def update(self, v, x, masses, draw):
+        from .thermostats import bussi_tf, langevin_tf
+        if self.kind == "bussi":
+            return bussi_tf(v, x, masses, self.temperature, self.dt_fs, self.tau_fs, self.n_f, draw)
+        return langevin_tf(v, masses, self.temperature, self.dt_fs, self.friction_per_fs, draw)
 
 
 class Propagator:
@@ -67,19 +88,20 @@ class Propagator:
         return self.factor * self.dt_fs
 
     # -- the graph: a fixed number of strides with exact COM motion, compiled once and looped ------------
-    def _graph(self, length: int, xla: bool):
-        """The compiled rollout of ``length`` strides: one per (length, compiler), traced once per batch shape."""
-        key = (length, xla)
+    def _graph(self, length: int, xla: bool, thermostat: CompiledThermostat | None = None):
+        """The compiled rollout of ``length`` strides: one per (length, compiler, thermostat), traced once per
+        batch shape."""
+        key = (length, xla, thermostat)
         if key not in self._graphs:
             import tensorflow as tf
 
-            def advance(x, v):
+            def advance(x, v, noise=None):
                 self.traces += 1  # runs only while tracing
-                return self._advance_graph(x, v, length)
+                return self._advance_graph(x, v, length, thermostat, noise)
             self._graphs[key] = tf.function(advance, jit_compile=xla)
         return self._graphs[key]
 
-    def _advance_graph(self, x, v, length):
+    def _advance_graph(self, x, v, length, thermostat=None, noise=None):
         import tensorflow as tf
 
         from ..geometry import center_of_mass_tf
@@ -94,6 +116,10 @@ class Propagator:
             # project: the centre of mass moves ballistically with its initial velocity
             x = x_new - com(x_new) + com_x + com_v * tau
             v = v_new - com(v_new) + com_v
+            if thermostat is not None:  # after every ``every``-th stride, with that update's random numbers
+                j = (i + 1) // thermostat.every - 1
+                v = tf.cond(tf.equal((i + 1) % thermostat.every, 0),
+                            lambda: thermostat.update(v, x, self.masses, tf.gather(noise, j)), lambda: v)
             xs = xs.write(i, x)
             vs = vs.write(i, v)
         return xs.stack(), vs.stack()
@@ -102,13 +128,16 @@ class Propagator:
         """XLA for rollouts long enough to repay its compile time (several seconds on 2 cores)."""
         return self.jit_compile and n_strides >= XLA_FROM_STRIDES
 
-    def step(self, positions, velocities, n: int = 1, xla: bool | None = None, pad: bool = False):
+    def step(self, positions, velocities, n: int = 1, xla: bool | None = None, pad: bool = False,
+             thermostat: CompiledThermostat | None = None, noise=None):
         """Advance (B, N, 3) positions (nm) and velocities (nm/ps) by ``n`` strides; returns the
         (n, B, N, 3) states after each stride.
 
         The strides run through compiled graphs of ``CHUNK_STRIDES`` strides and, for the rest, of
         powers of two (each traced once per batch shape); ``pad`` instead rounds ``n`` up to whole
         chunks (so that any ``n`` reuses one graph). ``xla`` picks the compiler (default: by ``n``).
+        With a ``thermostat``, the ``n`` strides (a multiple of its ``every``) are one graph that updates
+        the velocities every ``every`` strides with the random numbers ``noise`` (:func:`.thermostats.draws`).
         """
         import tensorflow as tf
         _check_count(n, "n")
@@ -118,15 +147,18 @@ class Propagator:
         lengths = [CHUNK_STRIDES] * (n // CHUNK_STRIDES)
         if rest:
             lengths += [CHUNK_STRIDES] if pad else [1 << b for b in range(rest.bit_length()) if rest >> b & 1]
+        args = ()
+        if thermostat is not None:
+            lengths, args = [n], (tf.constant(noise, tf.float32),)
         x, v, parts_x, parts_v = tf.constant(x0, tf.float32), tf.constant(v0, tf.float32), [], []
         for length in lengths:
             try:
-                xs, vs = self._graph(length, xla)(x, v)
+                xs, vs = self._graph(length, xla, thermostat)(x, v, *args)
             except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
                 if not xla:
                     raise
                 xla, self.jit_compile = False, False  # no XLA kernel for some op here: the plain graph
-                xs, vs = self._graph(length, False)(x, v)
+                xs, vs = self._graph(length, False, thermostat)(x, v, *args)
             parts_x.append(xs)
             parts_v.append(vs)
             x, v = xs[-1], vs[-1]
@@ -158,9 +190,10 @@ class Propagator:
             time constant ``thermostat_time_fs`` (on the vibrations: the rigid rotation is kept, 3N − 6
             degrees of freedom), or Langevin with ``friction_per_fs``.
         thermostat_every : int
-            Strides between thermostat updates, each over that interval (GROMACS's ``nsttcouple``). More
-            than 1 lets the strides between run as one compiled chunk; keep the interval well below the
-            thermostat's time constant.
+            Strides between thermostat updates, each over that interval (GROMACS's ``nsttcouple``); keep
+            the interval well below the thermostat's time constant. The updates run inside the compiled
+            chunk of strides (their random numbers drawn from ``seed`` in NumPy), so NVT costs about what
+            NVE does.
         rescale_energy_with : ase.calculators.calculator.Calculator or "gfn2", optional
             Rescale the internal momenta after each stride so that E_pot (this calculator) + E_kin
             stays at its start value. Costs one reference energy per stride (GFN2-xTB: about 20×
@@ -209,7 +242,15 @@ class Propagator:
             raise TrajsrError("rescale_energy_with holds the total energy at its start value (NVE) and a thermostat "
                               "changes it (NVT): use one or the other")
         rng = np.random.default_rng(seed)
-        per_stride = thermostat is not None or rescale_energy_with is not None
+        every = thermostat_every if thermostat else 1
+        compiled = None  # a thermostat runs inside the compiled chunk (energy rescaling needs Python per stride)
+        if thermostat:
+            compiled = CompiledThermostat(thermostat, every, float(temperature), every * self.stride_fs,
+                                          float(thermostat_time_fs), float(friction_per_fs),
+                                          vibrational_degrees_of_freedom(x[0], self.masses))
+            if thermostat == "bussi":  # a replica without vibrations starts from Maxwell-Boltzmann ones (dt 0)
+                v = apply_thermostat("bussi", v, self.masses, temperature, 0.0, positions=x, rng=rng)
+        per_stride = rescale_energy_with is not None
         calc = target_energy = None
         if rescale_energy_with is not None:
             calc = calculator_from(rescale_energy_with)
@@ -217,16 +258,20 @@ class Propagator:
         watch = Guard(self.elements, self.masses, x[0], max(self.temperature(v).max(), temperature or 0.0),
                       bond_factor)
         frames_x, frames_v, message = [x[None]], [v[None]], None
-        every = thermostat_every if thermostat else 1
-        xla = self.uses_xla(n_steps * len(x)) and not (per_stride and every == 1)
+        xla = self.uses_xla(n_steps * len(x)) and not per_stride
         from tqdm import tqdm
         bar = tqdm(total=n_steps, unit="step", disable=None if progress else True, desc="propagating")
         done = 0
         while done < n_steps:
-            k = min(every if per_stride else chunk, n_steps - done)
-            xs, vs = self.step(x, v, k, xla=xla, pad=not per_stride)
-            if per_stride:
-                if thermostat:
+            remaining = n_steps - done
+            if compiled is not None and remaining >= every:  # whole thermostat intervals, compiled
+                k = min(every * max(1, chunk // every), remaining - remaining % every)
+                xs, vs = self.step(x, v, k, xla=xla, thermostat=compiled,
+                                   noise=draws(thermostat, rng, k // every, len(x), len(self.masses), compiled.n_f))
+            else:
+                k = min(every if per_stride or compiled else chunk, remaining)
+                xs, vs = self.step(x, v, k, xla=xla, pad=not (per_stride or compiled))
+                if compiled is not None:  # the last, shorter interval
                     vs[-1] = apply_thermostat(thermostat, vs[-1], self.masses, temperature, k * self.stride_fs,
                                               positions=xs[-1], tau_fs=thermostat_time_fs,
                                               friction_per_fs=friction_per_fs, rng=rng)

@@ -51,7 +51,7 @@ def bussi(v, masses, temperature, dt_fs, tau_fs, rng, positions) -> np.ndarray:
     rest = rng.chisquare(n_f - 1, size=len(v)) if n_f > 1 else np.zeros(len(v))
     ratio = k_target / (n_f * k)
     alpha2 = c + ratio * (1 - c) * (r1 ** 2 + rest) + 2 * r1 * np.sqrt(c * ratio * (1 - c))
-    return vibrational * np.sqrt(alpha2)[:, None, None] + rigid
+    return vibrational * np.sqrt(np.maximum(alpha2, 0.0))[:, None, None] + rigid
 
 
 def apply_thermostat(kind, v, masses, temperature, dt_fs, *, positions, tau_fs=100.0, friction_per_fs=0.01,
@@ -63,3 +63,58 @@ def apply_thermostat(kind, v, masses, temperature, dt_fs, *, positions, tau_fs=1
     if kind == "langevin":
         return langevin(v, masses, temperature, dt_fs, friction_per_fs, rng)
     raise TrajsrError(f"unknown thermostat {kind!r}; choose {' or '.join(THERMOSTATS)}")
+
+
+# -- inside the compiled rollout: the same updates in TensorFlow, with the random numbers drawn in NumPy ----
+def draws(kind, rng, updates: int, replicas: int, n_atoms: int, n_f: int) -> np.ndarray:
+    """The random numbers ``updates`` thermostat updates of ``replicas`` use, drawn from ``rng`` (so a seed
+    fixes a run whichever code does the arithmetic), float32: Bussi (updates, B, 2) = one normal and one
+    χ²(n_f − 1) per replica; Langevin (updates, B, N, 3) standard normals."""
+    if kind == "bussi":
+        rest = rng.chisquare(n_f - 1, size=(updates, replicas)) if n_f > 1 else np.zeros((updates, replicas))
+        return np.stack([rng.normal(size=(updates, replicas)), rest], -1).astype(np.float32)
+    return rng.normal(size=(updates, replicas, n_atoms, 3)).astype(np.float32)
+
+
+def vibrational_degrees_of_freedom(positions, masses) -> int:
+    """3N − 6 (3N − 5 for a linear molecule) at ``positions`` (N, 3) nm: what Bussi rescales."""
+    return int(round(rigid_body_split(positions, np.zeros_like(positions), masses)[2].sum()))
+
+
+def bussi_tf(v, x, masses, temperature, dt_fs, tau_fs, n_f, draw):
+    """TensorFlow twin of :func:`bussi` for (B, N, 3) nm/ps and nm, with ``draw`` (B, 2) from :func:`draws`."""
+    import tensorflow as tf
+    m = tf.constant(masses, v.dtype)
+    total = tf.reduce_sum(m)
+    r = x - tf.einsum("bai,a->bi", x, m / total)[:, None]
+    v_com = tf.einsum("bai,a->bi", v, m / total)[:, None]
+    internal = v - v_com
+    eye = tf.eye(3, dtype=v.dtype)
+    a = tf.reduce_sum(r * r, -1)[..., None, None] * eye - r[..., :, None] * r[..., None, :]
+    inertia = tf.einsum("a,baij->bij", m, a)
+    momentum = tf.einsum("a,bai->bi", m, tf.linalg.cross(r, internal))
+    # ω = I⁺ L as a damped least-squares solve in float64, (I² + ε²) ω = I L: no SVD, and a linear
+    # molecule's singular I stays solvable; exact to (ε/λ_min)² ~ 1e-10 for a bent one
+    inertia, momentum = tf.cast(inertia, tf.float64), tf.cast(momentum, tf.float64)
+    eps2 = (1e-6 * tf.linalg.trace(inertia) / 3)[:, None, None] ** 2
+    omega = tf.cast(tf.linalg.solve(tf.matmul(inertia, inertia) + eps2 * tf.eye(3, dtype=tf.float64),
+                                    tf.einsum("bij,bj->bi", inertia, momentum)[..., None])[..., 0], v.dtype)
+    rotation = tf.linalg.cross(tf.broadcast_to(omega[:, None], tf.shape(r)), r)
+    vibrational = internal - rotation
+    k = tf.maximum(0.5 * tf.einsum("a,bai->b", m, vibrational ** 2), 1e-12)
+    c = float(np.exp(-dt_fs / tau_fs))
+    ratio = 0.5 * n_f * KB_KJ_PER_MOL_PER_K * temperature / (n_f * k)
+    r1, rest = draw[:, 0], draw[:, 1]
+    alpha2 = c + ratio * (1 - c) * (r1 ** 2 + rest) + 2 * r1 * tf.sqrt(c * ratio * (1 - c))
+    # α² = (√c + r1 √(ratio (1 − c)))² + ... ≥ 0; in float32 a one-degree-of-freedom square can round below 0
+    return vibrational * tf.sqrt(tf.maximum(alpha2, 0.0))[:, None, None] + rotation + v_com
+
+
+def langevin_tf(v, masses, temperature, dt_fs, friction_per_fs, draw):
+    """TensorFlow twin of :func:`langevin`, with ``draw`` (B, N, 3) standard normals from :func:`draws`."""
+    import tensorflow as tf
+    m = tf.constant(masses, v.dtype)
+    com = lambda a: tf.einsum("bai,a->bi", a, m / tf.reduce_sum(m))[:, None]  # noqa: E731
+    kick = draw * tf.sqrt(KB_KJ_PER_MOL_PER_K * temperature / m)[None, :, None]
+    c = float(np.exp(-friction_per_fs * dt_fs))
+    return c * (v - com(v)) + float(np.sqrt(1 - c * c)) * (kick - com(kick)) + com(v)
