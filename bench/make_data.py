@@ -57,6 +57,7 @@ FOLDERS = [
     *[(f"ethanol-nvt-vib/t{t}", "ethanol-gfn2", t, span(t // 100 * 1000 + 101, t // 100 * 1000 + 116), NVT)
       for t in (300, 500, 700)],
     ("ethanol-nvt-fine/t500", "ethanol-gfn2", 500, span(5101, 5116), NVT_FINE),   # spectra up to 4000 cm⁻¹
+    *[(f"ethanol-gfn1/t{t}", "ethanol-gfn1", t, [7001 + t, 7002 + t], NVE) for t in (300, 500, 700)],  # another level
     *molecule("malonaldehyde", "malonaldehyde-gfn2", span(1001, 1005), nvt=span(201, 216)),
     *molecule("uracil", "uracil-gfn2", span(1001, 1004)),
     *molecule("aspirin", "aspirin-gfn2", span(1001, 1004)),

@@ -112,7 +112,7 @@ def section(name):
         return models_table()
     if name == "spectra-summary":
         return spectra_summary()
-    if name in ("spectra", "filled"):  # one file per molecule or model
+    if name in ("spectra", "filled", "adapt"):  # one file per molecule or model
         parts = sorted((ROOT / "bench" / "results").glob(f"{name}-*.md"))
         return "\n\n".join(re.sub(r"^## ", "#### ", re.sub(r"^# (.*)", r"**\1**", p.read_text().strip(), count=1),
                                    flags=re.M) for p in parts) or f"(not run yet: no bench/results/{name}-*.md)"
@@ -134,7 +134,7 @@ def main():
     readme = ROOT / "README.md"
     text = readme.read_text()
     for name in ("models", "baselines", "superres", "shooting", "shooting-velocities", "uncertainty", "propagator",
-                 "spectra-summary", "spectra", "filled", "speed", "scaling"):
+                 "spectra-summary", "spectra", "filled", "adapt", "speed", "scaling"):
         marker = f"<!-- {name} -->"
         pattern = re.compile(re.escape(marker) + r".*?(?=\n## |\n### |\n<!-- |\Z)", re.S)
         text = pattern.sub(lambda m: marker + "\n\n" + section(name) + "\n", text)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from trajsr import load
 from trajsr.interpolation.card import evaluate
-from trajsr.interpolation.uncertainty import calibrate_model
+from trajsr.interpolation.calibrate import calibrate_model
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -78,8 +78,11 @@ def test_wrong_answers_with_exit_0_are_now_errors(files, cli, tmp_path, ethanol)
     no_leftovers(tmp_path, "u.h5", "s.h5", "p.h5")
     # 8. trajsr.upsample stays the function
     import importlib
+    import inspect
+
+    from trajsr.interpolation import streaming
     importlib.reload(trajsr)
-    assert callable(trajsr.upsample) and callable(trajsr.upsample)
+    assert inspect.isfunction(trajsr.upsample) and trajsr.upsample.__module__ == streaming.__name__
 
 
 def test_unwritable_outputs_fail_before_any_work(files, cli):

@@ -111,7 +111,8 @@ def test_element_temperature_error_bars_come_from_the_spread_between_runs():
     ethanol = load(shipped_folder("datasets") / "ethanol-gfn2-seed0.h5")[:1]
     x = np.broadcast_to(ethanol.positions[0], (20000, 9, 3))
     v = maxwell_boltzmann(x.shape, np.asarray(ethanol.masses), 400.0, np.random.default_rng(1))
-    runs = [ethanol.replace(positions=x, velocities=v * np.sqrt(kelvin / 400.0), time=np.arange(20000) * 0.005)
+    runs = [ethanol.replace(positions=x, velocities=v * np.sqrt(kelvin / 400.0), time=np.arange(20000) * 0.005,
+                            potential_energy=None)
             for kelvin in (380.0, 400.0, 420.0)]
     middle = temperature_by_element(runs[1])
     assert middle["O"] == pytest.approx(400.0, rel=0.03)

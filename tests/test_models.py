@@ -185,6 +185,7 @@ def test_shipped_test_sets_never_overlap_training_or_validation(card):
     tested |= {r["file"] for by_factor in info.get("shooting", {}).values() for f in by_factor.values()
                for r in f["per_trajectory"]}  # a propagator's upsampling figures
     tested |= {run.rsplit("/", 1)[-1] for o in info.get("nvt", {}).values() for run in o["reference_runs"]}
+    assert seen and tested, "a card must name the files it was trained on and those it was tested on"
     assert not tested & seen
     if calibration:  # a calibrated card's test figures: coverage near 90%, and their median and worst
         summary = calibration["summary"]

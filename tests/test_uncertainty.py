@@ -10,7 +10,8 @@ from trajsr.interpolation.gapreport import SideFile, side_file_path
 from trajsr.interpolation.learned import LearnedInterpolator
 from trajsr.interpolation.streaming import upsample
 from trajsr.interpolation.train import fit
-from trajsr.interpolation.uncertainty import calibrate_model, gap_uncertainty
+from trajsr.interpolation.calibrate import calibrate_model
+from trajsr.interpolation.uncertainty import gap_uncertainty
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ def cmd_stride(args):
 
 
 def cmd_calibrate(args):
-    from .interpolation.uncertainty import calibrate_model
+    from .interpolation.calibrate import calibrate_model
     from .modelfile import check_output
     check_output(args.output, args.force)
     import_tensorflow()
@@ -59,7 +59,8 @@ def cmd_datasets(args):
     _refuse_options_of_other_modes(args)
     if args.geometry:
         from .datasets.custom import geometry_spec
-        spec = geometry_spec(args.geometry, args.charge or 0, args.multiplicity, args.name, args.equilibration_fs)
+        spec = geometry_spec(args.geometry, args.charge or 0, args.multiplicity, args.name, args.equilibration_fs,
+                             method=args.method or "gfn2")
     elif args.pdb:
         from .datasets.custom import pdb_spec
         spec = pdb_spec(args.pdb, args.forcefield or "amber14-all.xml", args.water, args.box, args.name,
@@ -67,6 +68,8 @@ def cmd_datasets(args):
     elif len(args.names) != 1:
         raise TrajsrError("datasets make takes one dataset NAME")
     else:
+        if args.method:  # the same molecule at another level of theory: its own built-in recipe
+            args.names = [datasets.at_level(args.names[0], args.method)]
         spec = datasets.builtin_spec(args.names[0], args.equilibration_fs)
     paths = datasets.make(args.names[0] if args.names else None, seeds=args.seed, steps=args.steps,
                           temperature=args.temperature, out_dir=args.out_dir, processes=args.processes,
@@ -91,6 +94,16 @@ def _refuse_options_of_other_modes(args):
                               f"--{mode} FILE only, not to {made} (its recipe fixes them)")
     if args.names and args.name is not None:
         raise TrajsrError("datasets make: --name names a --geometry/--pdb recipe; a built-in dataset keeps its name")
+    if args.pdb and args.method:
+        raise TrajsrError("datasets make: --method picks the xTB level for --geometry or a built-in xTB dataset; "
+                          "--pdb runs OpenMM with --forcefield")
+
+
+def _multiworker_strategy():
+    """Created inside the quiet TensorFlow import, before the devices start (its collectives need that);
+    training.py imports TensorFlow itself, so it is imported only here."""
+    from .training import distribution_strategy
+    distribution_strategy("multiworker")
 
 
 def cmd_train(args):
@@ -100,7 +113,7 @@ def cmd_train(args):
         from .cluster import check_cluster
         check_cluster()
     _refuse_options_of_other_task(args)
-    import_tensorflow(args.strategy)
+    import_tensorflow(before_devices=_multiworker_strategy if args.strategy == "multiworker" else None)
     verbose = 2 if args.quiet or not sys.stdout.isatty() else 1  # no progress bars' control codes in a log file
     if args.task == "propagate":
         from .propagation.train import fit_propagator
@@ -278,6 +291,27 @@ def cmd_propagate(args):
         print(f"trajsr: error: {traj.info['guard']}; the frames before it were written", file=sys.stderr)
         return 3
     return 0
+
+
+def cmd_adapt(args):
+    from .adapt import HOLD_BACK, adapt
+    from .io import load
+    from .modelfile import check_output
+    check_output(args.output, args.force)
+    trajs = [load(path, top=args.top, dt_fs=args.dt) for path in args.input]
+    import_tensorflow()
+    card = adapt(args.base, trajs, args.output, max_minutes=args.max_minutes, learning_rate=args.learning_rate,
+                 seed=args.seed, force=args.force)
+    before, after = card["held_back"]["before"], card["held_back"]["after"]
+    miss = lambda d: sum(s["position_miss_angstrom"] for s in d["shooting"]) / len(d["shooting"])  # noqa: E731
+    print(f"adapted {card['adapted_from']} on {card['frames_trained']} frames with forces "
+          f"({card['epochs']} epochs, {card['minutes']:.1f} min); on the {card['frames_held_back']} frames held back "
+          f"(the last {HOLD_BACK:.0%} of each file): force error {before['force_error']:.3f} -> "
+          f"{after['force_error']:.3f} (MAE over RMS), shooting position miss {miss(before):.2e} -> "
+          f"{miss(after):.2e} Å -> {args.output} (card {Path(args.output).with_suffix('.json')})")
+    if not card["adapted"]:
+        print("trajsr: warning: the held-back forces did not improve; the base potential was kept unchanged",
+              file=sys.stderr)
 
 
 def cmd_demo(args):

@@ -67,12 +67,13 @@ def terminate(signum, frame):
     raise Terminated()
 
 
-def import_tensorflow(strategy: str | None = None, start_devices: bool = True) -> None:
+def import_tensorflow(before_devices=None, start_devices: bool = True) -> None:
     """Import TensorFlow without its start-up noise (absl, CUDA probing, CPU-feature notes): C-level
     stderr is captured during the import and only lines that are not known noise are passed on.
-    ``strategy="multiworker"`` creates the multi-worker strategy inside the capture, before the devices
-    start (its collectives must be configured first). ``start_devices`` (the CLI) also starts the devices
-    inside the capture and keeps TensorFlow's Python warnings (tf.function retracing) off the console."""
+    ``before_devices`` (a callable) runs inside the capture before the devices start: a multi-worker
+    strategy is created there (its collectives must be configured first). ``start_devices`` (the CLI)
+    also starts the devices inside the capture and keeps TensorFlow's Python warnings (tf.function
+    retracing) off the console."""
     if "tensorflow" in sys.modules:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -85,9 +86,8 @@ def import_tensorflow(strategy: str | None = None, start_devices: bool = True) -
         os.dup2(capture.fileno(), 2)
         try:
             import tensorflow as tf
-            if strategy == "multiworker":
-                from .training import distribution_strategy
-                distribution_strategy(strategy)
+            if before_devices is not None:
+                before_devices()
             if start_devices:
                 tf.config.list_logical_devices()  # device start-up logs its probing now, into the capture
                 tf.get_logger().setLevel("ERROR")

@@ -90,7 +90,9 @@ def build_parser(commands: dict) -> Parser:
     p.add_argument("names", nargs="*", metavar="NAME|DIR",
                    help="make: a built-in dataset (see 'datasets list'); merge: folders with a manifest.json")
     p.add_argument("--geometry", help="make: your molecule (xyz, extxyz, pdb, ...; Å) for GFN2-xTB")
-    p.add_argument("--method", choices=["gfn2"], default="gfn2", help="make --geometry: level of theory")
+    p.add_argument("--method", choices=["gfn2", "gfn1"],
+                   help="make --geometry or a built-in xTB dataset: level of theory (default gfn2; "
+                        "'ethanol-gfn2 --method gfn1' makes ethanol-gfn1)")
     p.add_argument("--charge", type=int, help="make --geometry: total charge (e; default 0)")
     p.add_argument("--multiplicity", type=COUNT, help="make --geometry: spin multiplicity 2S+1 (odd electrons)")
     p.add_argument("--pdb", help="make: a biomolecule for OpenMM (with --forcefield)")
@@ -207,6 +209,16 @@ def build_parser(commands: dict) -> Parser:
                         "filled by the same learned dynamics joining its two ends (Hamiltonian propagators; "
                         "spectra up to 4000 cm⁻¹)")
     p.set_defaults(func=commands["propagate"])
+
+    p = sub.add_parser("adapt", help="fine-tune a Hamiltonian propagator's potential to the forces your own "
+                       "trajectory stores (any spacing, any thermostat), then upsample with it")
+    p.add_argument("base", help="propagator .keras with a learned potential (hnn, bihnn), e.g. a shipped one")
+    _add_input(p, "input", "your trajectory file(s) with forces (extxyz, npz F, trajsr h5)", several=True)
+    _add_output(p)
+    p.add_argument("--max-minutes", type=POSITIVE, default=5.0, help="force-matching budget (minutes)")
+    p.add_argument("--learning-rate", type=POSITIVE, default=3e-4, help="Adam's step (small: move from the base)")
+    p.add_argument("--seed", type=NONNEGATIVE, default=0, help="seed of the shuffling")
+    p.set_defaults(func=commands["adapt"])
 
     p = sub.add_parser("demo", help="stride a shipped trajectory, rebuild it, print the MAE table (Å)")
     p.add_argument("-o", "--out-dir", default="trajsr-demo", help="where to write the PNG and JSON")

@@ -35,6 +35,9 @@ class Trajectory:
         Periodic box vectors in nm; ``None`` for a molecule in vacuum.
     potential_energy : ndarray, shape (n_frames,), optional
         Potential energy of each frame in kJ/mol, where the generator recorded it.
+    forces : ndarray, shape (n_frames, n_atoms, 3), optional
+        Forces on the atoms of each frame in kJ/mol/nm, where the file stores them (extxyz, npz ``F``,
+        trajsr h5, and what ASE reads with forces).
     uncertainty : ndarray, shape (n_frames, n_atoms), optional
         A reconstruction's per-atom uncertainty in nm (σ of each Cartesian component; 0 at kept frames).
     topology : mdtraj.Topology, optional
@@ -53,6 +56,7 @@ class Trajectory:
     time: np.ndarray | None = None
     unitcell_vectors: np.ndarray | None = None
     potential_energy: np.ndarray | None = None
+    forces: np.ndarray | None = None
     uncertainty: np.ndarray | None = None
     topology: Any = None
     info: dict = dataclasses.field(default_factory=dict)
@@ -74,6 +78,14 @@ class Trajectory:
             self.velocities = np.asarray(self.velocities, dtype=np.float64).reshape(self.positions.shape) \
                 if np.size(self.velocities) == self.positions.size else _bad_shape(self, "velocities")
             _check_finite(self.velocities, "velocities", self.source, self.first_frame)
+        if self.forces is not None:
+            self.forces = np.asarray(self.forces, dtype=np.float64).reshape(self.positions.shape) \
+                if np.size(self.forces) == self.positions.size else _bad_shape(self, "forces")
+            _check_finite(self.forces, "forces", self.source, self.first_frame)
+        if self.potential_energy is not None:
+            self.potential_energy = np.asarray(self.potential_energy, dtype=np.float64).reshape(-1)
+            if len(self.potential_energy) != self.n_frames:
+                raise TrajsrError(f"{self.source}: {len(self.potential_energy)} energies for {self.n_frames} frames")
         if self.time is not None:
             self.time = np.asarray(self.time, dtype=np.float64).reshape(-1)
             if len(self.time) != self.n_frames:
@@ -166,7 +178,8 @@ class Trajectory:
             return None if a is None else a[index]
         return self.replace(positions=self.positions[index], velocities=take(self.velocities),
                             time=take(self.time), unitcell_vectors=take(self.unitcell_vectors),
-                            potential_energy=take(self.potential_energy), uncertainty=take(self.uncertainty))
+                            potential_energy=take(self.potential_energy), forces=take(self.forces),
+                            uncertainty=take(self.uncertainty))
 
     def stride(self, factor: int) -> "Trajectory":
         """Keep every ``factor``-th frame, starting with the first: the coarse trajectory."""
@@ -208,7 +221,7 @@ def concatenate(parts: list) -> Trajectory:
         return None if any(a is None for a in arrays) else np.concatenate(arrays)
     return parts[0].replace(positions=cat("positions"), velocities=cat("velocities"), time=cat("time"),
                             unitcell_vectors=cat("unitcell_vectors"), potential_energy=cat("potential_energy"),
-                            uncertainty=cat("uncertainty"))
+                            forces=cat("forces"), uncertainty=cat("uncertainty"))
 
 
 def topology_from_elements(elements) -> "mdtraj.Topology":  # noqa: F821

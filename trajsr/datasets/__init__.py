@@ -46,14 +46,18 @@ class Recipe:
     dt_fs: float = 0.5
 
 
-def _xtb_recipe(name, geometry, temperature=500.0):
+def _xtb_recipe(geometry, method="gfn2", temperature=500.0):
+    """The built-in recipe ``GEOMETRY-METHOD`` (e.g. ethanol-gfn1): GFN2-xTB or GFN1-xTB MD of a shipped
+    starting geometry."""
+    name = f"{geometry}-{method}"
+
     def build(seed, steps, temperature, progress=True, equilibration_fs=1000.0, **sampling):
         from .molecules import molecule
         from .xtb import run_gfn2_md
-        return run_gfn2_md(molecule(geometry), steps=steps, seed=seed, temperature=temperature,
+        return run_gfn2_md(molecule(geometry), steps=steps, seed=seed, temperature=temperature, method=method,
                            progress=progress, name=name, equilibration_fs=equilibration_fs, **sampling)
-    return Recipe(name, "GFN2-xTB (tblite) via ASE, NVE 0.5 fs after 1 ps Langevin", build,
-                  temperature=temperature)
+    from .xtb import XTB_METHODS
+    return Recipe(name, f"{XTB_METHODS[method]} (tblite) via ASE, NVE 0.5 fs after 1 ps Langevin", build, temperature=temperature)
 
 
 def _openmm_recipe(name, system, method, temperature=300.0):
@@ -65,10 +69,8 @@ def _openmm_recipe(name, system, method, temperature=300.0):
 
 
 RECIPES = {r.name: r for r in [
-    _xtb_recipe("ethanol-gfn2", "ethanol"),
-    _xtb_recipe("malonaldehyde-gfn2", "malonaldehyde"),
-    _xtb_recipe("uracil-gfn2", "uracil"),
-    _xtb_recipe("aspirin-gfn2", "aspirin"),
+    *[_xtb_recipe(molecule, method) for method in ("gfn2", "gfn1")  # same molecule, two levels of theory
+      for molecule in ("ethanol", "malonaldehyde", "uracil", "aspirin")],
     _openmm_recipe("alanine-dipeptide-amber", "alanine_dipeptide",
                    "OpenMM amber14-all.xml, vacuum, no cutoff, NVE 0.5 fs after 1 ps Langevin"),
     _openmm_recipe("water-tip3p", "water_box",
@@ -95,6 +97,16 @@ def shipped_path(name: str) -> Path:
         if entry["name"] == name:
             return SHIPPED_DIR / entry["file"]
     raise TrajsrError(f"no shipped dataset {name!r}; shipped: {', '.join(e['name'] for e in shipped())}")
+
+
+def at_level(name: str, method: str) -> str:
+    """The built-in xTB dataset of ``name``'s molecule at another level (``"ethanol-gfn2"``, ``"gfn1"`` ->
+    ``"ethanol-gfn1"``); a one-line error for a dataset that is not an xTB recipe."""
+    molecule, _, level = get_recipe(name).name.rpartition("-")
+    target = f"{molecule}-{method}"
+    if level not in ("gfn1", "gfn2") or target not in RECIPES:
+        raise TrajsrError(f"datasets make: --method {method} applies to xTB datasets (e.g. ethanol-gfn2), not {name}")
+    return target
 
 
 def builtin_spec(name: str, equilibration_fs: float = 1000.0) -> dict:
@@ -164,8 +176,8 @@ def make(name: str | None = None, seeds=(0,), steps: int | None = None, temperat
     if steps < 1 or not (temperature > 0 and temperature < float("inf")):
         raise TrajsrError(f"datasets make: steps must be >= 1 and temperature positive (K); got {steps}, {temperature}")
     if thermostat is not None or save_every != 1:
-        if not (spec["kind"] == "gfn2" or spec["kind"] == "builtin" and "GFN2" in spec["method"]):
-            raise TrajsrError(f"datasets make: --thermostat and --save-every apply to GFN2-xTB recipes only, "
+        if not (spec["kind"] in ("gfn2", "gfn1") or spec["kind"] == "builtin" and "xTB" in spec["method"]):
+            raise TrajsrError(f"datasets make: --thermostat and --save-every apply to xTB recipes only, "
                               f"not {spec['name']}")
         if thermostat not in (None, "bussi") or not tau_fs > 0 or save_every < 1 or steps % save_every:
             raise TrajsrError(f"datasets make: thermostat must be 'bussi', tau positive (fs) and steps ({steps}) a "

@@ -89,16 +89,19 @@ def check_name(name: str) -> str:
 
 
 def geometry_spec(path, charge: int = 0, multiplicity: int | None = None, name: str | None = None,
-                  equilibration_fs: float = 1000.0) -> dict:
-    """Check a geometry file and describe its GFN2-xTB recipe."""
+                  equilibration_fs: float = 1000.0, method: str = "gfn2") -> dict:
+    """Check a geometry file and describe its xTB recipe (``method``: ``"gfn2"`` or ``"gfn1"``, the spec's
+    kind)."""
     path = Path(path).resolve()
     atoms = read_geometry(path)
     multiplicity = check_geometry(atoms, path, charge, multiplicity)
     if not equilibration_fs >= 0:
         raise TrajsrError(f"--equilibration-fs must be >= 0 fs, got {equilibration_fs}")
-    return dict(kind="gfn2", geometry=str(path), geometry_sha256=sha256(path), formula=atoms.get_chemical_formula(),
+    if method not in ("gfn2", "gfn1"):
+        raise TrajsrError(f"unknown xTB method {method!r}; choose gfn2 or gfn1")
+    return dict(kind=method, geometry=str(path), geometry_sha256=sha256(path), formula=atoms.get_chemical_formula(),
                 charge=int(charge), multiplicity=multiplicity, equilibration_fs=float(equilibration_fs),
-                name=check_name(name or f"{path.stem}-gfn2"))
+                name=check_name(name or f"{path.stem}-{method}"))
 
 
 def pdb_spec(pdb, forcefield: str = "amber14-all.xml", water: str | None = None, box_nm: float | None = None,
@@ -155,10 +158,11 @@ def openmm_system(spec: dict):
 
 def build_from_spec(spec: dict, seed: int, steps: int, temperature: float, progress: bool = True):
     """Run the recipe a spec describes (in a worker process); returns the Trajectory."""
-    if spec["kind"] == "gfn2":
+    if spec["kind"] in ("gfn2", "gfn1"):
         from .xtb import run_gfn2_md
         atoms = read_geometry(spec["geometry"])
         return run_gfn2_md(atoms, steps=steps, seed=seed, temperature=temperature, progress=progress,
+                           method=spec["kind"],
                            name=spec["name"], charge=spec["charge"], multiplicity=spec["multiplicity"],
                            equilibration_fs=spec["equilibration_fs"], **spec.get("sampling", {}))
     if spec["kind"] == "openmm":

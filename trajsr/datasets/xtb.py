@@ -1,4 +1,4 @@
-"""Reference trajectories from GFN2-xTB (tblite) through ASE.
+"""Reference trajectories from GFN2-xTB or GFN1-xTB (tblite) through ASE.
 
 Recipe: Maxwell–Boltzmann velocities at T, Langevin at T (friction 0.01/fs) to equilibrate, then NVE
 velocity Verlet; every NVE step is saved with velocities and potential energy. With
@@ -19,17 +19,28 @@ from ..trajectory import Trajectory
 from ..units import KJ_PER_MOL_PER_EV, NM_PER_ANGSTROM, NM_PER_PS_PER_ANGSTROM_PER_FS, PS_PER_FS
 
 
+#: the levels of theory tblite offers, by the name trajsr's options use
+XTB_METHODS = {"gfn2": "GFN2-xTB", "gfn1": "GFN1-xTB"}
+
+
+def xtb_calculator(method: str = "gfn2", charge: int = 0, multiplicity: int = 1):
+    """A GFN2-xTB or GFN1-xTB (``method``) ASE calculator (tblite), quiet; ``multiplicity`` 2S + 1."""
+    from tblite.ase import TBLite
+    if method not in XTB_METHODS:
+        raise TrajsrError(f"unknown xTB method {method!r}; choose {' or '.join(XTB_METHODS)}")
+    return TBLite(method=XTB_METHODS[method], verbosity=0, charge=charge, multiplicity=multiplicity)
+
+
 def gfn2_calculator(charge: int = 0, multiplicity: int = 1):
     """A GFN2-xTB ASE calculator (tblite), quiet; ``multiplicity`` 2S + 1."""
-    from tblite.ase import TBLite
-    return TBLite(method="GFN2-xTB", verbosity=0, charge=charge, multiplicity=multiplicity)
+    return xtb_calculator("gfn2", charge, multiplicity)
 
 
 def run_gfn2_md(atoms, *, steps: int, seed: int, temperature: float = 500.0, dt_fs: float = 0.5,
                 equilibration_fs: float = 1000.0, friction_per_fs: float = 0.01, progress: bool = True,
                 name: str = "gfn2", charge: int = 0, multiplicity: int = 1, thermostat: str | None = None,
-                tau_fs: float = 100.0, save_every: int = 1) -> Trajectory:
-    """Run GFN2-xTB MD with the recipe in the module docstring.
+                tau_fs: float = 100.0, save_every: int = 1, method: str = "gfn2") -> Trajectory:
+    """Run GFN2-xTB (or ``method="gfn1"``: GFN1-xTB) MD with the recipe in the module docstring.
 
     Parameters
     ----------
@@ -55,7 +66,7 @@ def run_gfn2_md(atoms, *, steps: int, seed: int, temperature: float = 500.0, dt_
     Returns
     -------
     Trajectory
-        Positions in nm, velocities in nm/ps, time in ps, potential energy in kJ/mol.
+        Positions in nm, velocities in nm/ps, time in ps, potential energy in kJ/mol, forces in kJ/mol/nm.
     """
     from ase import units
     from ase.calculators.calculator import CalculationFailed
@@ -70,7 +81,8 @@ def run_gfn2_md(atoms, *, steps: int, seed: int, temperature: float = 500.0, dt_
         raise TrajsrError(f"{name}: steps ({steps}) must be a positive multiple of save_every ({save_every})")
 
     atoms = atoms.copy()
-    atoms.calc = gfn2_calculator(charge, multiplicity)
+    atoms.calc = xtb_calculator(method, charge, multiplicity)
+    level = XTB_METHODS[method]
     rng = np.random.default_rng(seed)
     with warnings.catch_warnings():  # ASE suggests thermalize_momenta; this call keeps every seed's data as made
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -87,13 +99,14 @@ def run_gfn2_md(atoms, *, steps: int, seed: int, temperature: float = 500.0, dt_
         try:
             langevin.run(n_eq)
         except CalculationFailed as err:
-            raise TrajsrError(f"{name} seed {seed}: GFN2-xTB failed during equilibration ({err})") from None
+            raise TrajsrError(f"{name} seed {seed}: {level} failed during equilibration ({err})") from None
     Stationary(atoms)  # Langevin noise leaves a little centre-of-mass drift
     n = len(atoms)
     saved = steps // save_every + 1
     positions = np.empty((saved, n, 3))
     velocities = np.empty((saved, n, 3))
     energy = np.empty(saved)
+    forces = np.empty((saved, n, 3))
     frame = [0]
 
     def record():
@@ -101,6 +114,7 @@ def run_gfn2_md(atoms, *, steps: int, seed: int, temperature: float = 500.0, dt_
         positions[i] = atoms.get_positions()
         velocities[i] = atoms.get_velocities() * units.fs  # Å/fs
         energy[i] = atoms.get_potential_energy()
+        forces[i] = atoms.get_forces()  # eV/Å, computed with the energy
         frame[0] += 1
         if i:
             bar.update(save_every)
@@ -121,7 +135,7 @@ def run_gfn2_md(atoms, *, steps: int, seed: int, temperature: float = 500.0, dt_
     try:
         dynamics.run(steps)  # ASE calls observers once before the first step as well
     except CalculationFailed as err:
-        raise TrajsrError(f"{name} seed {seed}: GFN2-xTB failed at production frame {frame[0]} ({err})") from None
+        raise TrajsrError(f"{name} seed {seed}: {level} failed at production frame {frame[0]} ({err})") from None
     finally:
         bar.close()
     return Trajectory(positions=positions * NM_PER_ANGSTROM,
@@ -129,7 +143,8 @@ def run_gfn2_md(atoms, *, steps: int, seed: int, temperature: float = 500.0, dt_
                       time=np.arange(saved) * save_every * dt_fs * PS_PER_FS,
                       elements=atoms.get_chemical_symbols(),
                       potential_energy=energy * KJ_PER_MOL_PER_EV,
-                      info=dict(method=f"GFN2-xTB (tblite) via ASE, {ensemble}",
+                      forces=forces * KJ_PER_MOL_PER_EV / NM_PER_ANGSTROM,
+                      info=dict(method=f"{level} (tblite) via ASE, {ensemble}",
                                 temperature_K=float(temperature), seed=int(seed),
                                 dt_fs=float(dt_fs * save_every), md_step_fs=float(dt_fs),
                                 charge=int(charge), multiplicity=int(multiplicity),

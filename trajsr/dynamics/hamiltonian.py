@@ -71,6 +71,8 @@ class HamiltonianDynamics(keras.layers.Layer):
 class HamiltonianStep(PropagatorStep):
     """Kick–drift–kick on a learned potential V(q) with the exact kinetic energy, ``substeps`` per stride."""
 
+    has_potential = True
+
     def __init__(self, family="hnn", *args, **kwargs):
         super().__init__(family, *args, **kwargs)
         pairs = np.triu_indices(self.n_atoms, 1)

@@ -45,6 +45,10 @@ class PropagatorStep(keras.layers.Layer):
         Elements, physical units, training record.
     """
 
+    #: whether the step integrates a learned potential ``potential(q)`` (kJ/mol): what force matching
+    #: fits and multiple shooting integrates (a capability, declared by the family's step)
+    has_potential = False
+
     def __init__(self, family, masses, reference, factor, dt_fs, width=128, substeps=10, metadata=None,
                  **kwargs):
         super().__init__(**kwargs)

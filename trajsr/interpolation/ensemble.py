@@ -3,7 +3,7 @@ of its members the main ingredient of the uncertainty (see :mod:`.uncertainty`).
 
 Members are trained apart (different seeds or widths) on the same molecule, factor, context and reference
 geometry; :func:`combine` checks that and copies them into one model with the weights it is given
-(:func:`inverse_mse_weights` of the members' validation errors, in :func:`.uncertainty.calibrate_model`).
+(:func:`inverse_mse_weights` of the members' validation errors, in :func:`.calibrate.calibrate_model`).
 """
 from __future__ import annotations
 

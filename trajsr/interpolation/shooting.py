@@ -61,7 +61,7 @@ class ShootingInterpolator(Interpolator):
     def __init__(self, step, iterations: int = 4, jacobians: int = 3, batch: int = 512):
         if isinstance(step, (str, os.PathLike)):
             raise TrajsrError(f"{step}: a file; load it with ShootingInterpolator.load(path)")
-        if not hasattr(step, "potential"):
+        if not getattr(step, "has_potential", False):
             raise TrajsrError(f"shooting needs a Hamiltonian propagator (a learned potential); this one is "
                               f"the {getattr(step, 'family', type(step).__name__)!r} family")
         for name, value, least in (("iterations", iterations, 0), ("jacobians", jacobians, 1), ("batch", batch, 1)):

@@ -11,7 +11,8 @@ import numpy as np
 
 from ..errors import TrajsrError
 from ..trajectory import Trajectory
-from ..units import ANGSTROM_PER_NM, FS_PER_PS, NM_PER_ANGSTROM, NM_PER_PS_PER_ANGSTROM_PER_FS, PS_PER_FS
+from ..units import (ANGSTROM_PER_NM, FS_PER_PS, KJ_PER_MOL_PER_EV, NM_PER_ANGSTROM, NM_PER_PS_PER_ANGSTROM_PER_FS,
+                     PS_PER_FS)
 
 
 def read(path) -> Trajectory:
@@ -38,8 +39,21 @@ def read(path) -> Trajectory:
     box = None
     if all(a.pbc.all() for a in frames):
         box = np.stack([a.cell.array for a in frames]) * NM_PER_ANGSTROM
+    forces, energy = [_result(a, "forces") for a in frames], [_result(a, "energy") for a in frames]
+    forces = None if any(f is None for f in forces) else np.stack(forces) * KJ_PER_MOL_PER_EV / NM_PER_ANGSTROM
+    energy = None if any(e is None for e in energy) else np.array(energy, float) * KJ_PER_MOL_PER_EV
     return Trajectory(positions=positions, elements=frames[0].get_chemical_symbols(), velocities=velocities,
-                      time=time, unitcell_vectors=box, source=str(path))
+                      time=time, unitcell_vectors=box, forces=forces, potential_energy=energy, source=str(path))
+
+
+def _result(atoms, name):
+    """A frame's stored ``"forces"`` (eV/Å) or ``"energy"`` (eV): its calculator's results (how ASE reads
+    extxyz, .traj, VASP and CP2K outputs), else its arrays or info; None if absent."""
+    results = getattr(atoms.calc, "results", None) or {}
+    if name in results:
+        return np.asarray(results[name], float)
+    stored = atoms.arrays.get(name) if name == "forces" else atoms.info.get(name)
+    return None if stored is None else np.asarray(stored, float)
 
 
 def _read_text_xyz(path, first_error):
@@ -53,10 +67,12 @@ def _read_text_xyz(path, first_error):
 
 
 def write(traj: Trajectory, path) -> None:
-    """Write extended XYZ in Å (velocities as momenta, time in ``time_fs``)."""
+    """Write extended XYZ in Å (velocities as momenta, time in ``time_fs``, forces in eV/Å and the energy
+    in eV as ASE stores a calculator's results), or ASE's binary trajectory for ``.traj``."""
     import ase
     import ase.io
     from ase import units
+    from ase.calculators.singlepoint import SinglePointCalculator
     frames = []
     for i in range(traj.n_frames):
         atoms = ase.Atoms(traj.elements, positions=traj.positions[i] * ANGSTROM_PER_NM)
@@ -67,5 +83,12 @@ def write(traj: Trajectory, path) -> None:
             atoms.set_velocities(traj.velocities[i] / NM_PER_PS_PER_ANGSTROM_PER_FS / units.fs)
         if traj.time is not None:
             atoms.info["time_fs"] = float(traj.time[i] * FS_PER_PS)
+        results = {}
+        if traj.forces is not None:
+            results["forces"] = traj.forces[i] * NM_PER_ANGSTROM / KJ_PER_MOL_PER_EV
+        if traj.potential_energy is not None:
+            results["energy"] = float(traj.potential_energy[i] / KJ_PER_MOL_PER_EV)
+        if results:
+            atoms.calc = SinglePointCalculator(atoms, **results)
         frames.append(atoms)
-    ase.io.write(path, frames, format="extxyz")
+    ase.io.write(path, frames, format="traj" if str(path).endswith(".traj") else "extxyz")

@@ -1,12 +1,13 @@
 """trajsr's own HDF5 schema (h5py).
 
-Layout (all datasets float32 unless noted, one row per frame)::
+Layout (datasets float32 but time and energy, one row per frame)::
 
     /positions         (frames, atoms, 3)  nm
     /velocities        (frames, atoms, 3)  nm/ps       optional
     /time              (frames,)           ps (float64) optional
     /unitcell_vectors  (frames, 3, 3)      nm          optional
-    /potential_energy  (frames,)           kJ/mol      optional
+    /potential_energy  (frames,)           kJ/mol (float64) optional
+    /forces            (frames, atoms, 3)  kJ/mol/nm   optional
     /uncertainty       (frames, atoms)     nm          optional (a reconstruction's per-atom σ)
     /elements          (atoms,)            UTF-8 symbols
     attrs: schema="trajsr-h5", version, units (JSON), dt_ps, method, temperature_K, seed, ...
@@ -26,7 +27,7 @@ from ..trajectory import Trajectory
 SCHEMA = "trajsr-h5"
 VERSION = 1
 UNITS = {"positions": "nm", "velocities": "nm/ps", "time": "ps", "unitcell_vectors": "nm",
-         "potential_energy": "kJ/mol", "uncertainty": "nm"}
+         "potential_energy": "kJ/mol", "forces": "kJ/mol/nm", "uncertainty": "nm"}
 
 
 def is_trajsr_h5(path) -> bool:
@@ -48,11 +49,12 @@ def read(path) -> Trajectory:
                                                                  for e in f["elements"][()]],
                           velocities=get("velocities"), time=get("time"),
                           unitcell_vectors=get("unitcell_vectors"),
-                          potential_energy=get("potential_energy"), uncertainty=get("uncertainty"), info=info,
+                          potential_energy=get("potential_energy"), forces=get("forces"),
+                          uncertainty=get("uncertainty"), info=info,
                           source=str(path))
 
 
-FRAME_ARRAYS = ("positions", "velocities", "unitcell_vectors", "potential_energy", "uncertainty", "time")
+FRAME_ARRAYS = ("positions", "velocities", "unitcell_vectors", "potential_energy", "forces", "uncertainty", "time")
 
 
 def write(traj: Trajectory, path) -> None:
@@ -77,7 +79,7 @@ def write_header(f: h5py.File, traj: Trajectory, compression: str = "gzip") -> N
     for name in FRAME_ARRAYS:
         value = getattr(traj, name)
         if value is not None:
-            dtype = np.float64 if name == "time" else np.float32
+            dtype = np.float64 if name in ("time", "potential_energy") else np.float32  # energies ~1e6 kJ/mol
             f.create_dataset(name, shape=(0,) + value.shape[1:], maxshape=(None,) + value.shape[1:],
                              dtype=dtype, chunks=(min(1024, max(1, len(value))),) + value.shape[1:],
                              compression=compression, shuffle=True)

@@ -1,7 +1,8 @@
-"""sGDML-style npz: ``R`` (frames, atoms, 3), ``z`` atomic numbers, optional ``V``, ``t``, ``E``.
+"""sGDML-style npz: ``R`` (frames, atoms, 3), ``z`` atomic numbers, optional ``V``, ``t``, ``E``, ``F``.
 
-Units follow the optional 0-d string arrays ``r_unit`` (default Å), ``v_unit`` (default Å/fs) and
-``t_unit`` (default fs), as in the mbGDML data sets. Read with ``allow_pickle=False``; strings are
+Units follow the optional 0-d string arrays ``r_unit`` (default Å), ``v_unit`` (default Å/fs),
+``t_unit`` (default fs) and ``e_unit`` (default kcal/mol), as in the sGDML and mbGDML data sets; forces
+``F`` are in ``e_unit`` per ``r_unit``. Read with ``allow_pickle=False``; strings are
 written as unicode arrays so the files stay pickle-free.
 """
 from __future__ import annotations
@@ -58,9 +59,16 @@ def read(path) -> Trajectory:
             if e_unit in _ENERGY_TO_KJ_PER_MOL:
                 energy = np.asarray(data[key], np.float64).reshape(-1) * _ENERGY_TO_KJ_PER_MOL[e_unit]
             break
+    forces = None
+    if "F" in data:
+        e_unit, r_unit = _string(data, "e_unit", "kcal/mol"), _string(data, "r_unit", "Angstrom")
+        if e_unit.lower() not in _ENERGY_TO_KJ_PER_MOL:
+            raise TrajsrError(f"{path}: forces F in {e_unit!r} per {r_unit!r}: unknown energy unit (e_unit: "
+                              f"{', '.join(_ENERGY_TO_KJ_PER_MOL)})")
+        forces = np.asarray(data["F"], np.float64) * _ENERGY_TO_KJ_PER_MOL[e_unit.lower()] / length_to_nm(r_unit)
     z = np.asarray(data["z"]).reshape(-1)
     return Trajectory(positions=positions, elements=[chemical_symbols[int(i)] for i in z],
-                      velocities=velocities, time=time, potential_energy=energy, source=str(path))
+                      velocities=velocities, time=time, potential_energy=energy, forces=forces, source=str(path))
 
 
 def write(traj: Trajectory, path) -> None:
@@ -73,5 +81,7 @@ def write(traj: Trajectory, path) -> None:
         arrays.update(t=traj.time * FS_PER_PS, t_unit=np.array("fs"))
     if traj.potential_energy is not None:
         arrays.update(E_potential=traj.potential_energy, e_unit=np.array("kJ/mol"))
+    if traj.forces is not None:  # kJ/mol per Å, as r_unit
+        arrays.update(F=traj.forces / ANGSTROM_PER_NM, e_unit=np.array("kJ/mol"))
     with open(path, "wb") as f:
         np.savez(f, **arrays)

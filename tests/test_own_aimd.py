@@ -1,0 +1,113 @@
+"""Your own AIMD run (issue 27): forces and energies read from files, GFN1-xTB reference data, and
+``trajsr adapt`` fitting a shipped propagator's potential to the forces a coarse file stores."""
+import json
+import re
+import shlex
+
+import numpy as np
+import pytest
+
+from trajsr import TrajsrError, load, save
+from trajsr.units import KJ_PER_MOL_PER_EV
+
+from .conftest import ROOT, SHARED
+from .test_bad_inputs import fails, no_leftovers
+
+PROPAGATOR = ROOT / "models" / "ethanol-gfn2-prop-f10.keras"
+
+
+@pytest.fixture(scope="module")
+def gfn1(tmp_path_factory):
+    """200 fs of GFN1-xTB ethanol (NVE at 0.5 fs, forces stored), made by the CLI, and its 5 fs extxyz."""
+    from .conftest import run_cli
+    d = tmp_path_factory.mktemp("gfn1")
+    run_cli("datasets", "make", "ethanol-gfn2", "--method", "gfn1", "--seed", 1, "--steps", 400,
+            "--equilibration-fs", 50, "-o", d)
+    run_cli("stride", d / "ethanol-gfn1-seed1.h5", "--factor", 10, "-o", d / "run.extxyz")
+    return d
+
+
+def test_gfn1_data_stores_forces_that_velocity_verlet_confirms(gfn1):
+    from trajsr.propagation.forces import verlet_forces
+    manifest = json.loads((gfn1 / "manifest.json").read_text())["datasets"][0]
+    assert manifest["name"] == "ethanol-gfn1" and manifest["method"].startswith("GFN1-xTB")
+    fine = load(gfn1 / "ethanol-gfn1-seed1.h5")
+    assert fine.info["method"].startswith("GFN1-xTB") and fine.forces.shape == fine.positions.shape
+    _, from_motion = verlet_forces(fine, fine.masses)  # independent: read off the positions and velocities
+    assert np.abs(from_motion - fine.forces[:-1]).max() < 1e-3 * np.abs(fine.forces).max()
+
+
+def test_forces_and_energies_survive_every_format_that_keeps_them(gfn1, tmp_path):
+    fine = load(gfn1 / "ethanol-gfn1-seed1.h5")[:20]
+    for ext in ("extxyz", "traj", "npz", "h5"):
+        save(fine, tmp_path / f"f.{ext}")
+        back = load(tmp_path / f"f.{ext}")
+        np.testing.assert_allclose(back.forces, fine.forces, rtol=1e-5, atol=1e-3, err_msg=ext)  # kJ/mol/nm
+        np.testing.assert_allclose(back.potential_energy, fine.potential_energy, rtol=1e-9, atol=1e-6, err_msg=ext)
+    assert (tmp_path / "f.traj").read_bytes().startswith(b"- of Ulm")  # ASE's binary trajectory, not xyz text
+    # the extxyz in ASE's convention: eV/Å and eV
+    import ase.io
+    atoms = ase.io.read(tmp_path / "f.extxyz", index=0)
+    np.testing.assert_allclose(atoms.get_forces() * KJ_PER_MOL_PER_EV * 10, fine.forces[0], rtol=1e-5, atol=1e-3)
+
+
+def test_sgdml_npz_forces_in_their_units(tmp_path):
+    path = SHARED / "6h2o.temelso.etal.pr.md.gfn2.300k.step10000-ase.md-orca.mp2.def2tzvp.300k.npz"
+    if not path.exists():
+        pytest.skip("the shared mbGDML water data is not beside this checkout")
+    raw = np.load(path)
+    traj = load(path, dt_fs=1)
+    np.testing.assert_allclose(traj.forces, raw["F"] * 4.184 * 10)  # kcal/mol/Å -> kJ/mol/nm
+    np.savez(tmp_path / "bad.npz", R=raw["R"][:3], z=raw["z"], F=raw["F"][:3], e_unit=np.array("furlongs"))
+    with pytest.raises(TrajsrError, match="unknown energy unit"):
+        load(tmp_path / "bad.npz")
+
+
+def test_adapt_moves_the_potential_to_the_files_forces(gfn1, cli, tmp_path):
+    out = cli("adapt", PROPAGATOR, gfn1 / "run.extxyz", "-o", tmp_path / "mine.keras", "--max-minutes", 0.1).stdout
+    card = json.loads((tmp_path / "mine.json").read_text())
+    before, after = card["held_back"]["before"], card["held_back"]["after"]
+    assert card["adapted"] and after["force_error"] < before["force_error"]  # GFN2 -> GFN1 forces
+    assert card["frames_trained"] + card["frames_held_back"] == 41 and "force error" in out
+    shot = cli("upsample", gfn1 / "run.extxyz", "--model", tmp_path / "mine.keras", "--factor", 10,
+               "--positions-only", "-o", tmp_path / "fine.h5").stdout
+    assert "401 frames" in shot
+
+
+def test_adapt_refuses_what_it_cannot_use(gfn1, cli, tmp_path):
+    from trajsr.datasets import shipped_path
+    save(load(shipped_path("ethanol-gfn2"))[:200:10], tmp_path / "noforces.h5")
+    fails(cli("adapt", PROPAGATOR, tmp_path / "noforces.h5", "-o", tmp_path / "a.keras", check=False),
+          "noforces.h5", "no forces")
+    mal = load(gfn1 / "run.extxyz")
+    save(mal.replace(elements=list(reversed(mal.elements))), tmp_path / "other.extxyz")  # another atom order
+    fails(cli("adapt", PROPAGATOR, tmp_path / "other.extxyz", "-o", tmp_path / "a.keras", check=False),
+          "atom 0")
+    fails(cli("adapt", ROOT / "models" / "ethanol-gfn2-f10.keras", gfn1 / "run.extxyz", "-o", tmp_path / "a.keras",
+              check=False), "ethanol-gfn2-f10.keras")
+    fails(cli("adapt", PROPAGATOR, gfn1 / "run.extxyz", "-o", tmp_path / "a.h5", check=False), ".keras")
+    run = load(gfn1 / "run.extxyz")
+    save(run.replace(forces=run.forces / KJ_PER_MOL_PER_EV / 10), tmp_path / "ev.h5")  # eV/Å stored as kJ/mol/nm
+    fails(cli("adapt", PROPAGATOR, tmp_path / "ev.h5", "-o", tmp_path / "a.keras", check=False), "another unit")
+    (tmp_path / "a.json").write_text("my notes")  # the card's name is taken: nothing is overwritten
+    fails(cli("adapt", PROPAGATOR, gfn1 / "run.extxyz", "-o", tmp_path / "a.keras", check=False), "a.json")
+    assert (tmp_path / "a.json").read_text() == "my notes"
+    no_leftovers(tmp_path, "a.keras")
+
+
+def test_readme_own_aimd_block_runs_at_tiny_size(tmp_path, cli):
+    """The README's "From my AIMD run" block, in order in one folder, with fewer steps and minutes."""
+    from .test_cli import _run_in
+    block = re.search(r"<!-- own-aimd -->\s*```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    (tmp_path / "models").symlink_to(ROOT / "models")
+    lines = [line.split("  #")[0].strip() for line in block.replace("\\\n", " ").splitlines()
+             if line.startswith("trajsr ")]
+    assert len(lines) == 5
+    tiny = {"--steps 2000": "--steps 400", "--equilibration-fs 200": "--equilibration-fs 50",
+            "--max-minutes 1": "--max-minutes 0.1"}
+    for line in lines:
+        for big, small in tiny.items():
+            line = line.replace(big, small)
+        proc = _run_in(tmp_path, shlex.split(line)[1:])
+        assert proc.returncode == 0, f"{line}\n{proc.stderr}"
+    assert "MAE" in proc.stdout and (tmp_path / "mine.json").exists()
