@@ -74,11 +74,25 @@ def test_adapt_moves_the_potential_to_the_files_forces(gfn1, cli, tmp_path):
     assert "401 frames" in shot
 
 
+def test_adapt_without_forces_fits_the_paths_between_kept_frames(gfn1, cli, tmp_path):
+    run = load(gfn1 / "run.extxyz")
+    save(run.replace(forces=None, potential_energy=None, velocities=None), tmp_path / "positions.h5")
+    out = cli("adapt", PROPAGATOR, tmp_path / "positions.h5", "-o", tmp_path / "p.keras", "--max-minutes", 0.2).stdout
+    card = json.loads((tmp_path / "p.json").read_text())
+    assert card["fitted_to"] == "paths" and card["held_back"]["before"]["force_error"] is None
+    assert "to the paths of 33 frames" in out and (tmp_path / "p.keras").exists()
+    misses = [card["held_back"][k]["shooting"][0]["position_miss_angstrom"] for k in ("before", "after")]
+    assert (misses[1] <= misses[0]) == card["adapted"]  # kept only where the held-back frames say it helped
+    save(run[:20], tmp_path / "a.h5")
+    fails(cli("adapt", PROPAGATOR, tmp_path / "a.h5", tmp_path / "positions.h5", "-o", tmp_path / "m.keras",
+              check=False), "a.h5 stores forces", "positions.h5 does not")
+
+
 def test_adapt_refuses_what_it_cannot_use(gfn1, cli, tmp_path):
-    from trajsr.datasets import shipped_path
-    save(load(shipped_path("ethanol-gfn2"))[:200:10], tmp_path / "noforces.h5")
-    fails(cli("adapt", PROPAGATOR, tmp_path / "noforces.h5", "-o", tmp_path / "a.keras", check=False),
-          "noforces.h5", "no forces")
+    run = load(gfn1 / "run.extxyz")
+    save(run.replace(time=None), tmp_path / "notime.h5")
+    fails(cli("adapt", PROPAGATOR, tmp_path / "notime.h5", "-o", tmp_path / "a.keras", check=False),
+          "notime.h5", "--dt")
     mal = load(gfn1 / "run.extxyz")
     save(mal.replace(elements=list(reversed(mal.elements))), tmp_path / "other.extxyz")  # another atom order
     fails(cli("adapt", PROPAGATOR, tmp_path / "other.extxyz", "-o", tmp_path / "a.keras", check=False),
@@ -86,7 +100,6 @@ def test_adapt_refuses_what_it_cannot_use(gfn1, cli, tmp_path):
     fails(cli("adapt", ROOT / "models" / "ethanol-gfn2-f10.keras", gfn1 / "run.extxyz", "-o", tmp_path / "a.keras",
               check=False), "ethanol-gfn2-f10.keras")
     fails(cli("adapt", PROPAGATOR, gfn1 / "run.extxyz", "-o", tmp_path / "a.h5", check=False), ".keras")
-    run = load(gfn1 / "run.extxyz")
     save(run.replace(forces=run.forces / KJ_PER_MOL_PER_EV / 10), tmp_path / "ev.h5")  # eV/Å stored as kJ/mol/nm
     fails(cli("adapt", PROPAGATOR, tmp_path / "ev.h5", "-o", tmp_path / "a.keras", check=False), "another unit")
     (tmp_path / "a.json").write_text("my notes")  # the card's name is taken: nothing is overwritten

@@ -3,7 +3,10 @@
 A propagator trained on trajsr's GFN2-xTB data knows GFN2-xTB's forces; the user's AIMD run is at another
 level of theory, often thermostatted, saved every 5-10 fs. Most AIMD codes store the forces at the saved
 frames (extxyz ``forces``, sGDML npz ``F``, trajsr h5 ``forces``): force matching on them moves the
-learned potential to the user's level of theory without any fine frames. The last part of each file is
+learned potential to the user's level of theory without any fine frames. A file without forces is
+explained by the learned dynamics itself: multiple shooting gives each kept frame a velocity (or the
+file's own velocities are used), and the potential is fitted so that each gap's path joins its two kept
+frames (:mod:`trajsr.propagation.paths`), the two steps alternating. The last part of each file is
 held back and the card ``OUTPUT.json`` says what changed there: the force error and the multiple-shooting
 residual (how far the learned dynamics is from joining the held-back frames). Sits above both rooms: it
 trains with :mod:`trajsr.propagation.forces` and judges with :mod:`trajsr.interpolation.shooting`.
@@ -77,45 +80,87 @@ def check_files(step, trajs) -> None:
         if t.n_atoms != len(step.masses_list):
             raise TrajsrError(f"{t.source}: {t.n_atoms} atoms; the base propagator is for {len(step.masses_list)}")
         check_elements(t, elements, "the base propagator")
-        if t.forces is None:
-            raise TrajsrError(f"{t.source}: stores no forces; adapt fits the potential to the forces the file "
-                              "stores (extxyz 'forces', npz 'F', trajsr h5 'forces')")
+        if (t.forces is None) != (trajs[0].forces is None):
+            has, lacks = (t, trajs[0]) if t.forces is not None else (trajs[0], t)
+            raise TrajsrError(f"{has.source} stores forces and {lacks.source} does not: adapt fits either the "
+                              "forces of every file or the paths of every file")
         if t.time is None:
             raise TrajsrError(f"{t.source}: no time in this file: give the spacing of its frames with --dt (fs)")
+        if abs(t.dt - trajs[0].dt) > 1e-6 * trajs[0].dt:
+            raise TrajsrError(f"{t.source}: frames {t.dt * FS_PER_PS:g} fs apart, {trajs[0].source} "
+                              f"{trajs[0].dt * FS_PER_PS:g} fs: adapt takes files of one spacing")
         if t.n_frames < 10:
             raise TrajsrError(f"{t.source}: {t.n_frames} frames; adapt holds back {HOLD_BACK:.0%} of each file and "
                               "needs at least 10")
-        check_force_scale(step, t)
+        if t.forces is not None:
+            check_force_scale(step, t)
+
+
+#: alternations of multiple shooting (velocities) and path matching (potential) for files without forces
+PATH_ROUNDS = 3
+
+
+def fit_positions(step, trajs, *, max_minutes: float, learning_rate: float, seed: int, verbose: int = 0) -> int:
+    """Files without forces: :data:`PATH_ROUNDS` times, velocities at the kept frames (the files' own, else
+    multiple shooting with the current potential), then the potential fitted to join each gap's two kept
+    frames (:func:`trajsr.propagation.paths.fit_paths`) in an equal share of ``max_minutes``. Returns the
+    epochs run."""
+    from .interpolation.shooting import ShootingInterpolator
+    from .propagation.paths import fit_paths
+    shooting, deadline, epochs = ShootingInterpolator(step), time.monotonic() + 60 * max_minutes, 0
+    frames = max(1, int(round(trajs[0].dt * FS_PER_PS / step.dt_fs)))
+    for done in range(PATH_ROUNDS):
+        xa, va, xb, vb = [], [], [], []
+        for t in trajs:
+            v = t.velocities
+            if v is None:
+                from scipy.interpolate import CubicSpline
+                clock = t.time - t.time[0]
+                v = shooting.shoot_through(t.positions, CubicSpline(clock, t.positions, axis=0)(clock, 1), t.dt,
+                                           frames)[2]
+            xa.append(t.positions[:-1]), va.append(v[:-1]), xb.append(t.positions[1:]), vb.append(v[1:])
+        minutes = (deadline - time.monotonic()) / 60 / (PATH_ROUNDS - done)
+        if minutes <= 0:
+            break
+        history = fit_paths(step, (np.concatenate(xa), np.concatenate(va)), (np.concatenate(xb), np.concatenate(vb)),
+                            trajs[0].dt, max_minutes=minutes, learning_rate=learning_rate, seed=seed + done,
+                            verbose=verbose)
+        epochs += len(history.history["loss"])
+        if trajs[0].velocities is not None:  # the files' velocities do not change between rounds
+            break
+    return epochs
 
 
 def adapt(base, trajectories, output, *, max_minutes: float = 5.0, learning_rate: float = 3e-4, seed: int = 0,
           force: bool = False, verbose: int = 0) -> dict:
-    """Fine-tune ``base`` (a Hamiltonian propagator ``.keras``) to the forces of ``trajectories`` and save
-    it to ``output`` with its card ``output.json``.
+    """Fine-tune ``base`` (a Hamiltonian propagator ``.keras``) to ``trajectories`` (their forces, else the
+    paths between their frames) and save it to ``output`` with its card ``output.json``.
 
     Parameters
     ----------
     base : path
         A propagator with a learned potential (``hnn``/``bihnn``).
     trajectories : list of Trajectory
-        The user's frames, with forces (kJ/mol/nm) and time; any spacing. The last :data:`HOLD_BACK` of
-        each is held back (never trained on) to judge the result.
+        The user's frames with time, one spacing; with forces (kJ/mol/nm) in every file (force matching),
+        or in none (path matching, :func:`fit_positions`). The last :data:`HOLD_BACK` of each is held back
+        (never trained on) to judge the result.
     max_minutes : float
-        Wall-clock budget of the force matching (minutes).
+        Wall-clock budget of the fitting (minutes).
     learning_rate : float
         Adam's step; small, so that the potential moves from the base rather than starting over.
 
     Returns
     -------
     dict
-        The card: files, frames trained and held back, force error (relative MAE) and shooting residual
-        on the held-back frames before and after, minutes.
+        The card: files, what was fitted (forces or paths), frames trained and held back, force error
+        (relative MAE; None without forces) and shooting residual on the held-back frames before and
+        after, minutes.
     """
     from .dynamics.unroll import propagator_step
+    from .io import atomic_path, check_writable
     from .modelfile import check_output, load_model
     from .propagation.forces import fit_forces
     from .training import command_line, save_model
-    from .io import atomic_path, check_writable
     output = check_output(output, force)
     card_path = check_writable(Path(output).with_suffix(".json"), force)  # the card is the user's file too
     if not max_minutes > 0 or not learning_rate > 0:
@@ -130,17 +175,27 @@ def adapt(base, trajectories, output, *, max_minutes: float = 5.0, learning_rate
     train = [t[:c] for t, c in zip(trajectories, cuts)]
     held = [t[c:] for t, c in zip(trajectories, cuts)]
     start = time.monotonic()
-    before = dict(force_error=force_error(step, held), shooting=[shooting_residual(step, t) for t in held])
-    weights = step.get_weights()
-    history = fit_forces(step, train, held, max_minutes=max_minutes, learning_rate=learning_rate, every=1,
-                         seed=seed, verbose=verbose)
-    after = dict(force_error=force_error(step, held), shooting=[shooting_residual(step, t) for t in held])
-    kept = after["force_error"] <= before["force_error"]
-    if not kept:  # the held-back forces say the fine-tuning did not help: the base stays as it was
+    with_forces = trajectories[0].forces is not None
+
+    def judge():
+        return dict(force_error=force_error(step, held) if with_forces else None,
+                    shooting=[shooting_residual(step, t) for t in held])
+    before, weights = judge(), step.get_weights()
+    if with_forces:
+        epochs = len(fit_forces(step, train, held, max_minutes=max_minutes, learning_rate=learning_rate, every=1,
+                                seed=seed, verbose=verbose).history["loss"])
+    else:
+        epochs = fit_positions(step, train, max_minutes=max_minutes, learning_rate=learning_rate, seed=seed,
+                               verbose=verbose)
+    after = judge()
+    miss = lambda figures: np.mean([s["position_miss_angstrom"] for s in figures["shooting"]])  # noqa: E731
+    kept = bool(after["force_error"] <= before["force_error"] if with_forces else miss(after) <= miss(before))
+    if not kept:  # the held-back frames say the fine-tuning did not help: the base stays as it was
         step.set_weights(weights)
     card = dict(name=Path(output).stem, task="propagate", adapted_from=Path(base).name, command=command_line(),
-                files=[str(t.source) for t in trajectories], frames_trained=int(sum(map(len, train))),
-                frames_held_back=int(sum(map(len, held))), epochs=len(history.history["loss"]),
+                files=[str(t.source) for t in trajectories], fitted_to="forces" if with_forces else "paths",
+                frames_trained=int(sum(map(len, train))),
+                frames_held_back=int(sum(map(len, held))), epochs=epochs,
                 minutes=round((time.monotonic() - start) / 60, 2), adapted=kept,
                 held_back=dict(before=before, after=after),
                 units=dict(force_error="MAE over the forces' RMS", position_miss="Å", velocity_jump="Å/fs"))

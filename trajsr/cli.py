@@ -304,14 +304,16 @@ def cmd_adapt(args):
                  seed=args.seed, force=args.force)
     before, after = card["held_back"]["before"], card["held_back"]["after"]
     miss = lambda d: sum(s["position_miss_angstrom"] for s in d["shooting"]) / len(d["shooting"])  # noqa: E731
-    print(f"adapted {card['adapted_from']} on {card['frames_trained']} frames with forces "
+    forces = (f"force error {before['force_error']:.3f} -> {after['force_error']:.3f} (MAE over RMS), "
+              if card["fitted_to"] == "forces" else "")
+    print(f"adapted {card['adapted_from']} to the {card['fitted_to']} of {card['frames_trained']} frames "
           f"({card['epochs']} epochs, {card['minutes']:.1f} min); on the {card['frames_held_back']} frames held back "
-          f"(the last {HOLD_BACK:.0%} of each file): force error {before['force_error']:.3f} -> "
-          f"{after['force_error']:.3f} (MAE over RMS), shooting position miss {miss(before):.2e} -> "
+          f"(the last {HOLD_BACK:.0%} of each file): {forces}shooting position miss {miss(before):.2e} -> "
           f"{miss(after):.2e} Å -> {args.output} (card {Path(args.output).with_suffix('.json')})")
     if not card["adapted"]:
-        print("trajsr: warning: the held-back forces did not improve; the base potential was kept unchanged",
-              file=sys.stderr)
+        judged = "forces" if card["fitted_to"] == "forces" else "shooting residual"
+        print(f"trajsr: warning: the held-back frames' {judged} did not improve; the base potential was kept "
+              "unchanged", file=sys.stderr)
 
 
 def cmd_demo(args):

@@ -210,12 +210,13 @@ def build_parser(commands: dict) -> Parser:
                         "spectra up to 4000 cm⁻¹)")
     p.set_defaults(func=commands["propagate"])
 
-    p = sub.add_parser("adapt", help="fine-tune a Hamiltonian propagator's potential to the forces your own "
-                       "trajectory stores (any spacing, any thermostat), then upsample with it")
+    p = sub.add_parser("adapt", help="fine-tune a Hamiltonian propagator's potential to your own trajectory (its "
+                       "forces, else the paths between its frames; any spacing), then upsample with it")
     p.add_argument("base", help="propagator .keras with a learned potential (hnn, bihnn), e.g. a shipped one")
-    _add_input(p, "input", "your trajectory file(s) with forces (extxyz, npz F, trajsr h5)", several=True)
+    _add_input(p, "input", "your trajectory file(s), one spacing (forces read from extxyz, npz F, trajsr h5)",
+               several=True)
     _add_output(p)
-    p.add_argument("--max-minutes", type=POSITIVE, default=5.0, help="force-matching budget (minutes)")
+    p.add_argument("--max-minutes", type=POSITIVE, default=5.0, help="fitting budget (minutes)")
     p.add_argument("--learning-rate", type=POSITIVE, default=3e-4, help="Adam's step (small: move from the base)")
     p.add_argument("--seed", type=NONNEGATIVE, default=0, help="seed of the shuffling")
     p.set_defaults(func=commands["adapt"])
