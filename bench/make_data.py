@@ -58,6 +58,11 @@ FOLDERS = [
       for t in (300, 500, 700)],
     ("ethanol-nvt-fine/t500", "ethanol-gfn2", 500, span(5101, 5116), NVT_FINE),   # spectra up to 4000 cm⁻¹
     *[(f"ethanol-gfn1/t{t}", "ethanol-gfn1", t, [7001 + t, 7002 + t], NVE) for t in (300, 500, 700)],  # another level
+    # thermostatted production runs, as AIMD users often have: Langevin at 2/ps and CSVR (Bussi) at 100 fs
+    ("ethanol-langevin/t500", "ethanol-gfn2", 500, span(8501, 8503), ["--thermostat", "langevin", "--tau-fs", "500",
+                                                                      "--steps", "20000"]),
+    ("ethanol-csvr/t500", "ethanol-gfn2", 500, span(8511, 8513), ["--thermostat", "bussi", "--tau-fs", "100",
+                                                                  "--steps", "20000"]),
     *molecule("malonaldehyde", "malonaldehyde-gfn2", span(1001, 1005), nvt=span(201, 216)),
     *molecule("uracil", "uracil-gfn2", span(1001, 1004)),
     *molecule("aspirin", "aspirin-gfn2", span(1001, 1004)),

@@ -15,6 +15,7 @@ bench/results/{NAME}.{md,json} (default NAME: shooting[-velocities]-f{first fact
 import argparse
 import glob
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -53,6 +54,7 @@ def main():
     p.add_argument("--tests", nargs="+", default=TESTS)
     p.add_argument("--velocities", action="store_true", help="use the files' velocities; judge against Hermite")
     p.add_argument("--name", help="results file stem (default: shooting[-velocities]-f{first factor})")
+    p.add_argument("--about", help="what the test trajectories are, for the title (default: held-out)")
     p.add_argument("--record", action="store_true",
                    help="also write the median and worst ratios into the model's card (MODEL.json)")
     args = p.parse_args()
@@ -61,8 +63,9 @@ def main():
     shooting = ShootingInterpolator.load(args.model)
     inputs = ("positions and velocities at the kept frames; the baseline is cubic Hermite through the same"
               if args.velocities else "positions only; the baseline is SciPy's cubic spline through the same")
-    results, lines = {}, [f"# Shooting with `{Path(args.model).name}` on {len(tests)} held-out trajectories", "",
-                          f"Command: `python bench/shooting.py {' '.join(sys.argv[1:])}`. Input: {inputs} kept "
+    results, lines = {}, [f"# Shooting with `{Path(args.model).name}` on {len(tests)} {args.about or 'held-out'} "
+                          "trajectories", "",
+                          f"Command: `python bench/shooting.py {shlex.join(sys.argv[1:])}`. Input: {inputs} kept "
                           "frames. MAE over the dropped frames, Å.", ""]
     for factor in args.factors:
         per = [judge(shooting, path, factor, args.velocities) for path in tests]
@@ -84,7 +87,7 @@ def main():
     print(text)
     name = args.name or f"shooting{'-velocities' if args.velocities else ''}-f{args.factors[0]}"
     (RESULTS / f"{name}.md").write_text(text + "\n")
-    command = "python bench/shooting.py " + " ".join(sys.argv[1:])
+    command = "python bench/shooting.py " + shlex.join(sys.argv[1:])
     (RESULTS / f"{name}.json").write_text(json.dumps(dict(model=args.model, command=command, results=results),
                                                      indent=1) + "\n")
     if args.record:

@@ -49,6 +49,12 @@ def test_gfn2_nvt_reference_with_bussi_thermostat(tmp_path, cli):
     # the rotation is stopped and the thermostat leaves it stopped: only the vibrations are rescaled
     vibrational, rigid, _ = rigid_body_split(traj.positions, traj.velocities, traj.masses)
     assert np.abs(rigid).max() < 1e-4 * np.abs(vibrational).max()  # float32 files
+    # Langevin, as many AIMD runs are thermostatted (friction 1/tau), recorded in the file and the manifest
+    (path,) = make("ethanol-gfn2", seeds=[7], steps=20, out_dir=tmp_path / "lang", progress=False,
+                   thermostat="langevin", tau_fs=500.0)
+    assert "Langevin, friction 1/(500 fs) = 2/ps" in load(path).info["method"]
+    entry = json.loads((tmp_path / "lang" / "manifest.json").read_text())["datasets"][0]
+    assert entry["recipe"]["sampling"]["thermostat"] == "langevin"
     proc = cli("datasets", "make", "alanine-dipeptide-amber", "--thermostat", "bussi", "-o", tmp_path, check=False)
     assert proc.returncode == 2 and "xTB recipes only" in proc.stderr
     proc = cli("datasets", "make", "ethanol-gfn2", "--steps", "7", "--save-every", "5", "-o", tmp_path, check=False)

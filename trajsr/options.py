@@ -102,9 +102,10 @@ def build_parser(commands: dict) -> Parser:
     p.add_argument("--name", help="make --geometry/--pdb: dataset name (default: FILE stem + method)")
     p.add_argument("--equilibration-fs", type=number(float, 0.0, True, "a non-negative number of fs"),
                    default=1000.0, help="Langevin equilibration before the saved NVE run (fs)")
-    p.add_argument("--thermostat", choices=["bussi"], help="make (GFN2-xTB): NVT production run with this thermostat "
-                   "instead of NVE")
-    p.add_argument("--tau-fs", type=POSITIVE, default=100.0, help="make --thermostat: time constant (fs)")
+    p.add_argument("--thermostat", choices=["bussi", "langevin"],
+                   help="make (xTB): NVT production run with this thermostat instead of NVE")
+    p.add_argument("--tau-fs", type=POSITIVE, default=100.0,
+                   help="make --thermostat: time constant (fs); for Langevin the inverse friction (500 fs = 2/ps)")
     p.add_argument("--save-every", type=COUNT, default=1, help="make (GFN2-xTB): keep every n-th 0.5 fs step")
     p.add_argument("--seed", type=NONNEGATIVE, nargs="+", default=[0], help="one trajectory per seed")
     p.add_argument("--steps", type=COUNT, help="NVE steps of 0.5 fs to save")

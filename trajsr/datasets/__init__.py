@@ -57,7 +57,8 @@ def _xtb_recipe(geometry, method="gfn2", temperature=500.0):
         return run_gfn2_md(molecule(geometry), steps=steps, seed=seed, temperature=temperature, method=method,
                            progress=progress, name=name, equilibration_fs=equilibration_fs, **sampling)
     from .xtb import XTB_METHODS
-    return Recipe(name, f"{XTB_METHODS[method]} (tblite) via ASE, NVE 0.5 fs after 1 ps Langevin", build, temperature=temperature)
+    return Recipe(name, f"{XTB_METHODS[method]} (tblite) via ASE, NVE 0.5 fs after 1 ps Langevin", build,
+                  temperature=temperature)
 
 
 def _openmm_recipe(name, system, method, temperature=300.0):
@@ -159,7 +160,8 @@ def make(name: str | None = None, seeds=(0,), steps: int | None = None, temperat
 
     Files are named ``{name}-seed{seed}.h5`` in ``out_dir``. ``steps`` counts 0.5 fs NVE steps,
     ``temperature`` is in K (default: the recipe's, 500 K for GFN2-xTB molecules). GFN2-xTB recipes
-    take ``thermostat="bussi"`` (NVT production run, time constant ``tau_fs`` in fs instead of NVE) and
+    take ``thermostat="bussi"`` or ``"langevin"`` (NVT production run, time constant ``tau_fs`` in fs, for
+    Langevin the inverse friction, instead of NVE) and
     ``save_every`` (keep every n-th step; ``steps`` a multiple of it).
     """
     import time
@@ -179,9 +181,9 @@ def make(name: str | None = None, seeds=(0,), steps: int | None = None, temperat
         if not (spec["kind"] in ("gfn2", "gfn1") or spec["kind"] == "builtin" and "xTB" in spec["method"]):
             raise TrajsrError(f"datasets make: --thermostat and --save-every apply to xTB recipes only, "
                               f"not {spec['name']}")
-        if thermostat not in (None, "bussi") or not tau_fs > 0 or save_every < 1 or steps % save_every:
-            raise TrajsrError(f"datasets make: thermostat must be 'bussi', tau positive (fs) and steps ({steps}) a "
-                              f"multiple of save_every ({save_every})")
+        if thermostat not in (None, "bussi", "langevin") or not tau_fs > 0 or save_every < 1 or steps % save_every:
+            raise TrajsrError(f"datasets make: thermostat must be 'bussi' or 'langevin', tau positive (fs) and steps "
+                              f"({steps}) a multiple of save_every ({save_every})")
         spec = dict(spec, sampling=dict(thermostat=thermostat, tau_fs=float(tau_fs), save_every=int(save_every)))
     seeds = list(seeds)
     if len(set(seeds)) != len(seeds) or any(int(s) != s or s < 0 for s in seeds):

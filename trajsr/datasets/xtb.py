@@ -58,8 +58,9 @@ def run_gfn2_md(atoms, *, steps: int, seed: int, temperature: float = 500.0, dt_
         Length of the Langevin equilibration in fs.
     charge, multiplicity : int
         Total charge (e) and spin multiplicity 2S + 1 for GFN2-xTB.
-    thermostat : {None, "bussi"}
-        None: NVE production run; ``"bussi"``: NVT with the Bussi thermostat (time constant ``tau_fs``, fs).
+    thermostat : {None, "bussi", "langevin"}
+        None: NVE production run; ``"bussi"``: NVT with the Bussi thermostat (time constant ``tau_fs``, fs);
+        ``"langevin"``: NVT with ASE's Langevin at friction 1/``tau_fs``.
     save_every : int
         Keep every ``save_every``-th step (``steps`` must be a multiple of it).
 
@@ -75,8 +76,9 @@ def run_gfn2_md(atoms, *, steps: int, seed: int, temperature: float = 500.0, dt_
     from ase.md.verlet import VelocityVerlet
     from tqdm import tqdm
 
-    if thermostat not in (None, "bussi"):
-        raise TrajsrError(f"{name}: unknown thermostat {thermostat!r}; GFN2-xTB runs take 'bussi' (or none: NVE)")
+    if thermostat not in (None, "bussi", "langevin"):
+        raise TrajsrError(f"{name}: unknown thermostat {thermostat!r}; xTB runs take 'bussi' or 'langevin' (or none: "
+                          "NVE)")
     if save_every < 1 or steps % save_every:
         raise TrajsrError(f"{name}: steps ({steps}) must be a positive multiple of save_every ({save_every})")
 
@@ -128,6 +130,10 @@ def run_gfn2_md(atoms, *, steps: int, seed: int, temperature: float = 500.0, dt_
                                     rng=rng)
         ensemble = (f"NVT Bussi thermostat on the vibrations (3N - 6 degrees of freedom, rotation stopped), "
                     f"tau {tau_fs:g} fs, velocity Verlet")
+    elif thermostat == "langevin":  # friction 1/tau (GROMACS's tau-t of its stochastic-dynamics integrator)
+        dynamics = Langevin(atoms, dt_fs * units.fs, temperature_K=temperature, friction=1.0 / (tau_fs * units.fs),
+                            rng=rng, fixcm=False)
+        ensemble = f"NVT Langevin, friction 1/({tau_fs:g} fs) = {1000 / tau_fs:g}/ps (ASE)"
     else:
         dynamics = VelocityVerlet(atoms, dt_fs * units.fs)
         ensemble = "NVE velocity Verlet"
