@@ -94,6 +94,17 @@ def test_temperature_agrees_with_the_stored_velocities(files, cli, tmp_path):
     assert kelvin < 0.7 * truth
 
 
+def test_temperature_counts_the_distances_a_file_holds_rigid(cli, tmp_path):
+    """TIP3P water keeps 3 distances per molecule fixed: 150 fewer degrees of freedom in the shipped box, or
+    its temperature reads 2/3 of the truth."""
+    from trajsr.datasets import shipped_path
+    cli("temperature", shipped_path("water-tip3p"), shipped_path("ethanol-gfn2"), "--json", tmp_path / "t.json")
+    water, ethanol = json.loads((tmp_path / "t.json").read_text())["files"].values()
+    assert water["rigid"] == 150 and water["degrees_of_freedom"] == 3 * 150 - 3 - 150
+    assert 250 < water["temperature_K"] < 350  # an OpenMM run at 300 K
+    assert ethanol["rigid"] == 0 and ethanol["degrees_of_freedom"] == 24
+
+
 def test_spectrum_and_temperature_refuse_what_they_cannot_read(files, cli, tmp_path):
     from trajsr.datasets import shipped_path
     fails(cli("spectrum", files / "fine_x.h5", "--source", "velocities", check=False), "fine_x.h5",
@@ -114,6 +125,8 @@ def test_spectrum_and_temperature_refuse_what_they_cannot_read(files, cli, tmp_p
     fails(cli("temperature", files / "fine.h5", "--json", tmp_path / "old.json", check=False), "--force")
     assert (tmp_path / "old.json").read_text() == "mine"
     fails(cli("spectrum", files / "fine.h5", "--resolution", 0, check=False), "--resolution")
+    save(load(files / "fine.h5")[:1], tmp_path / "one.h5")
+    fails(cli("spectrum", tmp_path / "one.h5", check=False), "one.h5", "1 frame")
     fine = load(files / "fine.h5")
     save(fine.replace(velocities=10 * fine.velocities), tmp_path / "v10.h5")  # Å/ps read as nm/ps: 100x the T
     fails(cli("temperature", tmp_path / "v10.h5", check=False), "v10.h5", "10x", "--source positions")

@@ -187,7 +187,6 @@ def _peaks(spec, low: float, high: float, count: int = 4) -> str:
 def cmd_temperature(args):
     from .io import load
     from .observables import kinetic_temperature
-    from .physics import degrees_of_freedom
     check_report_outputs({"--json": args.json}, args.input, args.force)
     results = {}
     for path in args.input:
@@ -199,11 +198,16 @@ def cmd_temperature(args):
                                  else "velocities")
         r = results[str(path)] = kinetic_temperature(traj, args.source)
         _warn_differences(traj, r["source"])
-        elements = ", ".join(f"{e} {kelvin:.0f} K" for e, kelvin in r["by_element"].items())
         spacing = "" if r["dt_fs"] is None else f", {r['dt_fs']:g} fs apart"
-        print(f"{path}: {r['temperature_K']:.1f} K over 3N-3 = {degrees_of_freedom(traj.n_atoms)} degrees of freedom "
-              f"(±{r['temperature_std_K']:.0f} K frame to frame, {r['frames']} frames{spacing}, from "
-              f"{WHERE[r['source']]}); vibrations {r['vibrational_temperature_K']:.1f} K over 3N-6; by element: "
-              f"{elements}")
+        if r["rigid"]:
+            held = (f"3N-3-{r['rigid']} = {r['degrees_of_freedom']} degrees of freedom ({r['rigid']} distances held "
+                    "rigid in the file: constraints)")
+            parts = ""
+        else:
+            held = f"3N-3 = {r['degrees_of_freedom']} degrees of freedom"
+            elements = ", ".join(f"{e} {kelvin:.0f} K" for e, kelvin in r["by_element"].items())
+            parts = f"; vibrations {r['vibrational_temperature_K']:.1f} K over 3N-6; by element: {elements}"
+        print(f"{path}: {r['temperature_K']:.1f} K over {held} (±{r['temperature_std_K']:.0f} K frame to frame, "
+              f"{r['frames']} frames{spacing}, from {WHERE[r['source']]}){parts}")
     if args.json:
         write_json(args.json, dict(units={"temperature": "K"}, files=results), args.force)

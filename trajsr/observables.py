@@ -252,6 +252,38 @@ def temperature_by_element(trajectories) -> dict:
     return by_element(x, v, trajs[0].masses, trajs[0].elements)
 
 
+#: a pair of atoms this close (nm) whose distance varies less than RIGID_TOLERANCE (nm) is constrained
+RIGID_CUTOFF, RIGID_TOLERANCE = 0.2, 1e-4
+
+
+def rigid_distances(traj: Trajectory, frames: int = 50) -> int:
+    """How many atom pairs the file holds at a fixed distance (rigid water, SHAKE/LINCS/SETTLE bonds): pairs
+    closer than :data:`RIGID_CUTOFF` nm in frame 0 whose distance (minimum image in a box) changes less than
+    :data:`RIGID_TOLERANCE` nm over up to ``frames`` frames spread over the file. Each takes one degree of
+    freedom; a file of one frame shows none."""
+    if traj.n_frames < 3:
+        return 0
+    from ase import Atoms
+    from ase.neighborlist import NeighborList
+    atoms = Atoms(traj.elements, positions=traj.positions[0] * ANGSTROM_PER_NM)
+    if traj.is_periodic:
+        atoms.cell, atoms.pbc = traj.unitcell_vectors[0] * ANGSTROM_PER_NM, True
+    nl = NeighborList([RIGID_CUTOFF * ANGSTROM_PER_NM / 2] * traj.n_atoms, self_interaction=False, bothways=False,
+                      skin=0.0)
+    nl.update(atoms)
+    pairs = np.array([(i, j) for i in range(traj.n_atoms) for j in nl.get_neighbors(i)[0]], int).reshape(-1, 2)
+    if not len(pairs):
+        return 0
+    idx = np.unique(np.linspace(0, traj.n_frames - 1, min(frames, traj.n_frames)).astype(int))
+    d = traj.positions[idx][:, pairs[:, 1]] - traj.positions[idx][:, pairs[:, 0]]
+    if traj.is_periodic:  # minimum image, frame by frame
+        box = traj.unitcell_vectors[idx]
+        fractional = np.einsum("fpi,fij->fpj", d, np.linalg.inv(box))
+        d = np.einsum("fpj,fji->fpi", fractional - np.round(fractional), box)
+    length = np.linalg.norm(d, axis=-1)
+    return int(np.count_nonzero(length.max(0) - length.min(0) < RIGID_TOLERANCE))
+
+
 def kinetic_temperature(traj: Trajectory, source: str = "auto") -> dict:
     """The kinetic temperature a trajectory file holds, averaged over its frames.
 
@@ -265,20 +297,30 @@ def kinetic_temperature(traj: Trajectory, source: str = "auto") -> dict:
     Returns
     -------
     dict
-        ``temperature_K``: mean internal kinetic energy over 3N − 3 degrees of freedom (centre-of-mass
-        motion removed), with ``temperature_std_K`` its spread over frames; ``vibrational_temperature_K``:
-        the vibrations alone over 3N − 6 (rigid rotation removed too; :mod:`trajsr.physics`);
-        ``by_element``: each element's vibrational temperature (K); ``source`` used, ``frames``, ``dt_fs``.
+        ``temperature_K``: mean internal kinetic energy over 3N − 3 − C degrees of freedom (centre-of-mass
+        motion removed; C the distances the file holds rigid, :func:`rigid_distances`: TIP3P water has 3
+        a molecule), with ``temperature_std_K`` its spread over frames; ``degrees_of_freedom``, ``rigid``;
+        for a file without rigid distances also ``vibrational_temperature_K``, the vibrations alone over
+        3N − 6 (rigid rotation removed too; :mod:`trajsr.physics`), and ``by_element``, each element's
+        vibrational temperature (K) (None otherwise); ``source`` used, ``frames``, ``dt_fs``.
     """
-    from .physics import temperature, vibrational_temperature
+    from .physics import internal_velocities, kinetic_energy, vibrational_temperature
     from .physics import temperature_by_element as by_element
+    from .units import KB_KJ_PER_MOL_PER_K
     used = "velocities" if traj.velocities is not None and source != "positions" else "positions"
     v = velocities_of(traj, source)
-    kelvin = temperature(v, traj.masses)
-    return dict(source=used, frames=traj.n_frames, dt_fs=None if traj.time is None else traj.dt * 1000,
+    rigid = rigid_distances(traj)
+    dof = 3 * traj.n_atoms - 3 - rigid
+    if dof < 1:
+        raise TrajsrError(f"{traj.source}: {traj.n_atoms} atoms with {rigid} rigid distances leave no degrees of "
+                          "freedom to hold a temperature")
+    kelvin = 2 * kinetic_energy(internal_velocities(v, traj.masses)[0], traj.masses) / (KB_KJ_PER_MOL_PER_K * dof)
+    spacing = traj.dt * 1000 if traj.time is not None and traj.n_frames > 1 else None
+    return dict(source=used, frames=traj.n_frames, dt_fs=spacing, degrees_of_freedom=dof, rigid=rigid,
                 temperature_K=float(kelvin.mean()), temperature_std_K=float(kelvin.std()),
-                vibrational_temperature_K=float(vibrational_temperature(traj.positions, v, traj.masses).mean()),
-                by_element=by_element(traj.positions, v, traj.masses, traj.elements))
+                vibrational_temperature_K=None if rigid else float(vibrational_temperature(traj.positions, v,
+                                                                                           traj.masses).mean()),
+                by_element=None if rigid else by_element(traj.positions, v, traj.masses, traj.elements))
 
 
 def temperature_by_element_error_bars(runs) -> dict:

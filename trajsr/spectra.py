@@ -89,9 +89,12 @@ def spectrum(traj, source: str = "auto", resolution: float = VDOS_RESOLUTION, la
     """
     trajs = [traj] if isinstance(traj, Trajectory) else list(traj)
     for t in trajs:
-        if t.time is None or t.n_frames < 2:
+        if t.time is None:
             raise TrajsrError(f"{t.source}: a spectrum needs the frame spacing, and this file has no time: give "
                               "it with --dt (fs)")
+        if t.n_frames < 4:
+            raise TrajsrError(f"{t.source}: {t.n_frames} frame(s); a spectrum needs at least one Welch segment of "
+                              f"frames ({welch_segment(t.dt, resolution) if t.n_frames > 1 else 'many'})")
     first = trajs[0]
     used = "velocities" if first.velocities is not None and source != "positions" else "positions"
     wavenumber, intensity = vdos(trajs, resolution, source=source)
