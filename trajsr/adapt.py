@@ -37,18 +37,17 @@ def force_error(step, trajs) -> float:
     return float(np.mean(errors) / np.mean(scale))
 
 
+def fine_steps(step, dt: float) -> int:
+    """The model's fine time steps in a gap of ``dt`` ps (at least one)."""
+    return max(1, int(round(dt * FS_PER_PS / step.dt_fs)))
+
+
 def shooting_residual(step, traj) -> dict:
     """Multiple shooting through ``traj``'s frames (positions only): RMS position miss at the kept frames
     (Å) and RMS velocity jump (Å/fs) left after the solve: how far the learned dynamics is from one path
     through the file."""
-    from scipy.interpolate import CubicSpline
-
     from .interpolation.shooting import ShootingInterpolator
-    shooting = ShootingInterpolator(step)
-    t = traj.time - traj.time[0]
-    guess = CubicSpline(t, traj.positions, axis=0)(t, 1)
-    frames = max(1, int(round(traj.dt * FS_PER_PS / step.dt_fs)))
-    xs, vs, v = shooting.shoot_through(traj.positions, guess, traj.dt, frames)
+    xs, vs, v = ShootingInterpolator(step).shoot_positions(traj.positions, traj.dt, fine_steps(step, traj.dt))
     miss = xs[:, -1] - traj.positions[1:]
     jump = vs[:, -1] - v[1:]
     return dict(position_miss_angstrom=float(np.sqrt(np.mean(miss ** 2)) * ANGSTROM_PER_NM),
@@ -108,16 +107,11 @@ def fit_positions(step, trajs, *, max_minutes: float, learning_rate: float, seed
     from .interpolation.shooting import ShootingInterpolator
     from .propagation.paths import fit_paths
     shooting, deadline, epochs = ShootingInterpolator(step), time.monotonic() + 60 * max_minutes, 0
-    frames = max(1, int(round(trajs[0].dt * FS_PER_PS / step.dt_fs)))
+    frames = fine_steps(step, trajs[0].dt)
     for done in range(PATH_ROUNDS):
         xa, va, xb, vb = [], [], [], []
         for t in trajs:
-            v = t.velocities
-            if v is None:
-                from scipy.interpolate import CubicSpline
-                clock = t.time - t.time[0]
-                v = shooting.shoot_through(t.positions, CubicSpline(clock, t.positions, axis=0)(clock, 1), t.dt,
-                                           frames)[2]
+            v = t.velocities if t.velocities is not None else shooting.shoot_positions(t.positions, t.dt, frames)[2]
             xa.append(t.positions[:-1]), va.append(v[:-1]), xb.append(t.positions[1:]), vb.append(v[1:])
         minutes = (deadline - time.monotonic()) / 60 / (PATH_ROUNDS - done)
         if minutes <= 0:

@@ -145,7 +145,7 @@ def cmd_spectrum(args):
                                   f"reference {reference.n_atoms} ({' '.join(reference.elements[:6])}...): not the "
                                   "same molecule in the same atom order")
     for traj in everyone:
-        _check_stored_velocities(traj, "velocities" if source == "velocities" else "positions")
+        _check_stored_velocities(traj, source)
     spectra = [spectrum(t, source, args.resolution, label=str(path)) for t, path in zip(trajs, args.input)]
     ref = None if reference is None else spectrum(reference, source, args.resolution, label=str(args.reference))
     comparisons = []
@@ -186,7 +186,7 @@ def _peaks(spec, low: float, high: float, count: int = 4) -> str:
 
 def cmd_temperature(args):
     from .io import load
-    from .observables import kinetic_temperature
+    from .observables import kinetic_temperature, velocity_source
     check_report_outputs({"--json": args.json}, args.input, args.force)
     results = {}
     for path in args.input:
@@ -194,8 +194,7 @@ def cmd_temperature(args):
         if traj.n_atoms < 2:
             raise TrajsrError(f"{path}: {traj.n_atoms} atom; a kinetic temperature without the centre of mass needs "
                               "at least 2")
-        _check_stored_velocities(traj, "positions" if args.source == "positions" or traj.velocities is None
-                                 else "velocities")
+        _check_stored_velocities(traj, velocity_source(traj, args.source))
         r = results[str(path)] = kinetic_temperature(traj, args.source)
         _warn_differences(traj, r["source"])
         spacing = "" if r["dt_fs"] is None else f", {r['dt_fs']:g} fs apart"

@@ -31,6 +31,11 @@ def _as_list(trajectories) -> list:
 VELOCITY_SOURCES = ("auto", "velocities", "positions")
 
 
+def velocity_source(traj: Trajectory, source: str = "auto") -> str:
+    """Where :func:`velocities_of` takes ``traj``'s velocities from: ``"velocities"`` or ``"positions"``."""
+    return "velocities" if traj.velocities is not None and source != "positions" else "positions"
+
+
 def velocities_of(traj: Trajectory, source: str = "auto") -> np.ndarray:
     """Velocities (nm/ps) of every frame: the stored ones (``source="velocities"``), central finite
     differences of the positions (``"positions"``; one-sided at the ends), or the stored ones where the
@@ -45,7 +50,7 @@ def velocities_of(traj: Trajectory, source: str = "auto") -> np.ndarray:
     if source == "velocities" and traj.velocities is None:
         raise TrajsrError(f"{traj.source}: stores no velocities; take them from the positions instead "
                           "(--source positions)")
-    if traj.velocities is not None and source != "positions":
+    if velocity_source(traj, source) == "velocities":
         return traj.velocities
     if traj.time is None:
         raise TrajsrError(f"{traj.source}: velocities from positions need the frame spacing, and this file has no "
@@ -101,7 +106,7 @@ def vdos(trajectories, resolution: float = VDOS_RESOLUTION, mass_weighted: bool 
     segment = welch_segment(dt, resolution)
     total, weight = 0.0, 0
     for t in trajs:
-        if t.n_frames < max(segment, 4):
+        if t.n_frames < segment:
             raise TrajsrError(f"{t.source}: {t.n_frames} frames; a VDOS at {resolution:g} cm⁻¹ needs at least "
                               f"{segment} frames of {dt * 1000:g} fs (a longer file, or a coarser --resolution)")
         v, _ = internal_velocities(velocities_of(t, source), t.masses)
@@ -304,19 +309,18 @@ def kinetic_temperature(traj: Trajectory, source: str = "auto") -> dict:
         3N − 6 (rigid rotation removed too; :mod:`trajsr.physics`), and ``by_element``, each element's
         vibrational temperature (K) (None otherwise); ``source`` used, ``frames``, ``dt_fs``.
     """
-    from .physics import internal_velocities, kinetic_energy, vibrational_temperature
+    from .physics import degrees_of_freedom, temperature, vibrational_temperature
     from .physics import temperature_by_element as by_element
-    from .units import KB_KJ_PER_MOL_PER_K
-    used = "velocities" if traj.velocities is not None and source != "positions" else "positions"
     v = velocities_of(traj, source)
     rigid = rigid_distances(traj)
-    dof = 3 * traj.n_atoms - 3 - rigid
+    dof = degrees_of_freedom(traj.n_atoms, rigid=rigid)
     if dof < 1:
         raise TrajsrError(f"{traj.source}: {traj.n_atoms} atoms with {rigid} rigid distances leave no degrees of "
                           "freedom to hold a temperature")
-    kelvin = 2 * kinetic_energy(internal_velocities(v, traj.masses)[0], traj.masses) / (KB_KJ_PER_MOL_PER_K * dof)
+    kelvin = temperature(v, traj.masses, rigid)
     spacing = traj.dt * 1000 if traj.time is not None and traj.n_frames > 1 else None
-    return dict(source=used, frames=traj.n_frames, dt_fs=spacing, degrees_of_freedom=dof, rigid=rigid,
+    return dict(source=velocity_source(traj, source), frames=traj.n_frames, dt_fs=spacing, degrees_of_freedom=dof,
+                rigid=rigid,
                 temperature_K=float(kelvin.mean()), temperature_std_K=float(kelvin.std()),
                 vibrational_temperature_K=None if rigid else float(vibrational_temperature(traj.positions, v,
                                                                                            traj.masses).mean()),

@@ -35,16 +35,18 @@ def internal_velocities(velocities: np.ndarray, masses: np.ndarray):
     return remove_center_of_mass(velocities, masses)
 
 
-def degrees_of_freedom(n_atoms: int, fixed_center_of_mass: bool = True) -> int:
-    """3N − 3 with the centre of mass fixed (trajsr's propagators and thermostats), else 3N."""
-    return 3 * n_atoms - (3 if fixed_center_of_mass else 0)
+def degrees_of_freedom(n_atoms: int, fixed_center_of_mass: bool = True, rigid: int = 0) -> int:
+    """3N − 3 with the centre of mass fixed (trajsr's propagators and thermostats), else 3N; less one for
+    each of ``rigid`` distances held fixed (constraints)."""
+    return 3 * n_atoms - (3 if fixed_center_of_mass else 0) - rigid
 
 
-def temperature(velocities: np.ndarray, masses: np.ndarray) -> np.ndarray:
+def temperature(velocities: np.ndarray, masses: np.ndarray, rigid: int = 0) -> np.ndarray:
     """Instantaneous temperature (K) of each frame (..., N, 3) nm/ps: internal kinetic energy over
-    3N − 3 degrees of freedom."""
+    3N − 3 degrees of freedom, less ``rigid`` constrained distances."""
     internal, _ = internal_velocities(velocities, masses)
-    return 2 * kinetic_energy(internal, masses) / (KB_KJ_PER_MOL_PER_K * degrees_of_freedom(len(masses)))
+    return 2 * kinetic_energy(internal, masses) / (KB_KJ_PER_MOL_PER_K * degrees_of_freedom(len(masses),
+                                                                                             rigid=rigid))
 
 
 def rigid_body_split(positions: np.ndarray, velocities: np.ndarray, masses: np.ndarray):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import TrajsrError
-from .observables import VDOS_MIN_WAVENUMBER, VDOS_RESOLUTION, vdos, welch_segment
+from .observables import VDOS_MIN_WAVENUMBER, VDOS_RESOLUTION, vdos, velocity_source, welch_segment
 from .trajectory import Trajectory
 from .units import FS_PER_PS, INVERSE_CM_PER_THZ
 
@@ -96,10 +96,10 @@ def spectrum(traj, source: str = "auto", resolution: float = VDOS_RESOLUTION, la
             raise TrajsrError(f"{t.source}: {t.n_frames} frame(s); a spectrum needs at least one Welch segment of "
                               f"frames ({welch_segment(t.dt, resolution) if t.n_frames > 1 else 'many'})")
     first = trajs[0]
-    used = "velocities" if first.velocities is not None and source != "positions" else "positions"
     wavenumber, intensity = vdos(trajs, resolution, source=source)
     segment = welch_segment(first.dt, resolution)
-    return Spectrum(label=label or str(first.source), wavenumber=wavenumber, intensity=intensity, source=used,
+    return Spectrum(label=label or str(first.source), wavenumber=wavenumber, intensity=intensity,
+                    source=velocity_source(first, source),
                     dt_fs=first.dt * FS_PER_PS, resolution=INVERSE_CM_PER_THZ / (segment * first.dt),
                     segments=sum(1 + (t.n_frames - segment) // (segment // 2) for t in trajs),
                     elements=list(first.elements))

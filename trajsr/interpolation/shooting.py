@@ -324,13 +324,17 @@ class ShootingInterpolator(Interpolator):
     def fill(self, positions, velocities, dt, factor):
         if velocities is not None:  # the file's own velocities: each gap is decided by its two ends
             return self.bridge(positions, velocities, dt, factor)
-        from scipy.interpolate import CubicSpline
-        n_kept = len(positions)
-        # positions only: multiple shooting estimates each kept frame's velocity (first guess: the
-        # spline's), then the bridge pins every gap to both ends with them
-        guess = CubicSpline(np.arange(n_kept) * dt, positions, axis=0)(np.arange(n_kept) * dt, 1)
-        _, _, velocities = self.shoot_through(positions, guess, dt, factor)
+        # positions only: multiple shooting estimates each kept frame's velocity, then the bridge pins every
+        # gap to both ends with them
+        _, _, velocities = self.shoot_positions(positions, dt, factor)
         return self.bridge(positions, velocities, dt, factor)
+
+    def shoot_positions(self, positions, dt: float, frames: int):
+        """:meth:`shoot_through` kept frames ``dt`` ps apart (nm) from positions alone, the cubic spline's
+        velocities as the first guess; returns its paths and the velocities at the kept frames."""
+        from scipy.interpolate import CubicSpline
+        kept = np.arange(len(positions)) * dt
+        return self.shoot_through(positions, CubicSpline(kept, positions, axis=0)(kept, 1), dt, frames)
 
     def __repr__(self):
         return f"ShootingInterpolator(family={self.step.family!r}, stride={self.step.tau * 1000:g} fs)"
