@@ -48,6 +48,7 @@ FOLDERS = [
     ("ethanol-test/t300", "ethanol-gfn2", 300, span(301, 304), NVE),
     ("ethanol-test/t500", "ethanol-gfn2", 500, [104], NVE),
     ("ethanol-test/t700", "ethanol-gfn2", 700, span(701, 704), NVE),
+    ("ethanol-test/t1000", "ethanol-gfn2", 1000, [1001, 1002], NVE),  # hotter than any training data
     ("ethanol-valid/t300", "ethanol-gfn2", 300, [351], NVE),
     ("ethanol-valid/t300b", "ethanol-gfn2", 300, [352], NVE),
     ("ethanol-valid/t500", "ethanol-gfn2", 500, [551], NVE),
@@ -57,6 +58,8 @@ FOLDERS = [
     *[(f"ethanol-nvt-vib/t{t}", "ethanol-gfn2", t, span(t // 100 * 1000 + 101, t // 100 * 1000 + 116), NVT)
       for t in (300, 500, 700)],
     ("ethanol-nvt-fine/t500", "ethanol-gfn2", 500, span(5101, 5116), NVT_FINE),   # spectra up to 4000 cm⁻¹
+    # never trained on, never tested on: what shooting's uncertainty is calibrated on (bench/uncertainty.py)
+    *[(f"ethanol-calib/t{t}", "ethanol-gfn2", t, [9001 + t, 9002 + t], NVE) for t in (300, 500, 700)],
     *[(f"ethanol-gfn1/t{t}", "ethanol-gfn1", t, [7001 + t, 7002 + t], NVE) for t in (300, 500, 700)],  # another level
     # thermostatted production runs, as AIMD users often have: Langevin at 2/ps and CSVR (Bussi) at 100 fs
     ("ethanol-langevin/t500", "ethanol-gfn2", 500, span(8501, 8503), ["--thermostat", "langevin", "--tau-fs", "500",

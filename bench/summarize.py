@@ -133,8 +133,8 @@ def section(name):
 def main():
     readme = ROOT / "README.md"
     text = readme.read_text()
-    for name in ("models", "baselines", "superres", "shooting", "shooting-velocities", "uncertainty", "propagator",
-                 "spectra-summary", "spectra", "filled", "adapt", "speed", "scaling"):
+    for name in ("models", "baselines", "superres", "shooting", "shooting-velocities", "uncertainty",
+                 "shooting-uncertainty", "propagator", "spectra-summary", "spectra", "filled", "adapt", "speed", "scaling"):
         marker = f"<!-- {name} -->"
         pattern = re.compile(re.escape(marker) + r".*?(?=\n## |\n### |\n<!-- |\Z)", re.S)
         text = pattern.sub(lambda m: marker + "\n\n" + section(name) + "\n", text)

@@ -35,8 +35,8 @@ def test_shooting_refuses_another_molecule(coarse, cli, tmp_path):
     from trajsr.interpolation.shooting import ShootingInterpolator
     with pytest.raises(TrajsrError, match="atom 2"):
         ShootingInterpolator.load(PROPAGATOR).interpolate(mal, 10)
-    with pytest.raises(TrajsrError, match="no calibrated uncertainty"):
-        ShootingInterpolator.load(PROPAGATOR).interpolate(load(coarse / "c10.h5"), 10, uncertainty=True)
+    with pytest.raises(TrajsrError, match="calibrate MODEL --validation FILES --factors 5"):  # calibrated: 10, 20
+        ShootingInterpolator.load(PROPAGATOR).interpolate(load(coarse / "fine.h5").stride(5), 5, uncertainty=True)
 
 
 def test_shooting_never_writes_torn_molecules(coarse, cli, tmp_path):

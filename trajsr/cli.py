@@ -28,10 +28,29 @@ def cmd_stride(args):
 
 
 def cmd_calibrate(args):
-    from .interpolation.calibrate import calibrate_model
     from .modelfile import check_output
     check_output(args.output, args.force)
+    propagator = _is_propagator(args.models[0])
+    if args.factors and not propagator:
+        raise TrajsrError("--factors is for propagators (shooting fills any factor); a super-resolution model "
+                          "is calibrated at its own factor")
+    if propagator and len(args.models) > 1:
+        raise TrajsrError(f"{args.models[0]}: a propagator is calibrated alone (ensembles are of super-resolution "
+                          "models)")
     import_tensorflow()
+    if propagator:
+        from .interpolation.calibrate import calibrate_propagator
+        calibrations = calibrate_propagator(args.models[0], args.validation, args.output, factors=args.factors,
+                                            training=args.training or (), force=args.force, top=args.top,
+                                            dt_fs=args.dt)
+        for key, cal in calibrations.items():
+            fig = cal.fitted_on
+            print(f"shooting {key}: calibrated on {fig['windows']} validation gaps, {fig['coverage_90']:.1%} inside "
+                  f"the nominal 90% interval, Spearman {fig['spearman_gap']:.2f}, default --max-uncertainty "
+                  f"{fig['max_uncertainty_angstrom']:.2e} Å")
+        print(f"-> {args.output}")
+        return
+    from .interpolation.calibrate import calibrate_model
     cal, interp = calibrate_model(args.models, args.validation, args.output, training=args.training or (),
                                   force=args.force, top=args.top, dt_fs=args.dt, batch_size=args.batch_size)
     fig = cal.fitted_on
@@ -39,6 +58,16 @@ def cmd_calibrate(args):
     print(f"{what} calibrated on {fig['windows']} validation windows: {fig['coverage_90']:.1%} inside the nominal "
           f"90% interval, Spearman {fig['spearman_gap']:.2f}, default --max-uncertainty "
           f"{fig['max_uncertainty_angstrom']:.2e} Å -> {args.output}")
+
+
+def _is_propagator(path) -> bool:
+    """Whether ``path`` is a propagator ``.keras`` file (read from its config; False when unreadable, so the
+    loader's own error names the problem)."""
+    from .modelfile import model_kind
+    try:
+        return str(path).endswith(".keras") and model_kind(path) == "propagate"
+    except Exception:
+        return False
 
 
 def cmd_datasets(args):

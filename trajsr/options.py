@@ -170,7 +170,9 @@ def build_parser(commands: dict) -> Parser:
                    help="ignore the velocities the file stores (a model or shooting rebuilds from positions alone)")
     p.add_argument("--uncertainty", action="store_true",
                    help="write each rebuilt atom's uncertainty (nm; trajsr .h5: dataset 'uncertainty', other "
-                        "formats: OUTPUT.uncertainty.npz)")
+                        "formats: OUTPUT.uncertainty.npz); a calibrated model or propagator (trajsr calibrate). It "
+                        "tells hotter, harder or unfamiliar trajectories and gaps from easy ones, but ranks the gaps "
+                        "within one trajectory only weakly (Spearman 0.1-0.4: see README)")
     p.add_argument("--max-uncertainty", type=or_default(POSITIVE), nargs="?", const="default", metavar="Å",
                    help="replace gaps whose uncertainty exceeds this (Å; alone: the model's default from "
                         "validation) by Hermite (velocities stored) or the spline")
@@ -178,7 +180,8 @@ def build_parser(commands: dict) -> Parser:
 
     p = sub.add_parser("calibrate", help="fit a model's uncertainty on validation trajectories (several models: "
                        "combine them into one ensemble file first)")
-    p.add_argument("models", nargs="+", help="trained .keras super-resolution model(s)")
+    p.add_argument("models", nargs="+", help="trained .keras super-resolution model(s), or one Hamiltonian "
+                   "propagator (its shooting reconstruction is calibrated)")
     p.add_argument("--validation", nargs="+", required=True,
                    help="fine trajectories never used in training (nor for testing afterwards)")
     p.add_argument("--training", nargs="+", help="some of the training trajectories: the range beyond which a "
@@ -186,6 +189,9 @@ def build_parser(commands: dict) -> Parser:
     p.add_argument("-t", "--top", help="topology for formats without atoms")
     p.add_argument("--dt", type=POSITIVE, metavar="FS", help="frame spacing in fs for files without time")
     p.add_argument("--batch-size", type=COUNT, default=2048, help="windows per inference batch")
+    p.add_argument("--factors", type=FACTOR, nargs="+", metavar="N",
+                   help="a propagator: the upsampling factors to calibrate shooting for, over the validation "
+                        "files' spacing (default: the propagator's stride over that spacing)")
     _add_output(p)
     p.set_defaults(func=commands["calibrate"])
 

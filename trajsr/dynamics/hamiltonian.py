@@ -11,7 +11,7 @@ from ..backend import keras
 import numpy as np
 from ..backend import tf
 
-from .integrators import gradient, leapfrog, leapfrog_final
+from .integrators import gradient, leapfrog, leapfrog_final, velocity_verlet, velocity_verlet_tangent
 from .step import PropagatorStep
 
 #: scale (kJ/mol) of the learned potential's output, so that unit-sized weights give molecular energies
@@ -106,6 +106,37 @@ class HamiltonianStep(PropagatorStep):
     def energy(self, q, v):
         """Total energy of the learned Hamiltonian (kJ/mol)."""
         return self.potential(q) + self.kinetic(v)
+
+    def acceleration(self, q):
+        """−∇V/m (nm/ps²) at positions q (B, N, 3) nm."""
+        inverse_mass = tf.constant(1.0 / np.asarray(self.masses_list), tf.float32)[None, :, None]
+        return -gradient(self.potential, q) * inverse_mass
+
+    def acceleration_and_jacobian(self, q):
+        """The acceleration (B, N, 3) nm/ps² and its Jacobian ∂a/∂q (B, 3N, 3N) 1/ps² (the learned Hessian
+        over the masses): what shooting linearises the path with."""
+        b, n3 = tf.shape(q)[0], 3 * self.n_atoms
+        with tf.GradientTape() as tape:
+            tape.watch(q)
+            a = self.acceleration(q)
+            flat = tf.reshape(a, (b, n3))
+        return a, tf.reshape(tape.batch_jacobian(flat, q), (b, n3, n3))
+
+    def substep_count(self, duration_ps: float, frames: int) -> int:
+        """Velocity-Verlet steps per frame for ``frames`` frames over ``duration_ps``: steps no longer than
+        the model's own substep (``tau / substeps``), so one propagator fills any spacing."""
+        substep_ps = self.tau / self.substeps
+        return max(1, int(np.ceil(duration_ps / frames / substep_ps - 1e-9)))
+
+    def path(self, x, v, h: float, n_steps):
+        """``n_steps`` velocity-Verlet steps of ``h`` ps from (x, v) (B, N, 3) nm, nm/ps: positions and
+        velocities after each step, (B, n_steps, N, 3). The motion :meth:`call` makes, every step kept."""
+        return velocity_verlet(self.acceleration, x, v, h, n_steps)
+
+    def linearize(self, x, v, h: float, n_steps):
+        """The end of :meth:`path` (B, 2·3N) and its Jacobian against the start velocity (B, 2·3N, 3N)
+        (see :func:`~.integrators.velocity_verlet_tangent`)."""
+        return velocity_verlet_tangent(self.acceleration, self.acceleration_and_jacobian, x, v, h, n_steps)
 
     def call(self, positions, velocities):
         positions, velocities = tf.cast(positions, tf.float32), tf.cast(velocities, tf.float32)

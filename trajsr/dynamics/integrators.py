@@ -1,4 +1,5 @@
-"""Integrators shared by every family: fixed-step RK4, adaptive Dormand–Prince (TFP), leapfrog.
+"""Integrators shared by every family: fixed-step RK4, adaptive Dormand–Prince (TFP), leapfrog, and
+velocity Verlet on (x, v) with its tangent-linear model (what the propagator rolls and shooting solves).
 
 Each works on any state tensor and stacks the states after each step on axis 1; time runs in whatever
 unit ``h`` is given in (kept-frame spacings for the latent rollouts, ps for the physical step).
@@ -58,6 +59,58 @@ def leapfrog_final(grad_v, grad_t, q, p, h: float, n_steps: int):
         return i + 1, q, p - 0.5 * h * grad_v(q)
     _, q, p = tf.while_loop(lambda i, q, p: i < n_steps, body, (tf.constant(0), q, p))
     return q, p
+
+
+def velocity_verlet(acceleration, x, v, h: float, n_steps):
+    """Velocity Verlet: the positions and velocities after each of ``n_steps`` steps of ``h``.
+
+    ``acceleration(x)`` (same shape as ``x``). Returns two tensors of shape (B, n_steps, ...) from a
+    ``tf.while_loop`` over a ``TensorArray`` (a graph one step long, so XLA compiles any length at once).
+    The same kick–drift–kick as :func:`leapfrog_final`, with each force evaluated once.
+    """
+    xs = tf.TensorArray(x.dtype, size=n_steps)
+    vs = tf.TensorArray(v.dtype, size=n_steps)
+    a = acceleration(x)
+    for i in tf.range(n_steps):
+        v_half = v + 0.5 * h * a
+        x = x + h * v_half
+        a = acceleration(x)
+        v = v_half + 0.5 * h * a
+        xs, vs = xs.write(i, x), vs.write(i, v)
+    order = [1, 0] + list(range(2, len(x.shape) + 1))
+    return tf.transpose(xs.stack(), order), tf.transpose(vs.stack(), order)
+
+
+def velocity_verlet_tangent(acceleration, acceleration_and_jacobian, x, v, h: float, n_steps):
+    """The end of :func:`velocity_verlet` and its Jacobian against the start velocity.
+
+    Carried forward step by step with the tangent equations of the integrator (one Jacobian of the
+    acceleration a step): half the work of reverse mode through the whole path, and a graph one step long.
+
+    Parameters
+    ----------
+    acceleration, acceleration_and_jacobian : callable
+        ``q (B, N, 3) -> a (B, N, 3)`` and ``q -> (a, ∂a/∂q (B, 3N, 3N))``.
+    x, v : tensor, shape (B, N, 3)
+        Start positions and velocities.
+
+    Returns
+    -------
+    end : tensor, shape (B, 2·3N)
+        Final positions then velocities, flattened.
+    jacobian : tensor, shape (B, 2·3N, 3N)
+        ∂end/∂v₀.
+    """
+    b, n3 = tf.shape(x)[0], 3 * x.shape[1]
+    jx, jv = tf.zeros((b, n3, n3)), tf.eye(n3, batch_shape=[b])  # ∂x/∂v₀, ∂v/∂v₀
+    a, ja = acceleration(x), tf.zeros((b, n3, n3))  # ∂a/∂v₀ = ∂a/∂x · ∂x/∂v₀ = 0 at the start
+    for _ in tf.range(n_steps):
+        v_half, jv_half = v + 0.5 * h * a, jv + 0.5 * h * ja
+        x, jx = x + h * v_half, jx + h * jv_half
+        a, da = acceleration_and_jacobian(x)
+        ja = tf.matmul(da, jx)
+        v, jv = v_half + 0.5 * h * a, jv_half + 0.5 * h * ja
+    return tf.concat([tf.reshape(x, (b, n3)), tf.reshape(v, (b, n3))], -1), tf.concat([jx, jv], 1)
 
 
 def gradient(fn, x):

@@ -1,7 +1,7 @@
 """``trajsr calibrate``: load trained models (one, or several combined into an ensemble), check the
 validation and training files against them, fit the uncertainty (:mod:`.uncertainty`, the maths) and save
 the calibrated model. The workflow around the fit, kept apart from it so that the maths module imports no
-model code."""
+model code. A propagator file is calibrated for shooting (:mod:`.shooting_uncertainty`), per factor."""
 from __future__ import annotations
 
 import numpy as np
@@ -72,3 +72,55 @@ def calibrate_model(models, validation, output, *, training=(), force: bool = Fa
     store(interp.model, calibration)
     save_model(interp.model, output, force)
     return calibration, interp
+
+
+def calibrate_propagator(model, validation, output, *, factors=None, training=(), force: bool = False, top=None,
+                         dt_fs=None):
+    """Calibrate shooting with a Hamiltonian propagator (``trajsr upsample --model PROPAGATOR --uncertainty``)
+    on fine validation trajectories, for each of ``factors`` (default: the propagator's stride over the files'
+    spacing), from positions only and, when the files store velocities, with them; save the propagator with
+    the calibrations in its metadata.
+
+    Returns
+    -------
+    dict
+        :func:`.shooting_uncertainty.calibration_key` -> :class:`.uncertainty.Calibration` (all stored).
+    """
+    from ..dynamics.unroll import propagator_step
+    from ..modelfile import check_output, load_model
+    from ..training import as_trajectories, check_disjoint, save_model
+    from .shooting import ShootingInterpolator
+    from .shooting_uncertainty import calibrate_shooting, stored_calibrations
+    output = check_output(output, force)
+    if not validation:
+        raise TrajsrError("calibration needs validation trajectories (--validation), never the test set")
+    net = load_model(model, expect="propagate")
+    interp = ShootingInterpolator(propagator_step(net))
+    trajectories, training = as_trajectories(validation, top, dt_fs), as_trajectories(training, top, dt_fs)
+    spacing_fs = trajectories[0].dt * 1000 if trajectories[0].time is not None else None
+    if factors is None:
+        if spacing_fs is None:
+            raise TrajsrError(f"{trajectories[0].source}: no time in this file: give its spacing with --dt (fs)")
+        factors = [max(2, round(interp.step.tau * 1000 / spacing_fs))]
+    for traj in trajectories + training:
+        for factor in factors:
+            if traj.n_frames < 4 * factor + 1:
+                raise TrajsrError(f"{traj.source}: {traj.n_frames} frames; calibrating factor {factor} needs "
+                                  f"at least {4 * factor + 1} (fine frames, every MD step)")
+            interp.check(traj.stride(factor), factor)
+    hashes = check_disjoint(validation=trajectories, training=training)["validation"]
+    recorded = set(_training_hashes(interp.step.metadata))
+    for traj, digest in zip(trajectories, hashes):
+        if digest in recorded:
+            raise TrajsrError(f"{traj.source}: {model} was trained on this trajectory (same positions); calibrate "
+                              "on trajectories it never saw")
+    calibrations = calibrate_shooting(interp, trajectories, list(factors), training)
+    stored = {key: cal.to_config() for key, cal in stored_calibrations(interp.step).items()}
+    interp.step.metadata["uncertainty"] = stored | {key: cal.to_config() for key, cal in calibrations.items()}
+    save_model(net, output, force)
+    return calibrations
+
+
+def _training_hashes(metadata) -> list:
+    training = metadata.get("training", {})
+    return training.get("positions_sha256", []) if hasattr(training, "get") else []

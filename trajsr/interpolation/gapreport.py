@@ -13,6 +13,9 @@ from ..units import ANGSTROM_PER_NM
 
 #: warn when more than this fraction of a file's gaps has a context outside the training distribution
 OOD_WARN_FRACTION = 0.01
+#: what an out-of-distribution gap means for a learned interpolation model
+OOD_MEANING = ("have a context outside the model's training data (more energy, or a structure it never saw): their "
+               "reconstruction is less reliable; see --uncertainty, --max-uncertainty")
 
 
 class GapReport:
@@ -64,13 +67,12 @@ class GapReport:
                 "median_frame_uncertainty_angstrom": float(np.median(frames)) if len(frames) else None,
                 "max_frame_uncertainty_angstrom": float(frames.max()) if len(frames) else None}
 
-    def warn_if_out_of_distribution(self, source) -> None:
-        """One warning when many gaps have a context unlike the training data (hotter, another conformer)."""
+    def warn_if_out_of_distribution(self, source, meaning: str = OOD_MEANING) -> None:
+        """One warning when many gaps are out of distribution; ``meaning`` says what that means for the
+        method (the interpolator's ``out_of_distribution_means``)."""
         if self.gaps and self.out_of_distribution > OOD_WARN_FRACTION * self.gaps:
             warnings.warn(f"{source}: {self.out_of_distribution / self.gaps:.1%} of its gaps "
-                          f"({self.out_of_distribution} of {self.gaps}) have a context outside the model's training "
-                          "data (more energy, or a structure it never saw): their reconstruction is less reliable; "
-                          "see --uncertainty, --max-uncertainty", stacklevel=2)
+                          f"({self.out_of_distribution} of {self.gaps}) {meaning}", stacklevel=2)
 
 
 def side_file_path(output) -> Path:

@@ -11,6 +11,7 @@ import numpy as np
 from ..errors import TrajsrError
 from ..geometry import unwrap
 from ..trajectory import Trajectory, check_factor
+from .gapreport import OOD_MEANING
 
 
 class Interpolator:
@@ -29,6 +30,17 @@ class Interpolator:
     #: why --uncertainty is refused for this interpolator (a hint that leads somewhere)
     no_uncertainty = ("uncertainty needs a calibrated interpolation model (trajsr train, then trajsr calibrate "
                       "MODEL --validation FILES)")
+
+    #: what a gap flagged out of distribution means for this method (the end of ``upsample``'s warning)
+    out_of_distribution_means = OOD_MEANING
+
+    def calibration_for(self, coarse: Trajectory, factor: int):
+        """The uncertainty calibration that rebuilding ``coarse`` by ``factor`` would use, or None."""
+        return None
+
+    def uncertainty_hint(self, coarse: Trajectory, factor: int) -> str:
+        """Why ``coarse`` gets no uncertainty here, and what to run instead."""
+        return self.no_uncertainty
 
     def edge_gaps(self, n_kept: int) -> int:
         """How many of the ``n_kept − 1`` gaps fall back to the spline for lack of context (0 here)."""
@@ -70,8 +82,9 @@ class Interpolator:
             raise TrajsrError(f"{coarse.source}: {self.name} interpolation weighs velocities by the frame spacing, "
                               "and this file has no time: give the spacing of its frames with --dt (fs)")
 
-    def interpolate(self, coarse: Trajectory, factor: int) -> Trajectory:
-        """Return the fine trajectory: ``(len(coarse) − 1) * factor + 1`` frames, kept frames unchanged."""
+    def interpolate(self, coarse: Trajectory, factor: int, **fill_options) -> Trajectory:
+        """Return the fine trajectory: ``(len(coarse) − 1) * factor + 1`` frames, kept frames unchanged.
+        ``fill_options`` go to :meth:`fill` (a calibrated method's uncertainty options)."""
         factor = check_factor(factor)
         if coarse.n_frames < 2:
             raise TrajsrError(f"{coarse.source}: need at least 2 frames to interpolate, got {coarse.n_frames}")
@@ -83,7 +96,7 @@ class Interpolator:
             positions = unwrap(positions, coarse.unitcell_vectors)
         if coarse.time is not None and self.uses_velocities(coarse):
             check_velocities(coarse, positions)
-        fine, fine_velocities, *more = self.fill(positions, coarse.velocities, dt, factor)
+        fine, fine_velocities, *more = self.fill(positions, coarse.velocities, dt, factor, **fill_options)
         extra = more[0] if more else {}  # a learned model's uncertainty and per-gap flags
         if coarse.time is None:
             fine_velocities = None

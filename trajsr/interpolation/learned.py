@@ -16,9 +16,8 @@ from ..modelfile import load_model
 from ..physics import masses_of
 from ..trajectory import Trajectory
 from ..units import FS_PER_PS
-from .baselines import get_baseline
 from .interpolator import Interpolator, check_elements
-from .uncertainty import gap_uncertainty
+from .uncertainty import apply_calibration
 from .windows import build_windows, restore, spline_matrix
 
 
@@ -37,6 +36,9 @@ class LearnedInterpolator(Interpolator):
     batch_size : int
         Windows per inference batch.
     """
+
+    no_uncertainty = ("this model has no uncertainty calibration; calibrate it on validation trajectories first "
+                      "(trajsr calibrate MODEL --validation FILES -o CALIBRATED.keras)")
 
     def __init__(self, model, batch_size: int = 2048):
         from . import ensemble  # noqa: F401 (registers the ensemble layer with Keras)
@@ -79,6 +81,9 @@ class LearnedInterpolator(Interpolator):
                 raise TrajsrError(f"{coarse.source}: frames are {spacing:g} fs apart; the model expects "
                                   f"factor x dt = {self.factor} x {self.dt_fs:g} fs = {expected:g} fs")
 
+    def calibration_for(self, coarse, factor):
+        return self.calibration
+
     @property
     def calibration(self):
         """The model's stored :class:`.uncertainty.Calibration`, or None (a model never calibrated)."""
@@ -105,8 +110,7 @@ class LearnedInterpolator(Interpolator):
         self.check(coarse, factor)
         cal = self.calibration
         if (uncertainty or max_uncertainty is not None) and cal is None:
-            raise TrajsrError(f"{self.name}: this model has no uncertainty calibration; calibrate it on validation "
-                              "trajectories first (trajsr calibrate MODEL VALIDATION...)")
+            raise TrajsrError(f"{self.name}: {self.no_uncertainty}")
         threshold = None if max_uncertainty is None else (
             cal.max_uncertainty if max_uncertainty == "default" else float(max_uncertainty))
         if threshold is not None and not threshold > 0:
@@ -133,8 +137,6 @@ class LearnedInterpolator(Interpolator):
         fine = np.empty(((n - 1) * factor + 1, self.n_atoms, 3))
         fine[::factor] = positions
         gaps_view = fine[:-1].reshape(n - 1, factor, self.n_atoms, 3)[:, 1:]  # (gaps, S − 1, N, 3) view
-        gap_sigma = np.zeros((n - 1, factor - 1, self.n_atoms))
-        flags = {name: np.zeros(n - 1, bool) for name in ("out_of_distribution", "above_threshold", "replaced")}
         interior = np.arange(k - 1, n - k)  # gaps with K kept frames on each side
         masses = masses_of(self.elements) if self.elements else np.ones(self.n_atoms)
         collected = []
@@ -151,31 +153,13 @@ class LearnedInterpolator(Interpolator):
                 collected.append(parts)
             gaps_view[gaps] = restore(pred.reshape(len(gaps), factor - 1, self.n_atoms, 3).astype(np.float64),
                                       w.com, w.rotation)
-        if collected:  # the difficulty is read over all the chunk's gaps, then each gap's σ
-            parts = {key: np.concatenate([c[key] for c in collected]) for key in collected[0]}
-            gap_sigma[interior] = cal.sigma(parts, cal.difficulty(parts))
-            flags["out_of_distribution"][interior] = cal.out_of_distribution(parts)
-        edges = edge_gap_indices(n, k)
-        for g in edges:
+        for g in edge_gap_indices(n, k):
             fine[g * factor + 1: (g + 1) * factor] = _local_spline(positions, g, k, factor)
         if cal is None:
             return fine, fine_velocities(fine, dt, factor)
-        gap_sigma[edges] = cal.spline_sigma  # the spline's typical error where the spline filled the gap
-        per_gap = gap_uncertainty(gap_sigma)
-        flags["above_threshold"][interior] = per_gap[interior] > (cal.max_uncertainty if threshold is None
-                                                                  else threshold)
-        if threshold is not None and flags["above_threshold"].any():
-            replaced = flags["replaced"] = flags["above_threshold"].copy()
-            fallback = get_baseline("hermite" if velocities is not None else "spline")
-            baseline = fallback.fill(positions, velocities, dt, factor)[0]
-            fine[:-1].reshape(n - 1, factor, self.n_atoms, 3)[replaced, 1:] = \
-                baseline[:-1].reshape(n - 1, factor, self.n_atoms, 3)[replaced, 1:]
-            gap_sigma[replaced] = np.maximum(gap_sigma[replaced], cal.spline_sigma)
-        extra = {"gap_flags": flags}
-        if options.get("uncertainty"):
-            sigma = np.zeros((len(fine), self.n_atoms))
-            sigma[:-1].reshape(n - 1, factor, self.n_atoms)[:, 1:] = gap_sigma
-            extra["uncertainty"] = sigma
+        parts = {key: np.concatenate([c[key] for c in collected]) for key in collected[0]} if collected else {}
+        extra = apply_calibration(fine, positions, velocities, dt, factor, parts, cal, threshold,
+                                  options.get("uncertainty", False), gaps=interior)
         return fine, fine_velocities(fine, dt, factor), extra
 
     def _predict(self, inputs: dict) -> np.ndarray:

@@ -22,7 +22,6 @@ Units: nm, nm/ps, ps.
 """
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
@@ -51,9 +50,13 @@ class ShootingInterpolator(Interpolator):
     name = "shooting"
     #: with the file's velocities each gap is bridged from its two ends; without, multiple shooting finds them
     uses_stored_velocities = True
-    no_uncertainty = ("shooting reconstructions have no calibrated uncertainty yet (--uncertainty and "
-                      "--max-uncertainty are for interpolation models made with trajsr train and trajsr calibrate); "
-                      "every gap it rebuilds is checked by the gap guard instead")
+    no_uncertainty = ("this propagator has no shooting uncertainty calibration; fit one on validation trajectories: "
+                      "trajsr calibrate MODEL --validation FILES --factors FACTOR -o CALIBRATED.keras")
+    out_of_distribution_means = (
+        "lie outside what the propagator was calibrated on: hotter or unfamiliar configurations, or frames its "
+        "learned dynamics cannot join (another level of theory, a thermostat's kicks, a wrong --dt); their "
+        "reconstruction is less reliable (see --uncertainty, --max-uncertainty), and trajsr adapt fits the "
+        "potential to this file")
     #: velocity continuity couples every gap to its neighbours; its pull fades along the chain, and
     #: streaming overlaps this many kept frames each side
     context = 8
@@ -91,82 +94,72 @@ class ShootingInterpolator(Interpolator):
             raise TrajsrError(f"{coarse.source}: shooting integrates in time, and this file has no time: "
                               "give the spacing of its frames with --dt (fs)")
 
+    def calibration_for(self, coarse, factor: int):
+        """The stored :class:`.uncertainty.Calibration` for rebuilding ``coarse`` by ``factor`` in the mode it
+        will run in (positions only, or with its velocities), or None (see
+        :mod:`.shooting_uncertainty`)."""
+        from .shooting_uncertainty import calibration_key, stored_calibrations
+        if coarse.time is None or coarse.n_frames < 2:
+            return None
+        mode = "velocities" if self.uses_velocities(coarse) else "positions"
+        return stored_calibrations(self.step).get(calibration_key(mode, factor, coarse.dt * 1000))
+
+    def uncertainty_hint(self, coarse, factor: int) -> str:
+        """Why there is no σ for ``coarse`` and what to run instead (never a hint that leads nowhere)."""
+        from .shooting_uncertainty import stored_calibrations
+        have = ", ".join(stored_calibrations(self.step)) or "none"
+        spacing = "" if coarse.time is None else f" for frames {coarse.dt * 1000:g} fs apart"
+        mode = "with velocities" if self.uses_velocities(coarse) else "from positions only"
+        return (f"this propagator has no shooting uncertainty {mode} at factor {factor}{spacing} (calibrated: "
+                f"{have}); fit one on validation trajectories: trajsr calibrate MODEL --validation FILES "
+                f"--factors {factor} -o CALIBRATED.keras")
+
     def interpolate(self, coarse, factor, uncertainty: bool = False, max_uncertainty=None):
         """The fine trajectory (nm, nm/ps, ps), kept frames unchanged; every gap passes the gap guard
         (:mod:`.gapguard`): one that tears a bond is replaced by Hermite (velocities stored) or the spline
-        and flagged in ``info["guard_failed"]``; more than a few percent torn is a one-line error."""
-        if uncertainty or max_uncertainty is not None:
-            raise TrajsrError(f"shooting: {self.no_uncertainty}")
+        and flagged in ``info["guard_failed"]``; more than a few percent torn is a one-line error.
+
+        With a calibration for this mode, factor and spacing (``trajsr calibrate``), per-gap flags go to
+        ``info["gap_flags"]``; ``uncertainty`` adds σ (``Trajectory.uncertainty``, (frames, atoms) nm) and
+        ``max_uncertainty`` (nm, or ``"default"``) replaces the gaps above it by the fallback.
+        """
         from .baselines import get_baseline
         from .gapguard import guard
-        fine = super().interpolate(coarse, factor)
+        cal = self.calibration_for(coarse, factor)
+        if (uncertainty or max_uncertainty is not None) and cal is None:
+            raise TrajsrError(f"{coarse.source}: {self.uncertainty_hint(coarse, factor)}")
+        threshold = None if max_uncertainty is None else (
+            cal.max_uncertainty if max_uncertainty == "default" else float(max_uncertainty))
+        if threshold is not None and not threshold > 0:
+            raise TrajsrError(f"--max-uncertainty must be a positive length, got {max_uncertainty}")
+        options = {} if cal is None else dict(calibration=cal, threshold=threshold, uncertainty=bool(uncertainty))
+        fine = super().interpolate(coarse, factor, **options)
         fallback = get_baseline("hermite" if self.uses_velocities(coarse) else "spline")
-        return guard(fine, coarse, factor, fallback, "shooting")
+        fine = guard(fine, coarse, factor, fallback, "shooting")
+        if uncertainty:
+            import json
+            fine.info["uncertainty_calibration"] = json.dumps(
+                {"model": repr(self), "sigma": "per atom, of each Cartesian component (nm)",
+                 "validation": cal.fitted_on, "threshold_angstrom": None if threshold is None else threshold * 10,
+                 "replaced_gaps": int(fine.info["gap_flags"]["replaced"].sum())})
+        return fine
 
     # -- the compiled path and its linearisation ------------------------------------------------------
     def _solver(self, duration_ps: float, frames: int):
-        """The compiled ``(path, linearize)`` for a gap of ``duration_ps`` cut into ``frames``, and ``sub``,
-        the velocity-Verlet steps per frame (substeps no longer than the model's own).
-
-        ``path(x, v)`` returns the positions and velocities after each step, (B, steps, N, 3).
-        ``linearize(x, v)`` returns the end state (B, 2·3N) and its Jacobian against the start velocity
-        (B, 2·3N, 3N), carried forward step by step with the tangent equations of velocity Verlet (one
-        Hessian of the learned potential a step): half the work of reverse mode through the whole path,
-        and a traced graph one step long. Both are XLA-compiled ``tf.while_loop``\\ s.
+        """The compiled ``(path, linearize)`` of the step (:meth:`~trajsr.dynamics.hamiltonian.HamiltonianStep.path`,
+        ``.linearize``) for a gap of ``duration_ps`` cut into ``frames``, and ``sub``, the velocity-Verlet
+        steps per frame. Both are XLA-compiled ``tf.while_loop``\\ s, cached per (steps, step length).
         """
-        substep_ps = self.step.tau / self.step.substeps
-        sub = max(1, math.ceil(duration_ps / frames / substep_ps - 1e-9))
+        sub = self.step.substep_count(duration_ps, frames)
         n_steps, h = frames * sub, duration_ps / (frames * sub)
         key = (n_steps, h)
-        if key in self._solvers:
-            return (*self._solvers[key], sub)
-        import tensorflow as tf
-
-        from ..dynamics.integrators import gradient
-        n = len(self.masses)
-        n3 = 3 * n
-        inverse_mass = tf.constant(1.0 / self.masses, tf.float32)[None, :, None]
-        spec = [tf.TensorSpec([None, n, 3], tf.float32)] * 2
-
-        def acceleration(q):  # nm/ps²
-            return -gradient(self.step.potential, q) * inverse_mass
-
-        def acceleration_and_derivative(q):  # a (B, N, 3) nm/ps² and ∂a/∂q (B, 3N, 3N) 1/ps²
-            b = tf.shape(q)[0]
-            with tf.GradientTape() as tape:
-                tape.watch(q)
-                a = acceleration(q)
-                flat = tf.reshape(a, (b, n3))
-            return a, tf.reshape(tape.batch_jacobian(flat, q), (b, n3, n3))
-
-        @tf.function(input_signature=spec, jit_compile=True)
-        def path(x, v):
-            xs = tf.TensorArray(tf.float32, size=n_steps)
-            vs = tf.TensorArray(tf.float32, size=n_steps)
-            a = acceleration(x)
-            for i in tf.range(n_steps):
-                v_half = v + 0.5 * h * a
-                x = x + h * v_half
-                a = acceleration(x)
-                v = v_half + 0.5 * h * a
-                xs, vs = xs.write(i, x), vs.write(i, v)
-            return tf.transpose(xs.stack(), [1, 0, 2, 3]), tf.transpose(vs.stack(), [1, 0, 2, 3])
-
-        @tf.function(input_signature=spec, jit_compile=True)
-        def linearize(x, v):
-            b = tf.shape(x)[0]
-            jx, jv = tf.zeros((b, n3, n3)), tf.eye(n3, batch_shape=[b])  # ∂x/∂v₀, ∂v/∂v₀
-            a, ja = acceleration(x), tf.zeros((b, n3, n3))  # ∂a/∂v₀ = ∂a/∂x · ∂x/∂v₀ = 0 at the start
-            for _ in tf.range(n_steps):
-                v_half, jv_half = v + 0.5 * h * a, jv + 0.5 * h * ja
-                x, jx = x + h * v_half, jx + h * jv_half
-                a, da = acceleration_and_derivative(x)
-                ja = tf.matmul(da, jx)
-                v, jv = v_half + 0.5 * h * a, jv_half + 0.5 * h * ja
-            return tf.concat([tf.reshape(x, (b, n3)), tf.reshape(v, (b, n3))], -1), tf.concat([jx, jv], 1)
-
-        self._solvers[key] = (path, linearize)
-        return path, linearize, sub
+        if key not in self._solvers:
+            import tensorflow as tf
+            spec = [tf.TensorSpec([None, len(self.masses), 3], tf.float32)] * 2
+            self._solvers[key] = tuple(
+                tf.function(lambda x, v, f=f: f(x, v, h, n_steps), input_signature=spec, jit_compile=True)
+                for f in (self.step.path, self.step.linearize))
+        return (*self._solvers[key], sub)
 
     def _batched(self, fn, *arrays):
         """``fn`` over the rows of ``arrays`` in batches of at most ``batch``, each padded (its last row
@@ -278,7 +271,7 @@ class ShootingInterpolator(Interpolator):
         xs, vs = self._batched(path, x_a, v[:-1].reshape(gaps, n, 3))
         return xs[:, sub - 1::sub], vs[:, sub - 1::sub], v.reshape(k, n, 3)
 
-    def bridge(self, positions, velocities, dt: float, factor: int):
+    def bridge(self, positions, velocities, dt: float, factor: int, signals: bool = False):
         """Fill every gap from kept frames that carry velocities: the learned path forward from the left
         frame and backward (time reversed) from the right one, each bent onto the other end's position and
         velocity by a cubic Hermite term, then averaged. The learned dynamics gives the shape of the
@@ -291,11 +284,16 @@ class ShootingInterpolator(Interpolator):
             Kept frames (nm) and their velocities (nm/ps), ``dt`` ps apart.
         factor : int
             Frames each gap is cut into.
+        signals : bool
+            Also return what the uncertainty is made of (see :mod:`.shooting_uncertainty`).
 
         Returns
         -------
         positions, velocities : ndarray, shape ((K − 1) · factor + 1, N, 3)
             The fine trajectory (nm, nm/ps), kept frames included.
+        signals : dict, only with ``signals``
+            ``disagreement`` (half the distance between the two bent paths) and ``bend`` (RMS of the two
+            Hermite terms): (K − 1, factor − 1, N) nm at each gap's dropped frames, per atom.
         """
         path, _, sub = self._solver(dt, factor)
 
@@ -312,29 +310,80 @@ class ShootingInterpolator(Interpolator):
         # cubic Hermite basis on [0, 1] and its derivatives (per unit s; divide by dt for per ps)
         basis = [2 * s ** 3 - 3 * s ** 2 + 1, s ** 3 - 2 * s ** 2 + s, 3 * s ** 2 - 2 * s ** 3, s ** 3 - s ** 2]
         slopes = [6 * s ** 2 - 6 * s, 3 * s ** 2 - 4 * s + 1, 6 * s - 6 * s ** 2, 3 * s ** 2 - 2 * s]
-        fine_x, fine_v = 0.0, 0.0
+        fine_x, fine_v, bent, bends = 0.0, 0.0, [], []
         for px, pv in (forward, backward):
             misses = [x_a - px[:, 0], dt * (v_a - pv[:, 0]), x_b - px[:, -1], dt * (v_b - pv[:, -1])]
-            fine_x = fine_x + 0.5 * (px + sum(h * m[:, None] for h, m in zip(basis, misses)))
+            bend = sum(h * m[:, None] for h, m in zip(basis, misses))
+            fine_x = fine_x + 0.5 * (px + bend)
             fine_v = fine_v + 0.5 * (pv + sum(h * m[:, None] for h, m in zip(slopes, misses)) / dt)
+            if signals:
+                bent.append(px + bend)
+                bends.append(bend)
         n = positions.shape[1]
-        return (np.concatenate([positions[:1], fine_x[:, 1:].reshape(-1, n, 3)]),
+        fine = (np.concatenate([positions[:1], fine_x[:, 1:].reshape(-1, n, 3)]),
                 np.concatenate([velocities[:1], fine_v[:, 1:].reshape(-1, n, 3)]))
+        if not signals:
+            return fine
 
-    def fill(self, positions, velocities, dt, factor):
-        if velocities is not None:  # the file's own velocities: each gap is decided by its two ends
+        def per_atom(a):  # RMS over x, y, z at the dropped frames: (gaps, factor − 1, N)
+            return np.sqrt(np.mean(a[:, 1:-1] ** 2, axis=-1))
+        return (*fine, {"disagreement": per_atom(0.5 * (bent[0] - bent[1])),
+                        "bend": np.sqrt(0.5 * (per_atom(bends[0]) ** 2 + per_atom(bends[1]) ** 2))})
+
+    def fill(self, positions, velocities, dt, factor, calibration=None, threshold=None, uncertainty=False):
+        """Fill every gap (see :meth:`bridge`); with the file's velocities each gap is decided by its two
+        ends, from positions only multiple shooting (:meth:`shoot_positions`) estimates each kept frame's
+        velocity first. With a ``calibration`` (:class:`.uncertainty.Calibration` of this mode, factor and
+        spacing) also the per-gap flags and, with ``uncertainty``, σ (see
+        :func:`.uncertainty.apply_calibration`); ``threshold`` (nm) replaces the gaps above it."""
+        if calibration is None:
+            if velocities is None:
+                velocities = self.shoot_positions(positions, dt, factor)[2]
             return self.bridge(positions, velocities, dt, factor)
-        # positions only: multiple shooting estimates each kept frame's velocity, then the bridge pins every
-        # gap to both ends with them
-        _, _, velocities = self.shoot_positions(positions, dt, factor)
-        return self.bridge(positions, velocities, dt, factor)
+        from .uncertainty import apply_calibration
+        (fine_x, fine_v), parts = self.fill_with_parts(positions, velocities, dt, factor)
+        extra = apply_calibration(fine_x, positions, velocities, dt, factor, parts, calibration, threshold,
+                                  uncertainty)
+        return fine_x, fine_v, extra
+
+    def fill_with_parts(self, positions, velocities, dt, factor):
+        """:meth:`fill` and the uncertainty signals of every gap (:func:`.shooting_uncertainty.gap_parts`):
+        ``((positions, velocities), parts)``."""
+        from .shooting_uncertainty import gap_parts
+        residual, used = None, velocities
+        if velocities is None:
+            paths, arrivals, used = self.shoot_positions(positions, dt, factor)
+            # what multiple shooting could not reconcile at each kept frame: position miss, velocity jump
+            residual = {"miss": np.sqrt(np.mean((paths[:, -1] - positions[1:]) ** 2, axis=-1)),
+                        "jump": np.sqrt(np.mean((arrivals[:, -1] - used[1:]) ** 2, axis=-1)) * dt}
+        fine_x, fine_v, signals = self.bridge(positions, used, dt, factor, signals=True)
+        return (fine_x, fine_v), gap_parts(self.step, positions, used, signals, residual)
 
     def shoot_positions(self, positions, dt: float, frames: int):
         """:meth:`shoot_through` kept frames ``dt`` ps apart (nm) from positions alone, the cubic spline's
-        velocities as the first guess; returns its paths and the velocities at the kept frames."""
+        velocities as the first guess; returns its paths and the velocities at the kept frames.
+
+        The first kept frame's velocity is decided by one gap alone, where a vibration half a period long
+        leaves it ill-conditioned, and its error spreads over the next ten gaps or so (up to 30x the
+        file's typical error on held-out ethanol); the last one's is the arrival velocity of the last gap,
+        well decided. So the first ``3 · context`` kept frames take their velocities from the same problem
+        solved backwards in time over the first ``6 · context`` frames, where they are the well-decided end
+        (the first gap's error: 32x the median down to about 2x).
+        """
         from scipy.interpolate import CubicSpline
         kept = np.arange(len(positions)) * dt
-        return self.shoot_through(positions, CubicSpline(kept, positions, axis=0)(kept, 1), dt, frames)
+        guess = CubicSpline(kept, positions, axis=0)(kept, 1)
+        xs, vs, v = self.shoot_through(positions, guess, dt, frames)
+        head = min(len(positions), 6 * self.context)
+        if head < 3:
+            return xs, vs, v
+        keep = min(3 * self.context, head - 1)
+        back = self.shoot_through(positions[:head][::-1], -guess[:head][::-1], dt, frames)[2]
+        v[:keep] = -back[::-1][:keep]
+        path, _, sub = self._solver(dt, frames)
+        head_x, head_v = self._batched(path, positions[:keep], v[:keep])
+        xs[:keep], vs[:keep] = head_x[:, sub - 1::sub], head_v[:, sub - 1::sub]
+        return xs, vs, v
 
     def __repr__(self):
         return f"ShootingInterpolator(family={self.step.family!r}, stride={self.step.tau * 1000:g} fs)"

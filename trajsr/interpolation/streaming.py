@@ -120,11 +120,6 @@ def upsample(coarse_path, model, output, *, factor: int | None = None, top=None,
         Ignore the velocities the file stores (rebuild from positions alone).
     """
     interp = as_interpolator(model, batch_size)
-    learned_options = {}
-    if uncertainty or max_uncertainty is not None or getattr(interp, "calibration", None) is not None:
-        if getattr(interp, "calibration", None) is None:
-            raise TrajsrError(f"{interp.name}: {interp.no_uncertainty}")
-        learned_options = dict(uncertainty=uncertainty, max_uncertainty=max_uncertainty)
     factor = _factor_of(interp, factor)
     overlap = 2 * interp.context
     if int(chunk) != chunk or chunk < 2 * overlap:
@@ -132,7 +127,6 @@ def upsample(coarse_path, model, output, *, factor: int | None = None, top=None,
                           f"(4 x the context of {interp.context}), got {chunk}")
     from tqdm import tqdm
     buffer, first_gap, kept, guarded = None, 0, 0, 0
-    report = GapReport(interp.calibration, max_uncertainty) if learned_options else None
     from ..io.formats import format_for_writing
     keeps_velocities, velocities = format_for_writing(output).keeps_velocities, "none rebuilt"
     with SideFile(output, uncertainty and not format_for_writing(output).keeps_uncertainty, force) as side, \
@@ -145,6 +139,12 @@ def upsample(coarse_path, model, output, *, factor: int | None = None, top=None,
             raise TrajsrError(f"{coarse_path}: no frames")
         mode = "with the file's velocities" if interp.uses_velocities(part) else "from positions only"
         interp.check(part, factor)  # before the progress bar: errors come alone on their line
+        calibration, calibrated_options, report = interp.calibration_for(part, factor), {}, None
+        if calibration is None and (uncertainty or max_uncertainty is not None):
+            raise TrajsrError(f"{coarse_path}: {interp.name}: {interp.uncertainty_hint(part, factor)}")
+        if calibration is not None:  # gaps are flagged against it even when no σ is asked for
+            calibrated_options = dict(uncertainty=uncertainty, max_uncertainty=max_uncertainty)
+            report = GapReport(calibration, max_uncertainty)
         _check_memory(part.n_atoms, factor, chunk, overlap)
         bar = tqdm(desc="upsampling", unit=" kept frames", disable=None if progress else True)
         background, pending = ThreadPoolExecutor(max_workers=1), None
@@ -156,7 +156,7 @@ def upsample(coarse_path, model, output, *, factor: int | None = None, top=None,
                 last = following is None
                 if buffer.n_frames < 2:
                     raise TrajsrError(f"{coarse_path}: need at least 2 frames to upsample")
-                fine = interp.interpolate(buffer, factor, **learned_options)
+                fine = interp.interpolate(buffer, factor, **calibrated_options)
                 start = kept - buffer.n_frames  # global index of buffer[0]
                 # gaps with the whole context inside the buffer (or at a true end of the file)
                 stop_gap = buffer.n_frames - 1 if last else buffer.n_frames - interp.context - 1
@@ -186,7 +186,7 @@ def upsample(coarse_path, model, output, *, factor: int | None = None, top=None,
             background.shutdown(wait=True)
             bar.close()
     if report is not None:
-        report.warn_if_out_of_distribution(coarse_path)
+        report.warn_if_out_of_distribution(coarse_path, interp.out_of_distribution_means)
     return UpsampleSummary(kept, (kept - 1) * factor + 1, interp.edge_gaps(kept), Path(output), report, guarded, mode,
                            velocities)
 

@@ -128,6 +128,55 @@ def gap_error(errors: np.ndarray) -> np.ndarray:
     return np.sqrt(np.mean(np.square(errors), axis=(1, 2, 3)))
 
 
+def apply_calibration(fine, positions, velocities, dt: float, factor: int, parts: dict, cal: Calibration,
+                      threshold=None, want_sigma: bool = False, gaps=None) -> dict:
+    """σ, per-gap flags and the fallback for a rebuilt fine path, the same for every calibrated method.
+
+    Parameters
+    ----------
+    fine : ndarray, shape ((K − 1) · factor + 1, N, 3)
+        The fine path (nm); gaps above ``threshold`` are replaced in place.
+    positions, velocities : ndarray, shape (K, N, 3)
+        Kept frames (nm) and the velocities the fallback may use (nm/ps; None: the spline).
+    parts : dict
+        The signals of the gaps ``gaps`` (all by default); the others were filled by the baseline and get
+        its σ (``spline_sigma``).
+    threshold : float, optional
+        Replace gaps whose uncertainty exceeds it (nm); without it, gaps are only flagged against the
+        calibration's default.
+
+    Returns
+    -------
+    dict
+        ``gap_flags`` (``out_of_distribution``, ``above_threshold``, ``replaced``: (K − 1,) bool) and, with
+        ``want_sigma``, ``uncertainty`` (frames, N) nm: σ of each Cartesian component, 0 at kept frames.
+    """
+    from .baselines import get_baseline
+    n, n_atoms = len(positions), positions.shape[1]
+    gaps = np.arange(n - 1) if gaps is None else np.asarray(gaps)
+    gap_sigma = np.zeros((n - 1, factor - 1, n_atoms))
+    gap_sigma[:] = cal.spline_sigma  # the baseline's typical error where the baseline filled the gap
+    flags = {name: np.zeros(n - 1, bool) for name in ("out_of_distribution", "above_threshold", "replaced")}
+    if len(gaps):  # the difficulty is read over all the chunk's gaps, then each gap's σ
+        gap_sigma[gaps] = cal.sigma(parts, cal.difficulty(parts))
+        flags["out_of_distribution"][gaps] = cal.out_of_distribution(parts)
+        flags["above_threshold"][gaps] = gap_uncertainty(gap_sigma[gaps]) > (
+            cal.max_uncertainty if threshold is None else threshold)
+    if threshold is not None and flags["above_threshold"].any():
+        replaced = flags["replaced"] = flags["above_threshold"].copy()
+        fallback = get_baseline("hermite" if velocities is not None else "spline")
+        baseline = fallback.fill(positions, velocities, dt, factor)[0]
+        fine[:-1].reshape(n - 1, factor, n_atoms, 3)[replaced, 1:] = \
+            baseline[:-1].reshape(n - 1, factor, n_atoms, 3)[replaced, 1:]
+        gap_sigma[replaced] = np.maximum(gap_sigma[replaced], cal.spline_sigma)
+    extra = {"gap_flags": flags}
+    if want_sigma:
+        sigma = np.zeros((len(fine), n_atoms))
+        sigma[:-1].reshape(n - 1, factor, n_atoms)[:, 1:] = gap_sigma
+        extra["uncertainty"] = sigma
+    return extra
+
+
 def fit_calibration(parts: dict, errors: np.ndarray, spline_errors: np.ndarray, groups: np.ndarray,
                     training_parts: dict | None = None, fitted_on=None) -> Calibration:
     """Fit the uncertainty model to validation windows.

@@ -8,8 +8,6 @@ Units: nm, ps, kJ/mol.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..backend import keras
@@ -26,13 +24,11 @@ class PathEnd(keras.layers.Layer):
         self.scale, self.position_weight = float(scale), float(position_weight)
 
     def call(self, x, v):
-        from ..dynamics.integrators import gradient
-        inverse_mass = 1.0 / self.step.masses[None, :, None]
-        a = -gradient(self.step.potential, x) * inverse_mass
+        a = self.step.acceleration(x)
         for _ in range(self.n_steps):  # a few steps: unrolled, so the outer tape differentiates the whole path
             v = v + 0.5 * self.h * a
             x = x + self.h * v
-            a = -gradient(self.step.potential, x) * inverse_mass
+            a = self.step.acceleration(x)
             v = v + 0.5 * self.h * a
         return self.targets(x, v)
 
@@ -60,8 +56,7 @@ def fit_paths(step, starts, ends, duration_ps: float, *, epochs: int = 50, batch
     import tensorflow as tf
 
     from ..training import standard_callbacks
-    substep = step.tau / step.substeps
-    n_steps = max(1, math.ceil(duration_ps / substep - 1e-9))
+    n_steps = step.substep_count(duration_ps, 1)
     (xa, va), (xb, vb) = starts, ends
     scale = float(np.sqrt(np.mean((xb - xa) ** 2))) or 1.0
     layer = PathEnd(step, n_steps, duration_ps / n_steps, scale, name="path_end")

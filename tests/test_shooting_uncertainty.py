@@ -1,0 +1,84 @@
+"""Shooting's uncertainty (issue 28): a propagator calibrated with ``trajsr calibrate``, σ written by
+``trajsr upsample --uncertainty``, judged by ``trajsr evaluate``, gaps replaced by ``--max-uncertainty``,
+and the first gaps of a file no worse than the rest."""
+import json
+
+import numpy as np
+import pytest
+
+from trajsr import get_baseline, load, save
+
+from .conftest import ROOT
+from .test_bad_inputs import fails, no_leftovers
+
+PROPAGATOR = ROOT / "models" / "ethanol-gfn2-prop-f10.keras"
+BILSTM = ROOT / "models" / "ethanol-gfn2-f10.keras"
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, ethanol):
+    d = tmp_path_factory.mktemp("shooting-sigma")
+    save(ethanol, d / "fine.h5")
+    save(ethanol.stride(10), d / "c10.h5")
+    save(ethanol.stride(5), d / "c5.h5")
+    save(ethanol[:501], d / "valid-a.h5")
+    save(ethanol[500:], d / "valid-b.h5")
+    return d
+
+
+def test_shipped_propagator_writes_sigma_that_evaluate_judges(files, cli, tmp_path):
+    out = cli("upsample", files / "c10.h5", "--model", PROPAGATOR, "--factor", 10, "--positions-only",
+              "--uncertainty", "-o", tmp_path / "fine.h5").stdout
+    assert "(from positions only)" in out and "frame uncertainty median" in out and "of 100 gaps above" in out
+    fine = load(tmp_path / "fine.h5")
+    assert fine.uncertainty.shape == (fine.n_frames, 9)
+    dropped = np.arange(fine.n_frames) % 10 != 0
+    assert (fine.uncertainty[~dropped] == 0).all() and (fine.uncertainty[dropped] > 0).all()
+    cli("evaluate", files / "fine.h5", tmp_path / "fine.h5", "--factor", 10, "--json", tmp_path / "e.json",
+        "--uncertainty-plot", tmp_path / "trust.png")
+    report = json.loads((tmp_path / "e.json").read_text())
+    assert 0.6 < report["uncertainty"]["coverage_90"] <= 1.0 and (tmp_path / "trust.png").exists()
+    # the first gaps, where multiple shooting is decided from one side only, are no worse than the rest
+    truth = load(files / "fine.h5").positions
+    gap_error = np.sqrt(np.mean((fine.positions - truth)[:-1].reshape(100, 10, 9, 3)[:, 1:] ** 2, axis=(1, 2, 3)))
+    assert gap_error[:3].max() < 5 * np.median(gap_error)
+
+
+def test_max_uncertainty_replaces_gaps_by_the_fallback(files, cli, tmp_path):
+    out = cli("upsample", files / "c10.h5", "--model", PROPAGATOR, "--factor", 10, "--positions-only",
+              "--max-uncertainty", "1e-9", "-o", tmp_path / "safe.h5").stdout
+    assert "replaced by the baseline: 100" in out
+    spline = get_baseline("spline").interpolate(load(files / "c10.h5").replace(velocities=None), 10)
+    np.testing.assert_allclose(load(tmp_path / "safe.h5").positions, spline.positions, atol=1e-6)
+    with_velocities = cli("upsample", files / "c10.h5", "--model", PROPAGATOR, "--factor", 10,
+                          "--max-uncertainty", "default", "-o", tmp_path / "v.h5").stdout
+    assert "(with the file's velocities)" in with_velocities and "gaps above" in with_velocities
+
+
+def test_calibrate_a_propagator_for_another_factor(files, cli, tmp_path):
+    """The shipped file has no σ at factor 5: the hint names the command, which then works."""
+    fails(cli("upsample", files / "c5.h5", "--model", PROPAGATOR, "--factor", 5, "--uncertainty",
+              "-o", tmp_path / "a.h5", check=False), "no shooting uncertainty", "--factors 5")
+    no_leftovers(tmp_path, "a.h5")
+    out = cli("calibrate", PROPAGATOR, "--validation", files / "valid-a.h5", files / "valid-b.h5", "--factors", 5,
+              "-o", tmp_path / "cal.keras").stdout
+    assert "shooting positions x5 2.5 fs: calibrated on 200 validation gaps" in out
+    assert "shooting velocities x5 2.5 fs" in out
+    cli("upsample", files / "c5.h5", "--model", tmp_path / "cal.keras", "--factor", 5, "--uncertainty",
+        "-o", tmp_path / "b.h5")
+    assert load(tmp_path / "b.h5").uncertainty[1:5].min() > 0
+    # the calibrations already stored stay: factor 10 still has its σ
+    cli("upsample", files / "c10.h5", "--model", tmp_path / "cal.keras", "--factor", 10, "--uncertainty",
+        "-o", tmp_path / "c.h5")
+
+
+def test_calibrate_refuses_what_it_cannot_do(files, cli, tmp_path):
+    fails(cli("calibrate", BILSTM, "--validation", files / "valid-a.h5", "--factors", 5, "-o", tmp_path / "x.keras",
+              check=False), "--factors is for propagators")
+    fails(cli("calibrate", PROPAGATOR, PROPAGATOR, "--validation", files / "valid-a.h5", "-o", tmp_path / "x.keras",
+              check=False), "calibrated alone")
+    short = load(files / "fine.h5")[:30]
+    save(short, tmp_path / "short.h5")
+    fails(cli("calibrate", PROPAGATOR, "--validation", tmp_path / "short.h5", "-o", tmp_path / "x.keras",
+              check=False), "30 frames", "at least 41")
+    no_leftovers(tmp_path, "x.keras")
