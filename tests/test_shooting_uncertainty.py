@@ -81,4 +81,6 @@ def test_calibrate_refuses_what_it_cannot_do(files, cli, tmp_path):
     save(short, tmp_path / "short.h5")
     fails(cli("calibrate", PROPAGATOR, "--validation", tmp_path / "short.h5", "-o", tmp_path / "x.keras",
               check=False), "30 frames", "at least 41")
+    fails(cli("calibrate", PROPAGATOR, "--validation", files / "c10.h5", "-o", tmp_path / "x.keras", check=False),
+          "frames 5 fs apart", "needs fine trajectories")
     no_leftovers(tmp_path, "x.keras")

@@ -98,10 +98,15 @@ def calibrate_propagator(model, validation, output, *, factors=None, training=()
     interp = ShootingInterpolator(propagator_step(net))
     trajectories, training = as_trajectories(validation, top, dt_fs), as_trajectories(training, top, dt_fs)
     spacing_fs = trajectories[0].dt * 1000 if trajectories[0].time is not None else None
+    if spacing_fs is None:
+        raise TrajsrError(f"{trajectories[0].source}: no time in this file: give its spacing with --dt (fs)")
+    stride_fs = interp.step.tau * 1000
+    if spacing_fs > stride_fs / 2:  # a coarse file: its dropped frames are not there to judge errors by
+        raise TrajsrError(f"{trajectories[0].source}: frames {spacing_fs:g} fs apart; calibration needs fine "
+                          f"trajectories (every MD step, at least twice as fine as the propagator's {stride_fs:g} fs "
+                          "stride), of which it drops frames itself")
     if factors is None:
-        if spacing_fs is None:
-            raise TrajsrError(f"{trajectories[0].source}: no time in this file: give its spacing with --dt (fs)")
-        factors = [max(2, round(interp.step.tau * 1000 / spacing_fs))]
+        factors = [round(stride_fs / spacing_fs)]
     for traj in trajectories + training:
         for factor in factors:
             if traj.n_frames < 4 * factor + 1:
