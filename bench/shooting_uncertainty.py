@@ -105,7 +105,8 @@ def summarize(rows):
     return {"coverage_90": {"median": float(np.median(cov)), "lowest": float(cov.min()), "highest": float(cov.max())},
             "spearman_gap": {"median": float(np.median(rho)), "worst": float(rho.min())},
             "worst_gap_in_top_5pc": int(sum(r["worst_gap_in_top_5pc"] for r in rows)),
-            "cost": {"median": float(np.median([r["cost"] for r in rows])), "worst": float(max(r["cost"] for r in rows))}}
+            "cost": {"median": float(np.median([r["cost"] for r in rows])),
+                     "worst": float(max(r["cost"] for r in rows))}}
 
 
 def rows_table(rows):

@@ -134,7 +134,8 @@ def main():
     readme = ROOT / "README.md"
     text = readme.read_text()
     for name in ("models", "baselines", "superres", "shooting", "shooting-velocities", "uncertainty",
-                 "shooting-uncertainty", "propagator", "spectra-summary", "spectra", "filled", "adapt", "speed", "scaling"):
+                 "shooting-uncertainty", "propagator", "spectra-summary", "spectra", "filled", "adapt", "water",
+                 "speed", "scaling"):
         marker = f"<!-- {name} -->"
         pattern = re.compile(re.escape(marker) + r".*?(?=\n## |\n### |\n<!-- |\Z)", re.S)
         text = pattern.sub(lambda m: marker + "\n\n" + section(name) + "\n", text)
