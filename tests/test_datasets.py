@@ -160,3 +160,35 @@ def test_openmm_from_a_pdb(tmp_path, cli):
     proc = cli("datasets", "make", "--pdb", ROOT / "datasets" / "alanine-dipeptide.pdb", "--forcefield",
                "nonsense.xml", "-o", tmp_path / "x", check=False)
     assert proc.returncode == 2 and "OpenMM cannot build" in proc.stderr
+
+
+def test_interrupted_make_keeps_what_it_finished_and_a_rerun_goes_on(tmp_path):
+    """Ctrl-C during the second seed: the first is in the manifest, nothing half-written is left, and the
+    same command again makes only the second (issue 26, item 13)."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    out = tmp_path / "data"
+    command = [sys.executable, "-m", "trajsr.cli", "datasets", "make", "ethanol-gfn2", "--seed", "1", "2",
+               "--steps", "2000", "--equilibration-fs", "5", "--processes", "1", "-o", str(out)]
+    env = dict(os.environ, OMP_NUM_THREADS="1", TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    manifest = out / "manifest.json"
+    deadline = time.monotonic() + 120
+    while not (manifest.exists() and "seed1" in manifest.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "Traceback" not in err, err
+    files = [e["file"] for e in json.loads(manifest.read_text())["datasets"]]
+    assert files == ["ethanol-gfn2-seed1.h5"]
+    assert sorted(p.name for p in out.iterdir()) == ["ethanol-gfn2-seed1.h5", "manifest.json"]
+    first = (out / "ethanol-gfn2-seed1.h5").stat().st_mtime_ns
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    files = [e["file"] for e in json.loads(manifest.read_text())["datasets"]]
+    assert sorted(files) == ["ethanol-gfn2-seed1.h5", "ethanol-gfn2-seed2.h5"]
+    assert (out / "ethanol-gfn2-seed1.h5").stat().st_mtime_ns == first  # not made again
