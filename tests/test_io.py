@@ -147,3 +147,31 @@ def test_no_silent_overwrite_and_no_partial_file(tmp_path, ala):
     with pytest.raises(TrajsrError):
         save(ala, tmp_path / "a.unknownformat")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npz"]
+
+
+def test_ab_initio_outputs_that_ase_reads_come_with_their_forces(tmp_path, ethanol, cli):
+    """An ab initio code's MD output (here CASTEP's .md, which ASE writes too; VASP's vasprun.xml and
+    OUTCAR, ORCA, ... go the same way) is read through ASE with its forces, needs --dt, and is not written."""
+    import ase.io
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from trajsr.units import KJ_PER_MOL_PER_EV, NM_PER_ANGSTROM
+    rng = np.random.default_rng(0)
+    forces = rng.normal(size=(5, ethanol.n_atoms, 3)) * 100.0  # kJ/mol/nm
+    frames = []
+    for i in range(5):
+        atoms = ethanol.to_ase(10 * i)
+        atoms.calc = SinglePointCalculator(atoms, forces=forces[i] / KJ_PER_MOL_PER_EV * NM_PER_ANGSTROM, energy=-1.0)
+        frames.append(atoms)
+    ase.io.write(tmp_path / "run.md", frames, format="castep-md")
+    traj = load(tmp_path / "run.md", dt_fs=5)
+    np.testing.assert_allclose(traj.positions, ethanol.positions[:50:10], atol=1e-9)
+    np.testing.assert_allclose(traj.forces, forces, rtol=1e-6)
+    assert traj.elements == ethanol.elements and traj.unitcell_vectors is None  # pbc without a cell: no box
+    out = cli("upsample", tmp_path / "run.md", "--dt", 5, "--method", "spline", "--factor", 2,
+              "-o", tmp_path / "fine.h5").stdout
+    assert "5 kept -> 9 frames" in out
+    (tmp_path / "vasprun.xml").write_text("<modeling>truncated")
+    proc = cli("upsample", tmp_path / "vasprun.xml", "--dt", 5, "--method", "spline", "--factor", 2,
+               "-o", tmp_path / "v.h5", check=False)
+    assert proc.returncode == 2 and "vasprun.xml: cannot read" in proc.stderr and "Traceback" not in proc.stderr

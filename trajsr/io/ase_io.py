@@ -37,7 +37,7 @@ def read(path) -> Trajectory:
     if all("time_fs" in a.info for a in frames):
         time = np.array([a.info["time_fs"] for a in frames]) * PS_PER_FS
     box = None
-    if all(a.pbc.all() for a in frames):
+    if all(a.pbc.all() and abs(a.cell.volume) > 0 for a in frames):  # some codes mark pbc with no cell
         box = np.stack([a.cell.array for a in frames]) * NM_PER_ANGSTROM
     forces, energy = [_result(a, "forces") for a in frames], [_result(a, "energy") for a in frames]
     forces = None if any(f is None for f in forces) else np.stack(forces) * KJ_PER_MOL_PER_EV / NM_PER_ANGSTROM

@@ -1,7 +1,9 @@
 """One table of file formats: reader, writer, chunked reader, chunked writer, and what each keeps.
 
 The format is chosen by extension, as mdtraj does: trajsr-h5 (``.h5`` with trajsr's schema; other HDF5
-goes to mdtraj), sGDML-style ``.npz``, (ext)xyz through ASE, and every other mdtraj format.
+goes to mdtraj), sGDML-style ``.npz``, (ext)xyz through ASE, and every other mdtraj format; the outputs of
+ab initio codes that ASE recognises by name or content (VASP ``vasprun.xml``/``OUTCAR``, CASTEP ``.md``,
+ORCA, FHI-aims, Quantum ESPRESSO, ...) are read through ASE with their forces (read only).
 A format without a chunked reader is read whole and handed out in slices; one without a chunked
 writer is gathered and written at the end.
 """
@@ -52,6 +54,27 @@ EXTXYZ = Format("extended xyz (ASE)", lambda path, top: ase_io.read(path), ase_i
 FORMATS = {".h5": TRAJSR_H5, ".npz": NPZ, ".xyz": EXTXYZ, ".extxyz": EXTXYZ, ".traj": EXTXYZ}
 
 
+def _read_only(traj, path):
+    raise TrajsrError(f"{path}: trajsr reads this kind of file (an ab initio code's output, through ASE) but does "
+                      "not write it; write .h5, .extxyz or .traj instead")
+
+
+AIMD_OUTPUT = Format("ab initio MD output (ASE)", lambda path, top: ase_io.read(path), _read_only)
+#: the outputs of ab initio codes that ASE reads with their forces and energies, by ASE's own name of the
+#: format (recognised by file name or content: ``vasprun.xml``, ``OUTCAR``, CASTEP ``.md``, ...)
+AIMD_OUTPUTS = {"vasp-xml", "vasp-out", "vasp-xdatcar", "castep-md", "orca-output", "aims-output", "espresso-out",
+                "gaussian-out", "gpaw-out", "cp2k-restart"}
+
+
+def aimd_output(path) -> bool:
+    """Whether ASE recognises ``path`` as one of :data:`AIMD_OUTPUTS` (by its name or first bytes)."""
+    from ase.io.formats import UnknownFileTypeError, filetype
+    try:
+        return filetype(str(path), guess=False) in AIMD_OUTPUTS
+    except (UnknownFileTypeError, OSError, ValueError):
+        return False
+
+
 def mdtraj_format(suffix: str) -> Format:
     """An mdtraj format: streamed reads where ``mdtraj.iterload`` applies, streamed writes for
     dcd, xtc, trr and nc; velocities in trr (and read from Amber nc)."""
@@ -77,6 +100,8 @@ def format_for_reading(path, top=None) -> Format:
         return mdtraj_format(suffix)
     if suffix == ".xyz" and top is not None:
         return mdtraj_format(suffix)
+    if suffix not in FORMATS and aimd_output(path):  # vasprun.xml before mdtraj's .xml
+        return AIMD_OUTPUT
     return FORMATS.get(suffix) or mdtraj_format(suffix)
 
 
