@@ -25,6 +25,9 @@ class Interpolator:
     uses_stored_velocities = False
     #: kept frames on each side of a gap that decide it (to round-off): what streaming must overlap
     context = 1
+    #: whether :meth:`interpolate` takes ``starts_file`` (a solve over the whole chunk treats the file's
+    #: first frames apart; streaming says which chunk starts the file)
+    solves_whole_chunks = False
     #: the upsampling factor a trained model is fixed to (None: any factor)
     factor = None
     #: why --uncertainty is refused for this interpolator (a hint that leads somewhere)

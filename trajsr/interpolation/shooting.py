@@ -57,6 +57,7 @@ class ShootingInterpolator(Interpolator):
         "learned dynamics cannot join (another level of theory, a thermostat's kicks, a wrong --dt); their "
         "reconstruction is less reliable (see --uncertainty, --max-uncertainty), and trajsr adapt fits the "
         "potential to this file")
+    solves_whole_chunks = True
     #: velocity continuity couples every gap to its neighbours; its pull fades along the chain, and
     #: streaming overlaps this many kept frames each side
     context = 8
@@ -114,7 +115,7 @@ class ShootingInterpolator(Interpolator):
                 f"{have}); fit one on validation trajectories: trajsr calibrate MODEL --validation FILES "
                 f"--factors {factor} -o CALIBRATED.keras")
 
-    def interpolate(self, coarse, factor, uncertainty: bool = False, max_uncertainty=None):
+    def interpolate(self, coarse, factor, uncertainty: bool = False, max_uncertainty=None, starts_file: bool = True):
         """The fine trajectory (nm, nm/ps, ps), kept frames unchanged; every gap passes the gap guard
         (:mod:`.gapguard`): one that tears a bond is replaced by Hermite (velocities stored) or the spline
         and flagged in ``info["guard_failed"]``; more than a few percent torn is a one-line error.
@@ -122,6 +123,8 @@ class ShootingInterpolator(Interpolator):
         With a calibration for this mode, factor and spacing (``trajsr calibrate``), per-gap flags go to
         ``info["gap_flags"]``; ``uncertainty`` adds σ (``Trajectory.uncertainty``, (frames, atoms) nm) and
         ``max_uncertainty`` (nm, or ``"default"``) replaces the gaps above it by the fallback.
+        ``starts_file``: ``coarse`` begins at the file's first frame (a streamed chunk after the first does
+        not; see :meth:`shoot_positions`).
         """
         from .baselines import get_baseline
         from .gapguard import guard
@@ -133,7 +136,7 @@ class ShootingInterpolator(Interpolator):
         if threshold is not None and not threshold > 0:
             raise TrajsrError(f"--max-uncertainty must be a positive length, got {max_uncertainty}")
         options = {} if cal is None else dict(calibration=cal, threshold=threshold, uncertainty=bool(uncertainty))
-        fine = super().interpolate(coarse, factor, **options)
+        fine = super().interpolate(coarse, factor, starts_file=starts_file, **options)
         fallback = get_baseline("hermite" if self.uses_velocities(coarse) else "spline")
         fine = guard(fine, coarse, factor, fallback, "shooting")
         if uncertainty:
@@ -330,7 +333,8 @@ class ShootingInterpolator(Interpolator):
         return (*fine, {"disagreement": per_atom(0.5 * (bent[0] - bent[1])),
                         "bend": np.sqrt(0.5 * (per_atom(bends[0]) ** 2 + per_atom(bends[1]) ** 2))})
 
-    def fill(self, positions, velocities, dt, factor, calibration=None, threshold=None, uncertainty=False):
+    def fill(self, positions, velocities, dt, factor, calibration=None, threshold=None, uncertainty=False,
+             starts_file=True):
         """Fill every gap (see :meth:`bridge`); with the file's velocities each gap is decided by its two
         ends, from positions only multiple shooting (:meth:`shoot_positions`) estimates each kept frame's
         velocity first. With a ``calibration`` (:class:`.uncertainty.Calibration` of this mode, factor and
@@ -338,28 +342,28 @@ class ShootingInterpolator(Interpolator):
         :func:`.uncertainty.apply_calibration`); ``threshold`` (nm) replaces the gaps above it."""
         if calibration is None:
             if velocities is None:
-                velocities = self.shoot_positions(positions, dt, factor)[2]
+                velocities = self.shoot_positions(positions, dt, factor, starts_file)[2]
             return self.bridge(positions, velocities, dt, factor)
         from .uncertainty import apply_calibration
-        (fine_x, fine_v), parts = self.fill_with_parts(positions, velocities, dt, factor)
+        (fine_x, fine_v), parts = self.fill_with_parts(positions, velocities, dt, factor, starts_file)
         extra = apply_calibration(fine_x, positions, velocities, dt, factor, parts, calibration, threshold,
                                   uncertainty)
         return fine_x, fine_v, extra
 
-    def fill_with_parts(self, positions, velocities, dt, factor):
+    def fill_with_parts(self, positions, velocities, dt, factor, starts_file=True):
         """:meth:`fill` and the uncertainty signals of every gap (:func:`.shooting_uncertainty.gap_parts`):
         ``((positions, velocities), parts)``."""
         from .shooting_uncertainty import gap_parts
         residual, used = None, velocities
         if velocities is None:
-            paths, arrivals, used = self.shoot_positions(positions, dt, factor)
+            paths, arrivals, used = self.shoot_positions(positions, dt, factor, starts_file)
             # what multiple shooting could not reconcile at each kept frame: position miss, velocity jump
             residual = {"miss": np.sqrt(np.mean((paths[:, -1] - positions[1:]) ** 2, axis=-1)),
                         "jump": np.sqrt(np.mean((arrivals[:, -1] - used[1:]) ** 2, axis=-1)) * dt}
         fine_x, fine_v, signals = self.bridge(positions, used, dt, factor, signals=True)
         return (fine_x, fine_v), gap_parts(self.step, positions, used, signals, residual)
 
-    def shoot_positions(self, positions, dt: float, frames: int):
+    def shoot_positions(self, positions, dt: float, frames: int, starts_file: bool = True):
         """:meth:`shoot_through` kept frames ``dt`` ps apart (nm) from positions alone, the cubic spline's
         velocities as the first guess; returns its paths and the velocities at the kept frames.
 
@@ -368,14 +372,15 @@ class ShootingInterpolator(Interpolator):
         file's typical error on held-out ethanol); the last one's is the arrival velocity of the last gap,
         well decided. So the first ``3 · context`` kept frames take their velocities from the same problem
         solved backwards in time over the first ``6 · context`` frames, where they are the well-decided end
-        (the first gap's error: 32x the median down to about 2x).
+        (the first gap's error: 32x the median down to about 2x). Only where ``positions`` start the file:
+        a streamed chunk's first frames overlap the chunk before, whose gaps are written from the whole solve.
         """
         from scipy.interpolate import CubicSpline
         kept = np.arange(len(positions)) * dt
         guess = CubicSpline(kept, positions, axis=0)(kept, 1)
         xs, vs, v = self.shoot_through(positions, guess, dt, frames)
         head = min(len(positions), 6 * self.context)
-        if head < 3:
+        if head < 3 or not starts_file:
             return xs, vs, v
         keep = min(3 * self.context, head - 1)
         back = self.shoot_through(positions[:head][::-1], -guess[:head][::-1], dt, frames)[2]

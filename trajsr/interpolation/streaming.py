@@ -156,8 +156,9 @@ def upsample(coarse_path, model, output, *, factor: int | None = None, top=None,
                 last = following is None
                 if buffer.n_frames < 2:
                     raise TrajsrError(f"{coarse_path}: need at least 2 frames to upsample")
-                fine = interp.interpolate(buffer, factor, **calibrated_options)
                 start = kept - buffer.n_frames  # global index of buffer[0]
+                at_start = {"starts_file": start == 0} if interp.solves_whole_chunks else {}
+                fine = interp.interpolate(buffer, factor, **calibrated_options, **at_start)
                 # gaps with the whole context inside the buffer (or at a true end of the file)
                 stop_gap = buffer.n_frames - 1 if last else buffer.n_frames - interp.context - 1
                 lo, hi = (first_gap - start) * factor, stop_gap * factor + (1 if last else 0)
