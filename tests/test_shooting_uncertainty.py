@@ -8,11 +8,8 @@ import pytest
 
 from trajsr import get_baseline, load, save
 
-from .conftest import ROOT
 from .test_bad_inputs import fails, no_leftovers
-
-PROPAGATOR = ROOT / "models" / "ethanol-gfn2-prop-f10.keras"
-BILSTM = ROOT / "models" / "ethanol-gfn2-f10.keras"
+from .test_wrong_answers import BILSTM, PROPAGATOR
 
 
 @pytest.fixture(scope="module")

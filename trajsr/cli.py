@@ -28,9 +28,9 @@ def cmd_stride(args):
 
 
 def cmd_calibrate(args):
-    from .modelfile import check_output
+    from .modelfile import check_output, is_propagator
     check_output(args.output, args.force)
-    propagator = _is_propagator(args.models[0])
+    propagator = is_propagator(args.models[0])
     if args.factors and not propagator:
         raise TrajsrError("--factors is for propagators (shooting fills any factor); a super-resolution model "
                           "is calibrated at its own factor")
@@ -58,16 +58,6 @@ def cmd_calibrate(args):
     print(f"{what} calibrated on {fig['windows']} validation windows: {fig['coverage_90']:.1%} inside the nominal "
           f"90% interval, Spearman {fig['spearman_gap']:.2f}, default --max-uncertainty "
           f"{fig['max_uncertainty_angstrom']:.2e} Å -> {args.output}")
-
-
-def _is_propagator(path) -> bool:
-    """Whether ``path`` is a propagator ``.keras`` file (read from its config; False when unreadable, so the
-    loader's own error names the problem)."""
-    from .modelfile import model_kind
-    try:
-        return str(path).endswith(".keras") and model_kind(path) == "propagate"
-    except Exception:
-        return False
 
 
 def cmd_datasets(args):

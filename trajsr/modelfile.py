@@ -26,6 +26,17 @@ def model_kind(path) -> str:
     return next((kind for name, (kind, _) in KINDS.items() if name in names), "keras")
 
 
+def is_propagator(path) -> bool:
+    """Whether ``path`` is an existing propagator ``.keras`` file (read from its config; False when it is
+    unreadable, so that the loader's own error names the problem)."""
+    if not (str(path).endswith(".keras") and Path(path).exists()):
+        return False
+    try:
+        return model_kind(path) == "propagate"
+    except Exception:
+        return False
+
+
 def load_model(path, expect: str | None = None):
     """A ``keras.Model`` from ``path``; :class:`TrajsrError` naming the file if it is not a loadable
     model, or not of the ``expect``-ed kind (``"interpolate"`` or ``"propagate"``)."""

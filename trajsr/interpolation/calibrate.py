@@ -10,10 +10,11 @@ from ..errors import TrajsrError
 from .uncertainty import calibrate, store, window_parts
 
 
-def _check_unseen(path, interp, validation, hashes) -> None:
+def _check_unseen(path, metadata, validation, hashes) -> None:
     """Validation trajectories (their :func:`~trajsr.training.content_hashes`) must not be the model's
-    training data (by content, when the model recorded it)."""
-    recorded = set(interp.meta.get("training", {}).get("positions_sha256", []))
+    training data (by content, when the model's ``metadata`` recorded it)."""
+    training = metadata.get("training", {})
+    recorded = set(training.get("positions_sha256", []) if hasattr(training, "get") else [])
     for traj, digest in zip(validation, hashes):
         if digest in recorded:
             raise TrajsrError(f"{traj.source}: {path} was trained on this trajectory (same positions); calibrate "
@@ -58,7 +59,7 @@ def calibrate_model(models, validation, output, *, training=(), force: bool = Fa
             member.check(traj.stride(member.factor), member.factor)
     hashes = check_disjoint(validation=trajectories, training=training)["validation"]
     for path, member in zip(models, interps):
-        _check_unseen(path, member, trajectories, hashes)
+        _check_unseen(path, member.meta, trajectories, hashes)
     if len(interps) > 1:
         from .ensemble import combine, inverse_mse_weights
         mse = [np.mean(window_parts(i, trajectories)[1] ** 2) for i in interps]  # weights from validation
@@ -97,9 +98,7 @@ def calibrate_propagator(model, validation, output, *, factors=None, training=()
     net = load_model(model, expect="propagate")
     interp = ShootingInterpolator(propagator_step(net))
     trajectories, training = as_trajectories(validation, top, dt_fs), as_trajectories(training, top, dt_fs)
-    spacing_fs = trajectories[0].dt * 1000 if trajectories[0].time is not None else None
-    if spacing_fs is None:
-        raise TrajsrError(f"{trajectories[0].source}: no time in this file: give its spacing with --dt (fs)")
+    spacing_fs = trajectories[0].dt * 1000  # a file without time: its own one-line error (give --dt)
     stride_fs = interp.step.tau * 1000
     if spacing_fs > stride_fs / 2:  # a coarse file: its dropped frames are not there to judge errors by
         raise TrajsrError(f"{trajectories[0].source}: frames {spacing_fs:g} fs apart; calibration needs fine "
@@ -114,18 +113,9 @@ def calibrate_propagator(model, validation, output, *, factors=None, training=()
                                   f"at least {4 * factor + 1} (fine frames, every MD step)")
             interp.check(traj.stride(factor), factor)
     hashes = check_disjoint(validation=trajectories, training=training)["validation"]
-    recorded = set(_training_hashes(interp.step.metadata))
-    for traj, digest in zip(trajectories, hashes):
-        if digest in recorded:
-            raise TrajsrError(f"{traj.source}: {model} was trained on this trajectory (same positions); calibrate "
-                              "on trajectories it never saw")
+    _check_unseen(model, interp.step.metadata, trajectories, hashes)
     calibrations = calibrate_shooting(interp, trajectories, list(factors), training)
     stored = {key: cal.to_config() for key, cal in stored_calibrations(interp.step).items()}
     interp.step.metadata["uncertainty"] = stored | {key: cal.to_config() for key, cal in calibrations.items()}
     save_model(net, output, force)
     return calibrations
-
-
-def _training_hashes(metadata) -> list:
-    training = metadata.get("training", {})
-    return training.get("positions_sha256", []) if hasattr(training, "get") else []

@@ -6,7 +6,6 @@ and are filled by a cubic spline through the 2K kept frames nearest to them.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ from ..physics import masses_of
 from ..trajectory import Trajectory
 from ..units import FS_PER_PS
 from .interpolator import Interpolator, check_elements
-from .uncertainty import apply_calibration
+from .uncertainty import apply_calibration, calibration_record, resolve_threshold
 from .windows import build_windows, restore, spline_matrix
 
 
@@ -111,20 +110,14 @@ class LearnedInterpolator(Interpolator):
         cal = self.calibration
         if (uncertainty or max_uncertainty is not None) and cal is None:
             raise TrajsrError(f"{self.name}: {self.no_uncertainty}")
-        threshold = None if max_uncertainty is None else (
-            cal.max_uncertainty if max_uncertainty == "default" else float(max_uncertainty))
-        if threshold is not None and not threshold > 0:
-            raise TrajsrError(f"--max-uncertainty must be a positive length, got {max_uncertainty}")
+        threshold = resolve_threshold(max_uncertainty, cal)
         self._options = dict(uncertainty=uncertainty, threshold=threshold, calibration=cal)
         try:
             fine = super().interpolate(coarse, factor)
         finally:
             self._options = {}
         if uncertainty:  # recorded in a trajsr .h5's attributes
-            fine.info["uncertainty_calibration"] = json.dumps(
-                {"model": self.name, "sigma": "per atom, of each Cartesian component (nm)",
-                 "validation": cal.fitted_on, "threshold_angstrom": None if threshold is None else threshold * 10,
-                 "replaced_gaps": int(fine.info["gap_flags"]["replaced"].sum())})
+            fine.info["uncertainty_calibration"] = calibration_record(self.name, cal, threshold, fine)
         return fine
 
     def fill(self, positions, velocities, dt, factor):

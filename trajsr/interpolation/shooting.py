@@ -50,8 +50,6 @@ class ShootingInterpolator(Interpolator):
     name = "shooting"
     #: with the file's velocities each gap is bridged from its two ends; without, multiple shooting finds them
     uses_stored_velocities = True
-    no_uncertainty = ("this propagator has no shooting uncertainty calibration; fit one on validation trajectories: "
-                      "trajsr calibrate MODEL --validation FILES --factors FACTOR -o CALIBRATED.keras")
     out_of_distribution_means = (
         "lie outside what the propagator was calibrated on: hotter or unfamiliar configurations, or frames its "
         "learned dynamics cannot join (another level of theory, a thermostat's kicks, a wrong --dt); their "
@@ -128,23 +126,17 @@ class ShootingInterpolator(Interpolator):
         """
         from .baselines import get_baseline
         from .gapguard import guard
+        from .uncertainty import calibration_record, resolve_threshold
         cal = self.calibration_for(coarse, factor)
         if (uncertainty or max_uncertainty is not None) and cal is None:
             raise TrajsrError(f"{coarse.source}: {self.uncertainty_hint(coarse, factor)}")
-        threshold = None if max_uncertainty is None else (
-            cal.max_uncertainty if max_uncertainty == "default" else float(max_uncertainty))
-        if threshold is not None and not threshold > 0:
-            raise TrajsrError(f"--max-uncertainty must be a positive length, got {max_uncertainty}")
+        threshold = None if cal is None else resolve_threshold(max_uncertainty, cal)
         options = {} if cal is None else dict(calibration=cal, threshold=threshold, uncertainty=bool(uncertainty))
         fine = super().interpolate(coarse, factor, starts_file=starts_file, **options)
         fallback = get_baseline("hermite" if self.uses_velocities(coarse) else "spline")
         fine = guard(fine, coarse, factor, fallback, "shooting")
-        if uncertainty:
-            import json
-            fine.info["uncertainty_calibration"] = json.dumps(
-                {"model": repr(self), "sigma": "per atom, of each Cartesian component (nm)",
-                 "validation": cal.fitted_on, "threshold_angstrom": None if threshold is None else threshold * 10,
-                 "replaced_gaps": int(fine.info["gap_flags"]["replaced"].sum())})
+        if uncertainty:  # recorded in a trajsr .h5's attributes
+            fine.info["uncertainty_calibration"] = calibration_record(repr(self), cal, threshold, fine)
         return fine
 
     # -- the compiled path and its linearisation ------------------------------------------------------

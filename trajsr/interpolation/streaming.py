@@ -42,16 +42,10 @@ def as_interpolator(model, batch_size: int = 2048) -> Interpolator:
     (:class:`~.shooting.ShootingInterpolator`)."""
     if isinstance(model, Interpolator):
         return model
-    from pathlib import Path
-    if isinstance(model, (str, Path)) and str(model).endswith(".keras") and Path(model).exists():
-        from ..modelfile import model_kind
-        try:
-            propagator = model_kind(model) == "propagate"
-        except Exception:  # unreadable: LearnedInterpolator says so, naming the file
-            propagator = False
-        if propagator:
-            from .shooting import ShootingInterpolator
-            return ShootingInterpolator.load(model)
+    from ..modelfile import is_propagator
+    if isinstance(model, (str, Path)) and is_propagator(model):  # unreadable: LearnedInterpolator names the file
+        from .shooting import ShootingInterpolator
+        return ShootingInterpolator.load(model)
     from .learned import LearnedInterpolator
     return LearnedInterpolator(model, batch_size)
 

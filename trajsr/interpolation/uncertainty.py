@@ -128,6 +128,26 @@ def gap_error(errors: np.ndarray) -> np.ndarray:
     return np.sqrt(np.mean(np.square(errors), axis=(1, 2, 3)))
 
 
+def resolve_threshold(max_uncertainty, cal: Calibration):
+    """The fallback threshold (nm) that ``max_uncertainty`` asks for: None (none), ``"default"`` (the
+    calibration's) or a positive length; a one-line error otherwise."""
+    if max_uncertainty is None:
+        return None
+    threshold = cal.max_uncertainty if max_uncertainty == "default" else float(max_uncertainty)
+    if not threshold > 0:
+        raise TrajsrError(f"--max-uncertainty must be a positive length, got {max_uncertainty}")
+    return threshold
+
+
+def calibration_record(model: str, cal: Calibration, threshold, fine) -> str:
+    """What a trajsr ``.h5`` records about the σ it holds (JSON): the model, the validation figures, the
+    threshold (Å) and how many of ``fine``'s gaps were replaced."""
+    import json
+    return json.dumps({"model": model, "sigma": "per atom, of each Cartesian component (nm)",
+                       "validation": cal.fitted_on, "threshold_angstrom": None if threshold is None else threshold * 10,
+                       "replaced_gaps": int(fine.info["gap_flags"]["replaced"].sum())})
+
+
 def apply_calibration(fine, positions, velocities, dt: float, factor: int, parts: dict, cal: Calibration,
                       threshold=None, want_sigma: bool = False, gaps=None) -> dict:
     """σ, per-gap flags and the fallback for a rebuilt fine path, the same for every calibrated method.
