@@ -3,7 +3,8 @@
 The format is chosen by extension, as mdtraj does: trajsr-h5 (``.h5`` with trajsr's schema; other HDF5
 goes to mdtraj), sGDML-style ``.npz``, (ext)xyz through ASE, and every other mdtraj format; the outputs of
 ab initio codes that ASE recognises by name or content (VASP ``vasprun.xml``/``OUTCAR``, CASTEP ``.md``,
-ORCA, FHI-aims, Quantum ESPRESSO, ...) are read through ASE with their forces (read only).
+ORCA, FHI-aims, Quantum ESPRESSO, ...) are read through ASE with their forces (read only), and CP2K's
+``PROJECT-pos-1.xyz`` together with the velocities and forces it writes beside it (:mod:`.cp2k`).
 A format without a chunked reader is read whole and handed out in slices; one without a chunked
 writer is gathered and written at the end.
 """
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import TrajsrError
-from . import ase_io, h5, mdtraj_io, npz
+from . import ase_io, cp2k, h5, mdtraj_io, npz
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,8 +51,37 @@ TRAJSR_H5 = Format("trajsr-h5", lambda path, top: h5.read(path), h5.write,
 NPZ = Format("sGDML npz", lambda path, top: npz.read(path), npz.write, keeps_velocities=True, keeps_time=True)
 EXTXYZ = Format("extended xyz (ASE)", lambda path, top: ase_io.read(path), ase_io.write, keeps_velocities=True,
                 keeps_time=True)
-#: formats by extension; anything else is an mdtraj format (see :func:`mdtraj_format`)
-FORMATS = {".h5": TRAJSR_H5, ".npz": NPZ, ".xyz": EXTXYZ, ".extxyz": EXTXYZ, ".traj": EXTXYZ}
+
+
+def mdtraj_format(suffix: str, *, time=False, velocities=False, topology=False, stream_read=False,
+                  stream_write=False) -> Format:
+    """An mdtraj format: ``time`` (frame times mdtraj reads, ps), ``velocities`` (read, and for trr
+    written), ``topology`` (coordinates only: needs -t/--top), ``stream_read`` (``mdtraj.iterload``),
+    ``stream_write`` (appended chunk by chunk through mdtraj's file objects)."""
+    return Format(f"mdtraj {suffix}", partial(mdtraj_io.read, suffix=suffix, timed=time, needs_topology=topology),
+                  partial(mdtraj_io.write, suffix=suffix, appended=stream_write),
+                  partial(mdtraj_io.read_chunks, suffix=suffix, timed=time) if stream_read else None,
+                  partial(mdtraj_io.Appender, suffix=suffix) if stream_write else None, velocities, time)
+
+
+_COORDINATES = dict(topology=True, stream_read=True)  # coordinates-only files mdtraj.iterload streams
+#: every format by extension, one entry each (an extension not listed goes to mdtraj as it is)
+FORMATS = {
+    ".h5": TRAJSR_H5, ".npz": NPZ, ".xyz": EXTXYZ, ".extxyz": EXTXYZ, ".traj": EXTXYZ,
+    ".dcd": mdtraj_format(".dcd", **_COORDINATES, stream_write=True),
+    ".xtc": mdtraj_format(".xtc", time=True, **_COORDINATES, stream_write=True),
+    ".trr": mdtraj_format(".trr", time=True, velocities=True, topology=True, stream_write=True),
+    ".nc": mdtraj_format(".nc", time=True, velocities=True, **_COORDINATES, stream_write=True),
+    **{s: mdtraj_format(s, time=True, velocities=True, **_COORDINATES) for s in (".ncdf", ".netcdf")},
+    ".dtr": mdtraj_format(".dtr", time=True, **_COORDINATES),
+    **{s: mdtraj_format(s, **_COORDINATES) for s in (".binpos", ".mdcrd", ".crd", ".lammpstrj", ".arc", ".inpcrd",
+                                                     ".rst7", ".restrt", ".ncrst")},
+    ".xyz.gz": mdtraj_format(".xyz.gz", topology=True),
+    **{s: mdtraj_format(s, time=True) for s in (".hdf5", ".lh5")},  # mdtraj's HDF5
+}
+#: what a ``.h5`` without trajsr's schema, or an ``.xyz`` read with a topology, is
+MDTRAJ_H5 = mdtraj_format(".h5", time=True)
+MDTRAJ_XYZ = mdtraj_format(".xyz", topology=True)
 
 
 def _read_only(traj, path):
@@ -60,6 +90,9 @@ def _read_only(traj, path):
 
 
 AIMD_OUTPUT = Format("ab initio MD output (ASE)", lambda path, top: ase_io.read(path), _read_only)
+#: CP2K's PROJECT-pos-N.xyz, with the velocities and forces CP2K writes beside it (read only)
+CP2K_MD = Format("CP2K MD trajectory", lambda path, top: cp2k.read(path), _read_only, keeps_velocities=True,
+                 keeps_time=True)
 #: the outputs of ab initio codes that ASE reads with their forces and energies, by ASE's own name of the
 #: format (recognised by file name or content: ``vasprun.xml``, ``OUTCAR``, CASTEP ``.md``, ...)
 AIMD_OUTPUTS = {"vasp-xml", "vasp-out", "vasp-xdatcar", "castep-md", "orca-output", "aims-output", "espresso-out",
@@ -75,15 +108,6 @@ def aimd_output(path) -> bool:
         return False
 
 
-def mdtraj_format(suffix: str) -> Format:
-    """An mdtraj format: streamed reads where ``mdtraj.iterload`` applies, streamed writes for
-    dcd, xtc, trr and nc; velocities in trr (and read from Amber nc)."""
-    chunks = partial(mdtraj_io.read_chunks, suffix=suffix) if suffix in mdtraj_io.ITERLOADED else None
-    appender = partial(mdtraj_io.Appender, suffix=suffix) if suffix in mdtraj_io.APPENDED else None
-    return Format(f"mdtraj {suffix}", partial(mdtraj_io.read, suffix=suffix), partial(mdtraj_io.write, suffix=suffix),
-                  chunks, appender, suffix in mdtraj_io.WITH_VELOCITIES, suffix in mdtraj_io.TIMED)
-
-
 def suffix_of(path) -> str:
     """The format key of ``path``: its extension, with ``.gz`` kept (``.pdb.gz``)."""
     suffixes = Path(path).suffixes
@@ -97,12 +121,14 @@ def format_for_reading(path, top=None) -> Format:
     to mdtraj)."""
     suffix = suffix_of(path)
     if suffix == ".h5" and not h5.is_trajsr_h5(path):
-        return mdtraj_format(suffix)
+        return MDTRAJ_H5
+    if suffix == ".xyz" and cp2k.is_positions(path):  # its -vel- and -frc- files beside it
+        return CP2K_MD
     if suffix == ".xyz" and top is not None:
-        return mdtraj_format(suffix)
+        return MDTRAJ_XYZ
     if suffix not in FORMATS and aimd_output(path):  # vasprun.xml before mdtraj's .xml
         return AIMD_OUTPUT
-    return FORMATS.get(suffix) or mdtraj_format(suffix)
+    return FORMATS.get(suffix) or mdtraj_format(suffix)  # pdb, gro, mol2, ...: mdtraj decides
 
 
 def format_for_writing(path) -> Format:

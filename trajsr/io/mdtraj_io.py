@@ -1,4 +1,5 @@
-"""Every format mdtraj reads and writes, plus the velocities that trr and Amber NetCDF store."""
+"""Every format mdtraj reads and writes, plus the velocities that trr and Amber NetCDF store. Which
+extension has time, velocities or needs a topology is declared once, in :mod:`trajsr.io.formats`."""
 from __future__ import annotations
 
 import contextlib
@@ -11,18 +12,6 @@ import numpy as np
 from ..errors import TrajsrError
 from ..trajectory import Trajectory
 
-#: formats whose frames carry a time stamp that mdtraj reads (ps)
-TIMED = {".xtc", ".trr", ".nc", ".ncdf", ".netcdf", ".h5", ".hdf5", ".lh5", ".dtr"}
-#: formats that store coordinates only and need a topology file (-t/--top)
-NEEDS_TOPOLOGY = {".dcd", ".xtc", ".trr", ".nc", ".ncdf", ".netcdf", ".binpos", ".mdcrd", ".crd",
-                  ".lammpstrj", ".dtr", ".arc", ".xyz", ".xyz.gz", ".inpcrd", ".rst7", ".restrt",
-                  ".ncrst"}
-#: formats mdtraj.iterload streams (with a topology)
-ITERLOADED = NEEDS_TOPOLOGY - {".trr", ".xyz", ".xyz.gz"}
-#: formats written frame block by frame block through mdtraj's file objects
-APPENDED = {".dcd", ".xtc", ".trr", ".nc"}
-#: formats whose velocities trajsr reads
-WITH_VELOCITIES = {".trr", ".nc", ".ncdf", ".netcdf"}
 #: Amber NetCDF stores velocities in Å / (1/20.455 ps)
 _AMBER_VELOCITY_SCALE = 20.455
 
@@ -40,11 +29,11 @@ def load_topology(top):
         raise TrajsrError(f"{top}: cannot read topology ({_short(err)})") from None
 
 
-def read(path, top=None, suffix: str = "") -> Trajectory:
-    """Read any mdtraj format; positions nm, time ps (``None`` where the format has no time)."""
+def read(path, top=None, suffix: str = "", timed: bool = False, needs_topology: bool = False) -> Trajectory:
+    """Read any mdtraj format; positions nm, time ps (``None`` unless ``timed``)."""
     import mdtraj
     topology = load_topology(top)
-    if topology is None and suffix in NEEDS_TOPOLOGY:
+    if topology is None and needs_topology:
         raise _no_topology(path, suffix)
     try:
         with quiet_stdout():
@@ -57,13 +46,14 @@ def read(path, top=None, suffix: str = "") -> Trajectory:
     elements = [a.element.symbol if a.element is not None else "X" for a in traj.topology.atoms]
     velocities = _velocities(path, suffix, traj.n_frames)
     return Trajectory(positions=traj.xyz, elements=elements, velocities=velocities,
-                      time=traj.time if suffix in TIMED else None,
+                      time=traj.time if timed else None,
                       unitcell_vectors=traj.unitcell_vectors, topology=traj.topology, source=str(path))
 
 
-def write(traj: Trajectory, path, suffix: str) -> None:
-    """Write with mdtraj (float32 nm); trr also gets velocities. xtc warns: it keeps 0.001 nm."""
-    if suffix in APPENDED:
+def write(traj: Trajectory, path, suffix: str, appended: bool = False) -> None:
+    """Write with mdtraj (float32 nm); ``appended`` formats (dcd, xtc, trr with velocities, nc) through
+    :class:`Appender`. xtc warns: it keeps 0.001 nm."""
+    if appended:
         appender = Appender(path, suffix)
         appender.append(traj)
         appender.close()
@@ -74,7 +64,7 @@ def write(traj: Trajectory, path, suffix: str) -> None:
         raise TrajsrError(f"cannot write {suffix or 'this'} format ({_short(err)})") from None
 
 
-def read_chunks(path, top, chunk: int, suffix: str):
+def read_chunks(path, top, chunk: int, suffix: str, timed: bool = False):
     """Yield :class:`Trajectory` chunks of ``chunk`` frames through ``mdtraj.iterload`` (nm, ps)."""
     import mdtraj
     topology = load_topology(top)
@@ -90,7 +80,7 @@ def read_chunks(path, top, chunk: int, suffix: str):
                 part = next(parts, None)
             if part is None:
                 break
-            yield Trajectory(positions=part.xyz, elements=elements, time=part.time if suffix in TIMED else None,
+            yield Trajectory(positions=part.xyz, elements=elements, time=part.time if timed else None,
                              unitcell_vectors=part.unitcell_vectors, topology=topology, source=str(path),
                              first_frame=lo)
             lo += part.n_frames
