@@ -105,7 +105,7 @@ def test_element_temperature_error_bars_come_from_the_spread_between_runs():
     """Three runs, the same canonical velocities scaled to 380, 400 and 420 K: each element's error bar
     is the runs' standard deviation (20 K) over √3, not the far smaller one of the frames pooled."""
     from trajsr import load
-    from trajsr.observables import temperature_by_element, temperature_by_element_error_bars
+    from trajsr.observables import pooled_temperature_by_element, temperature_by_element_error_bars
     from trajsr.propagation.thermostats import maxwell_boltzmann
     from trajsr.resources import shipped_folder
     ethanol = load(shipped_folder("datasets") / "ethanol-gfn2-seed0.h5")[:1]
@@ -114,7 +114,7 @@ def test_element_temperature_error_bars_come_from_the_spread_between_runs():
     runs = [ethanol.replace(positions=x, velocities=v * np.sqrt(kelvin / 400.0), time=np.arange(20000) * 0.005,
                             potential_energy=None)
             for kelvin in (380.0, 400.0, 420.0)]
-    middle = temperature_by_element(runs[1])
+    middle = pooled_temperature_by_element(runs[1])
     assert middle["O"] == pytest.approx(400.0, rel=0.03)
     bars = temperature_by_element_error_bars(runs)
     assert set(bars) == {"C", "O", "H"}

@@ -246,7 +246,7 @@ def hydrogen_hops_per_ps(trajectories, commit_angstrom: float = 1.1) -> float:
 
 
 # -- temperatures and energies --------------------------------------------------------------------
-def temperature_by_element(trajectories) -> dict:
+def pooled_temperature_by_element(trajectories) -> dict:
     """Mean vibrational temperature (K) of each element's atoms, pooled: the rigid-body motion removed,
     each atom's kinetic energy over the degrees of freedom it keeps
     (:func:`trajsr.physics.temperature_by_element`)."""
@@ -335,7 +335,7 @@ def temperature_by_element_error_bars(runs) -> dict:
     to run by ~10% (one oxygen over 25 ps of ethanol) and only independent runs average it out; frames of
     one run are not independent samples. NaN for fewer than two runs.
     """
-    per_run = [temperature_by_element(t) for t in _as_list(runs)]
+    per_run = [pooled_temperature_by_element(t) for t in _as_list(runs)]
     if len(per_run) < 2:
         return {e: float("nan") for e in per_run[0]}
     return {e: float(np.std([r[e] for r in per_run], ddof=1) / np.sqrt(len(per_run))) for e in per_run[0]}
@@ -364,7 +364,7 @@ def compare_sampling(reference, other) -> dict:
     frame spacing): VDOS overlap (≥ 300 cm⁻¹), mean Wasserstein-1 distance of bond lengths (Å) and bond
     angles (degrees), the bond W1 blind to which atoms are bonded (Å, :func:`sorted_bond_lengths`),
     vibrational temperature by element (K) of both and the largest relative difference."""
-    mine, theirs = temperature_by_element(other), temperature_by_element(reference)
+    mine, theirs = pooled_temperature_by_element(other), pooled_temperature_by_element(reference)
     return dict(vdos_overlap=vdos_overlap(reference, other),
                 bond_w1_angstrom=bond_length_distance(reference, other),
                 bond_w1_by_element_angstrom=bond_length_distance(reference, other, by_element=True),
