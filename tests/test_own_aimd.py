@@ -124,3 +124,69 @@ def test_readme_own_aimd_block_runs_at_tiny_size(tmp_path, cli):
         proc = _run_in(tmp_path, shlex.split(line)[1:])
         assert proc.returncode == 0, f"{line}\n{proc.stderr}"
     assert "MAE" in proc.stdout and (tmp_path / "mine.json").exists()
+
+
+def test_train_a_propagator_from_stored_forces_without_velocities(gfn1, cli, tmp_path):
+    """A file of positions and forces (VASP, CP2K pos + frc, ...) is enough for a Hamiltonian propagator:
+    its potential is fitted to the forces and shoots the file's gaps; what it cannot learn from is refused."""
+    from trajsr.interpolation.shooting import ShootingInterpolator
+    from trajsr.propagation.forces import predicted_forces
+    run = load(gfn1 / "run.extxyz").replace(velocities=None)
+    save(run, tmp_path / "pf.extxyz")
+    out = cli("train", "--task", "propagate", tmp_path / "pf.extxyz", "--model", "hnn", "--factor", 2, "--width", 32,
+              "--force-matching-minutes", 0.05, "-o", tmp_path / "pf.keras").stdout
+    assert "potential fitted to the stored forces" in out and "no rollout fit" in out
+    step = ShootingInterpolator.load(tmp_path / "pf.keras").step
+    assert step.metadata["training"]["rollout"].startswith("none")
+    error = np.abs(predicted_forces(step, run.positions) - run.forces).mean() / np.abs(run.forces).mean()
+    assert error < 0.5  # an untrained potential (zero output layer) is 1.0
+    shot = cli("upsample", tmp_path / "pf.extxyz", "--model", tmp_path / "pf.keras", "--factor", 10,
+               "-o", tmp_path / "fine.h5").stdout
+    assert "from positions only" in shot and "401 frames" in shot
+    fails(cli("train", "--task", "propagate", tmp_path / "pf.extxyz", "--model", "lstm", "--factor", 2,
+              "-o", tmp_path / "l.keras", check=False), "pf.extxyz", "no velocities", "--model hnn")
+    save(run.replace(forces=None, potential_energy=None), tmp_path / "bare.h5")
+    fails(cli("train", "--task", "propagate", tmp_path / "bare.h5", "--model", "hnn", "--factor", 2,
+              "-o", tmp_path / "b.keras", check=False), "bare.h5", "neither velocities nor forces")
+    no_leftovers(tmp_path, "l.keras", "b.keras")
+
+
+def write_cp2k(traj, folder, project="run"):
+    """CP2K's three MD files as CP2K writes them (Å; bohr per atomic time unit; hartree/bohr; hartree; fs),
+    converted with ASE's constants (independent of trajsr's)."""
+    from ase import units
+    aut_ps = units._aut * 1e12
+    values = {"pos": traj.positions * 10, "vel": traj.velocities * 10 / units.Bohr * aut_ps,
+              "frc": traj.forces / KJ_PER_MOL_PER_EV / 10 / units.Hartree * units.Bohr}
+    energy = traj.potential_energy / KJ_PER_MOL_PER_EV / units.Hartree
+    for kind, array in values.items():
+        with open(folder / f"{project}-{kind}-1.xyz", "w") as f:
+            for i, frame in enumerate(array):
+                f.write(f"{traj.n_atoms:8d}\n i = {10 * i:8d}, time = {traj.time[i] * 1000:12.3f}, E = "
+                        f"{energy[i]:20.10f}\n")
+                f.writelines(f" {e:2s} {x:20.10f} {y:20.10f} {z:20.10f}\n" for e, (x, y, z) in zip(traj.elements, frame))
+    return folder / f"{project}-pos-1.xyz"
+
+
+def test_cp2k_positions_velocities_and_forces_read_as_one_trajectory(gfn1, cli, tmp_path):
+    run = load(gfn1 / "run.extxyz")
+    pos = write_cp2k(run, tmp_path)
+    back = load(pos)
+    np.testing.assert_allclose(back.positions, run.positions, atol=1e-10)
+    np.testing.assert_allclose(back.velocities, run.velocities, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(back.forces, run.forces, rtol=1e-6, atol=1e-3)
+    np.testing.assert_allclose(back.potential_energy, run.potential_energy, rtol=1e-7)  # CODATA versions
+    np.testing.assert_allclose(back.time, run.time, atol=1e-6)
+    shot = cli("upsample", pos, "--model", PROPAGATOR, "--factor", 10, "-o", tmp_path / "fine.h5").stdout
+    assert "with the file's velocities" in shot and "401 frames" in shot
+    (tmp_path / "run-vel-1.xyz").unlink()  # positions and forces only: still one trajectory
+    assert load(pos).velocities is None and load(pos).forces is not None
+    lines = (tmp_path / "run-frc-1.xyz").read_text().splitlines()
+    (tmp_path / "run-frc-1.xyz").write_text("\n".join(lines[:-2 * (run.n_atoms + 2)]) + "\n")  # two frames short
+    fails(cli("temperature", pos, check=False), "run-frc-1.xyz", "39 frames", "41")
+    (tmp_path / "run-frc-1.xyz").unlink()
+    text = pos.read_text().splitlines()
+    pos.write_text("\n".join(text[:-3]) + "\n")  # cut inside the last frame
+    fails(cli("upsample", pos, "--model", PROPAGATOR, "--factor", 10, "-o", tmp_path / "cut.h5", check=False),
+          "run-pos-1.xyz", "frame 40", "incomplete")
+    no_leftovers(tmp_path, "cut.h5")

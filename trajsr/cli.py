@@ -145,6 +145,11 @@ def cmd_train(args):
                                     force_matching_minutes=args.force_matching_minutes, initial=args.initial,
                                     verbose=verbose)
         key, what = _best_key(history)
+        if getattr(history, "fitted_to", None) == "forces":
+            print(f"{args.model} propagator: potential fitted to the stored forces, best {what} force error "
+                  f"{_best(history.history[key]):.3f} of their RMS; no rollout fit (the files store no "
+                  f"velocities) -> {args.output}")
+            return
         print(f"{args.model} propagator: best {what} rollout MAE "
               f"{_best(history.history[key]) * ANGSTROM_PER_NM:.3e} Å -> {args.output}")
         _say_if_cut(args, history)

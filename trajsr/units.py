@@ -13,6 +13,8 @@ PS_PER_FS = 1e-3
 NM_PER_PS_PER_ANGSTROM_PER_FS = 100.0
 #: 1 eV in kJ/mol
 KJ_PER_MOL_PER_EV = 96.48533212331
+#: 1 hartree in kJ/mol
+KJ_PER_MOL_PER_HARTREE = 2625.4996394799
 #: wavenumber (cm^-1) of a frequency of 1 THz (1/ps)
 INVERSE_CM_PER_THZ = 33.35640951981521
 
@@ -34,7 +36,7 @@ def length_to_nm(unit: str) -> float:
 
 
 def time_to_ps(unit: str) -> float:
-    """Factor that converts a time in ``unit`` (``"fs"``, ``"ps"``, ``"ns"``) to ps."""
+    """Factor that converts a time in ``unit`` (``"fs"``, ``"ps"``, ``"ns"``, ``"au"``) to ps."""
     key = _key(unit)
     if key not in _TIME_TO_PS:
         raise ValueError(f"unknown time unit {unit!r}; known: fs, ps, ns")

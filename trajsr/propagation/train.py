@@ -38,17 +38,41 @@ def rollout_examples(traj, factor: int, strides: int, step: int = 1, reverse: bo
     return x[:, 0].astype(np.float32), v[:, 0].astype(np.float32), targets.astype(np.float32)
 
 
+def _forces_only(trajs, model) -> bool:
+    """True when the files store forces and no velocities: a Hamiltonian family then learns its potential
+    from the forces alone (no rollout fit). One-line errors for what cannot be learned from."""
+    missing = [t for t in trajs if t.velocities is None]
+    if not missing:
+        return False
+    from ..dynamics.registry import FAMILIES
+    first = missing[0].source
+    if not FAMILIES[model].step.has_potential:
+        raise TrajsrError(f"{first}: no velocities; the {model!r} family learns from them (a Hamiltonian family, "
+                          f"--model hnn, can learn its potential from stored forces alone)")
+    bare = [t.source for t in trajs if t.forces is None]
+    if bare:
+        raise TrajsrError(f"{bare[0]}: neither velocities nor forces; a propagator learns from one of them "
+                          "(for positions only, trajsr adapt fits a propagator of the same molecule to the paths "
+                          "between its frames)")
+    with_velocities = [t.source for t in trajs if t.velocities is not None]
+    if with_velocities:
+        raise TrajsrError(f"{first} stores no velocities, {with_velocities[0]} does: train on files of one kind")
+    return True
+
+
 def propagator_stats(trajs, factor, reference, masses) -> dict:
     """Normalisation from training trajectories only: aligned positions, velocities, stride changes,
     inverse-distance features."""
     xs, vs, dxs, dvs, feats = [], [], [], [], []
     for t in trajs:
         tau = t.dt * factor
-        x0, v0 = t.positions[:-factor], t.velocities[:-factor]
+        # a file without velocities trains only a potential, which reads only the feature statistics
+        velocities = t.velocities if t.velocities is not None else np.gradient(t.positions, t.dt, axis=0)
+        x0, v0 = t.positions[:-factor], velocities[:-factor]
         aligned, com, rot = align(x0, reference, masses)
         v_rot = np.einsum("fai,fij->faj", internal_velocities(v0, masses)[0], rot)
         x1 = np.einsum("fai,fij->faj", t.positions[factor:] - com, rot)
-        v1 = np.einsum("fai,fij->faj", t.velocities[factor:], rot)
+        v1 = np.einsum("fai,fij->faj", velocities[factor:], rot)
         xs.append(aligned.reshape(len(x0), -1))
         vs.append(v_rot.reshape(len(x0), -1))
         dxs.append((x1 - aligned - v_rot * tau).reshape(len(x0), -1))
@@ -89,6 +113,9 @@ def fit_propagator(train, *, model="hnn", factor=10, strides=4, substeps=10, val
             raise TrajsrError(f"{initial}: a {initial_step.family} propagator of width {initial_step.width}; "
                               f"this training is {model}, width {width}")
     trajs, valid = split_data(train, validation, top, dt_fs)
+    forces_only = _forces_only(trajs + valid, model)
+    if forces_only and not force_matching_minutes:
+        force_matching_minutes = max_minutes  # the forces are all there is to fit; None: until it stops improving
     strategy_ = distribution_strategy(strategy)  # before other TensorFlow work (collectives need it)
     keras.utils.set_random_seed(seed)
     first = trajs[0]
@@ -113,15 +140,27 @@ def fit_propagator(train, *, model="hnn", factor=10, strides=4, substeps=10, val
                     force_matching_minutes=force_matching_minutes, initial=str(initial) if initial else None,
                     files=[t.source for t in trajs], validation=[t.source for t in valid])
     check_work_folder(work_folder(output, work_dir), settings)  # before the minutes of force matching
-    if force_matching_minutes:
+    if force_matching_minutes or forces_only:
         from .forces import fit_forces
         with strategy_.scope():
+            # forces alone: this is the whole training, and the files' options are its options; every
+            # stored frame counts (strided frames are far apart already)
+            alone = dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, patience=patience,
+                         every=1) if forces_only else {}
             forces = fit_forces(step, trajs, valid, max_minutes=force_matching_minutes, seed=seed,
-                                verbose=verbose)
+                                verbose=verbose, **alone)
         step.metadata["training"]["force_matching"] = dict(epochs=len(forces.history["loss"]),
-                                                      minutes=float(force_matching_minutes),
+                                                      minutes=force_matching_minutes and float(force_matching_minutes),
                                                       best_loss=float(min(forces.history.get(
                                                           "val_loss", forces.history["loss"]))))
+
+    if forces_only:  # no rollout to fit: the potential is the model
+        from ..training import save_model
+        step.metadata["training"]["rollout"] = "none: the training files store forces but no velocities"
+        if output is not None:
+            save_model(net, output, force)
+        forces.fitted_to = "forces"
+        return net, forces
 
     def dataset(ts, shuffle, step_):
         parts = [rollout_examples(t, factor, strides, step_) for t in ts]
