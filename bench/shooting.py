@@ -10,7 +10,7 @@ propagator or any interpolator), rebuild the dropped frames with :class:`trajsr.
 - ``--velocities``: the file's velocities at the kept frames, each gap bridged from both ends; judged
   against cubic Hermite interpolation (positions and velocities at the same kept frames).
 Reports MAE (Å), the ratio per trajectory, and the median and worst ratio. Writes
-bench/results/{NAME}.{md,json} (default NAME: shooting[-velocities]-f{first factor}).
+bench/results/{NAME}.{md,json}, one per factor (default NAME: shooting[-velocities]-f{factor}).
 """
 import argparse
 import glob
@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from trajsr import ShootingInterpolator, get_baseline, load, reconstruction_errors
+from trajsr.observables import kinetic_temperature
 from trajsr.report import table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +42,7 @@ def judge(shooting, path, factor, velocities):
     rebuilt = shooting.interpolate(coarse, factor)
     seconds = time.perf_counter() - start
     baseline = get_baseline("hermite" if velocities else "spline").interpolate(coarse, factor)
-    return dict(file=Path(path).name, temperature_K=fine.info.get("temperature_K"),
+    return dict(file=Path(path).name, temperature_K=kinetic_temperature(fine, "velocities")["temperature_K"],
                 model_mae_angstrom=reconstruction_errors(fine, rebuilt, factor)["mae_angstrom"],
                 baseline_mae_angstrom=reconstruction_errors(fine, baseline, factor)["mae_angstrom"],
                 seconds=seconds, fine_frames_per_second=rebuilt.n_frames / seconds)
@@ -53,7 +54,8 @@ def main():
     p.add_argument("--factors", type=int, nargs="+", default=[10, 20, 40])
     p.add_argument("--tests", nargs="+", default=TESTS)
     p.add_argument("--velocities", action="store_true", help="use the files' velocities; judge against Hermite")
-    p.add_argument("--name", help="results file stem (default: shooting[-velocities]-f{first factor})")
+    p.add_argument("--name", help="results file stem, -fF added per factor when several are given "
+                   "(default: shooting[-velocities]-fF)")
     p.add_argument("--about", help="what the test trajectories are, for the title (default: held-out)")
     p.add_argument("--record", action="store_true",
                    help="also write the median and worst ratios into the model's card (MODEL.json)")
@@ -63,10 +65,10 @@ def main():
     shooting = ShootingInterpolator.load(args.model)
     inputs = ("positions and velocities at the kept frames; the baseline is cubic Hermite through the same"
               if args.velocities else "positions only; the baseline is SciPy's cubic spline through the same")
-    results, lines = {}, [f"# Shooting with `{Path(args.model).name}` on {len(tests)} {args.about or 'held-out'} "
-                          "trajectories", "",
-                          f"Command: `python bench/shooting.py {shlex.join(sys.argv[1:])}`. Input: {inputs} kept "
-                          "frames. MAE over the dropped frames, Å.", ""]
+    command = "python bench/shooting.py " + shlex.join(sys.argv[1:])
+    title = [f"# Shooting with `{Path(args.model).name}` on {len(tests)} {args.about or 'held-out'} trajectories", "",
+             f"Command: `{command}`. Input: {inputs} kept frames. MAE over the dropped frames, Å.", ""]
+    results = {}
     for factor in args.factors:
         per = [judge(shooting, path, factor, args.velocities) for path in tests]
         for r in per:
@@ -75,21 +77,22 @@ def main():
         ratios = [r[f"{baseline.lower()}_over_model"] for r in per]
         results[factor] = dict(per_trajectory=per, baseline=baseline.lower(), median=float(np.median(ratios)),
                                worst=float(np.min(ratios)))
-        rows = [[r["file"], f"{r['temperature_K']:g}", f"{r['model_mae_angstrom']:.2e}",
+        rows = [[r["file"], f"{r['temperature_K']:.0f}", f"{r['model_mae_angstrom']:.2e}",
                  f"{r['baseline_mae_angstrom']:.2e}", f"{ratio:.1f}x", f"{r['fine_frames_per_second']:,.0f}"]
                 for r, ratio in zip(per, ratios)]
         dt_fs = load(tests[0]).dt * 1000 * factor
-        lines += [f"## factor {factor} ({dt_fs:g} fs between kept frames)", "",
-                  table(["trajectory", "T (K)", "shooting MAE (Å)", f"{baseline} MAE (Å)", f"{baseline}/shooting",
-                         "fine frames/s"], rows),
-                  "", f"Median {np.median(ratios):.1f}x below {baseline}, worst {np.min(ratios):.1f}x.", ""]
-    text = "\n".join(lines)
-    print(text)
-    name = args.name or f"shooting{'-velocities' if args.velocities else ''}-f{args.factors[0]}"
-    (RESULTS / f"{name}.md").write_text(text + "\n")
-    command = "python bench/shooting.py " + shlex.join(sys.argv[1:])
-    (RESULTS / f"{name}.json").write_text(json.dumps(dict(model=args.model, command=command, results=results),
-                                                     indent=1) + "\n")
+        text = "\n".join(title + [
+            f"## factor {factor} ({dt_fs:g} fs between kept frames)", "",
+            table(["trajectory", "T (K)", "shooting MAE (Å)", f"{baseline} MAE (Å)", f"{baseline}/shooting",
+                   "fine frames/s"], rows),
+            "", f"Median {np.median(ratios):.1f}x below {baseline}, worst {np.min(ratios):.1f}x.", ""])
+        print(text)
+        # one file per factor: NAME as given for one factor, else NAME-fF (default NAME: shooting[-velocities])
+        stem = args.name or f"shooting{'-velocities' if args.velocities else ''}"
+        name = stem if args.name and len(args.factors) == 1 else f"{stem}-f{factor}"
+        (RESULTS / f"{name}.md").write_text(text + "\n")
+        (RESULTS / f"{name}.json").write_text(json.dumps(dict(model=args.model, command=command,
+                                                              results={factor: results[factor]}), indent=1) + "\n")
     if args.record:
         record(Path(args.model).with_suffix(".json"), results, args.velocities, command)
 

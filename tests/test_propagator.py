@@ -1,4 +1,6 @@
 """Learned propagators: energy conservation, momentum, energy rescaling, ASE integrator, guard, CLI."""
+from pathlib import Path
+
 import ase
 import ase.io
 import numpy as np
@@ -308,8 +310,11 @@ def test_shooting_hits_both_ends_of_a_gap(oscillator_model):
         ShootingInterpolator(type("Step", (), {"family": "lstm"})())
     with pytest.raises(TrajsrError, match="ShootingInterpolator.load"):  # a path, not a loaded step
         ShootingInterpolator(str(oscillator_model))
-    for bad in (dict(jacobians=0), dict(batch=0), dict(iterations=-1), dict(iterations=2.5)):
+    for bad in (dict(batch=0), dict(iterations=-1), dict(iterations=2.5)):
         with pytest.raises(TrajsrError, match=f"{next(iter(bad))} must be an integer"):
+            ShootingInterpolator(shooting.step, **bad)
+    for bad in (dict(tolerance=0), dict(refresh=-1.0), dict(tolerance=float("nan")), dict(refresh="2")):
+        with pytest.raises(TrajsrError, match=f"{next(iter(bad))} must be a positive velocity in nm/ps"):
             ShootingInterpolator(shooting.step, **bad)
 
 
@@ -329,6 +334,43 @@ def test_shooting_jacobian_matches_finite_differences(oscillator_model):
         numeric = np.concatenate([(xp - xm)[:, -1].reshape(3, 6), (vp - vm)[:, -1].reshape(3, 6)], 1) / (2 * eps)
         np.testing.assert_allclose(jac[:, :, column], numeric, atol=2e-3 * np.abs(jac).max())
     np.testing.assert_allclose(end[:, :6], shooting._batched(path, x, v)[0][:, -1].reshape(3, 6), atol=1e-6)
+
+
+def test_learned_hessian_written_out_matches_reverse_mode():
+    """The chain rule written out (HamiltonianStep.acceleration_and_jacobian) against 3N reverse passes
+    through the shipped ethanol propagator's potential, at frames of the shipped trajectory."""
+    import tensorflow as tf
+    from trajsr.interpolation.shooting import ShootingInterpolator
+    from .test_wrong_answers import PROPAGATOR
+    step = ShootingInterpolator.load(PROPAGATOR).step
+    q = tf.constant(load(Path(__file__).parents[1] / "datasets" / "ethanol-gfn2-seed0.h5").positions[::500], tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(q)
+        a = step.acceleration(q)
+        flat = tf.reshape(a, (len(q), -1))
+    reverse = tape.batch_jacobian(flat, q).numpy().reshape(len(q), 27, 27)
+    a_written, jacobian = step.acceleration_and_jacobian(q)
+    np.testing.assert_allclose(a_written, a, atol=1e-5 * np.abs(a).max())
+    np.testing.assert_allclose(jacobian, reverse, atol=1e-5 * np.abs(reverse).max())
+    assert np.abs(reverse).max() > 0
+
+
+def test_multiple_shooting_step_is_the_least_squares_step():
+    """The banded normal equations give the dense least-squares Gauss–Newton step."""
+    from trajsr.interpolation.multiple_shooting import ChainNormalEquations
+    rng = np.random.default_rng(0)
+    gaps, n3, weight, tau = 5, 4, 3.0, 0.005
+    jx, jv = rng.normal(size=(gaps, n3, n3)) * tau, np.eye(n3) + rng.normal(size=(gaps, n3, n3)) * 0.1
+    miss, jump = rng.normal(size=(gaps, n3)), rng.normal(size=(gaps, n3))
+    a = np.zeros((2 * gaps * n3, (gaps + 1) * n3))
+    for g in range(gaps):
+        rows = slice(2 * g * n3, (2 * g + 1) * n3), slice((2 * g + 1) * n3, (2 * g + 2) * n3)
+        a[rows[0], g * n3:(g + 1) * n3] = weight * jx[g]
+        a[rows[1], g * n3:(g + 1) * n3] = tau * jv[g]
+        a[rows[1], (g + 1) * n3:(g + 2) * n3] = -tau * np.eye(n3)
+    dense = np.linalg.lstsq(a, np.stack([miss, jump], 1).ravel(), rcond=None)[0]
+    banded = ChainNormalEquations(jx, jv, weight, tau, damping=0.0).step(miss, jump)
+    np.testing.assert_allclose(banded.ravel(), dense, rtol=1e-6, atol=1e-9 * np.abs(dense).max())
 
 
 def test_forces_read_off_velocity_verlet_frames_are_the_springs():
