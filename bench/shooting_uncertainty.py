@@ -17,7 +17,8 @@ Positions only (the velocities the files store are dropped). Per trajectory and 
 
 Then the median and the worst over the test set; each trajectory is labelled by its measured kinetic
 temperature. And three hostile inputs through the CLI (frames 10x further apart than ``--dt`` says,
-factor 500, another molecule): their exit status and message. Writes bench/results/shooting-uncertainty.{md,json}.
+factor 500, another molecule): their exit status and message. Writes bench/results/shooting-uncertainty.{md,json}
+(another model than the default: shooting-uncertainty-MODEL.{md,json}).
 """
 import argparse
 import json
@@ -44,6 +45,7 @@ TEST = ([f"data/ethanol-test/t300/ethanol-gfn2-seed{s}.h5" for s in range(301, 3
         + [f"data/ethanol/ethanol-gfn2-seed{s}.h5" for s in range(101, 104)]
         + ["data/ethanol-test/t500/ethanol-gfn2-seed104.h5"]
         + [f"data/ethanol-test/t700/ethanol-gfn2-seed{s}.h5" for s in range(701, 705)])
+DEFAULT_MODEL = "models/ethanol-gfn2-prop-f10.keras"
 OTHER = ([f"data/ethanol-gfn1/t{t}/ethanol-gfn1-seed{7000 + t + i}.h5" for t in (300, 500, 700) for i in (1, 2)]
          + [f"data/ethanol-test/t1000/ethanol-gfn2-seed{s}.h5" for s in (1001, 1002)])
 OTHER_MOLECULE = "data/malonaldehyde-test/t500/malonaldehyde-gfn2-seed2501.h5"
@@ -120,7 +122,7 @@ def rows_table(rows):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="models/ethanol-gfn2-prop-f10.keras")
+    p.add_argument("--model", default=DEFAULT_MODEL)
     p.add_argument("--factors", type=int, nargs="+", default=[10, 20])
     p.add_argument("--test", nargs="+", default=TEST)
     p.add_argument("--other", nargs="+", default=OTHER)
@@ -128,12 +130,14 @@ def main():
     p.add_argument("--wrong-input-only", action="store_true",
                    help="only re-run the wrong inputs; the figures come from the last results file")
     args = p.parse_args()
+    # the default model's figures in shooting-uncertainty.*, another model's in shooting-uncertainty-MODEL.*
+    stem = "shooting-uncertainty" + ("" if Path(args.model) == Path(DEFAULT_MODEL) else f"-{Path(args.model).stem}")
     if args.wrong_input_only:
-        report = json.loads((RESULTS / "shooting-uncertainty.json").read_text())
+        report = json.loads((RESULTS / f"{stem}.json").read_text())
         report["wrong_input"] = hostile(args.model)
-        (RESULTS / "shooting-uncertainty.json").write_text(json.dumps(report, indent=1))
-        text = (RESULTS / "shooting-uncertainty.md").read_text().split("\nWrong input")[0].rstrip()
-        (RESULTS / "shooting-uncertainty.md").write_text(f"{text}\n\nWrong input (`python bench/shooting_uncertainty.py "
+        (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=1))
+        text = (RESULTS / f"{stem}.md").read_text().split("\nWrong input")[0].rstrip()
+        (RESULTS / f"{stem}.md").write_text(f"{text}\n\nWrong input (`python bench/shooting_uncertainty.py "
                                                          f"--wrong-input-only`):\n\n{wrong_input_table(report['wrong_input'])}\n")
         print(wrong_input_table(report["wrong_input"]))
         return
@@ -167,8 +171,8 @@ def main():
     report["wrong_input"] = hostile(args.model)
     lines += ["Wrong input:", "", wrong_input_table(report["wrong_input"]), ""]
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "shooting-uncertainty.json").write_text(json.dumps(report, indent=1))
-    (RESULTS / "shooting-uncertainty.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=1))
+    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     if args.record:
         record(ROOT / Path(args.model).with_suffix(".json"), report)

@@ -76,6 +76,27 @@ print(f.n_frames / statistics.median(ts))
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def shooting_steady(model, data, repeat=3):
+    """Shooting's fine frames per second at factor 10 on a shipped 5 fs-strided trajectory of the model's
+    molecule, from positions only and with the file's velocities, once loaded and compiled (in-process,
+    in memory)."""
+    code = f"""
+import time, statistics
+from trajsr.cli import import_tensorflow; import_tensorflow()
+from trajsr import ShootingInterpolator, load
+c = load("{data}").stride(10)
+s = ShootingInterpolator.load("{model}")
+for coarse in (c.replace(velocities=None), c):
+    s.interpolate(coarse, 10)
+    ts = []
+    for _ in range({repeat}):
+        t = time.perf_counter(); f = s.interpolate(coarse, 10); ts.append(time.perf_counter() - t)
+    print(f.n_frames / statistics.median(ts))
+"""
+    out = subprocess.run([PY, "-c", code], capture_output=True, text=True).stdout.split()
+    return float(out[-2]), float(out[-1])
+
+
 def propagator_steady(model, n_steps=8000):
     code = f"""
 import time
@@ -99,14 +120,15 @@ for interval in (1, 100):
     return float(out[-3]), float(out[-2]), float(out[-1])
 
 
-def gfn2_seconds_per_ps(steps=1000):
+def gfn2_seconds_per_ps(steps=1000, data=ROOT / "datasets" / "ethanol-gfn2-seed0.h5"):
+    """GFN2-xTB velocity Verlet at 0.5 fs on one thread (tblite through ASE): seconds per simulated ps."""
     code = f"""
 import time
 from ase.md.verlet import VelocityVerlet
 from ase import units
 from trajsr import load
 from trajsr.datasets.xtb import gfn2_calculator
-atoms = load("{ROOT / 'datasets' / 'ethanol-gfn2-seed0.h5'}").to_ase(0)
+atoms = load("{data}").to_ase(0)
 atoms.calc = gfn2_calculator()
 dyn = VelocityVerlet(atoms, 0.5 * units.fs)
 dyn.run(10)
@@ -169,6 +191,12 @@ def main():
     prop = ROOT / "models" / "ethanol-gfn2-prop-f10.keras"
     r["propagator_steady_s_per_ps"], r["ase_s_per_step_interval1"], r["ase_s_per_step_interval100"] = \
         propagator_steady(prop)
+    r["shooting_fine_frames_per_s"] = {}  # each shipped f10 propagator on its molecule's shipped trajectory
+    for model in sorted((ROOT / "models").glob("*-gfn2-prop-f10.keras")):
+        data = ROOT / "datasets" / f"{model.name.split('-prop-')[0]}-seed0.h5"
+        r["shooting_fine_frames_per_s"][model.name] = dict(zip(("positions", "velocities"),
+                                                               shooting_steady(model, data)),
+                                                           gfn2_step_s=gfn2_seconds_per_ps(200, data) * 0.0005)
     r["gfn2_s_per_ps"] = gfn2_seconds_per_ps()
     r["rollout_ps"] = args.rollout_ps
     report(r, args)
@@ -206,6 +234,11 @@ def report(r, args):
               f"| `trajsr propagate --temperature 500 --fill` {r['rollout_ps']:g} ps end to end (0.5 fs frames) | "
               f"{r['propagate_filled_end_to_end_s']:.1f} | {gfn2_total / r['propagate_filled_end_to_end_s']:.0f}x "
               f"faster than GFN2-xTB's {gfn2_total:.0f} s |",
+              *[f"| shooting with `{name}`, factor 10, {mode} (fine frames/s, in memory) | {fps[key]:,.0f} /s | "
+                f"{fps[key] * fps['gfn2_step_s']:.0f}x cheaper per fine frame than a GFN2-xTB step of the same "
+                f"molecule ({fps['gfn2_step_s'] * 1e3:.1f} ms) |"
+                for name, fps in r["shooting_fine_frames_per_s"].items()
+                for mode, key in (("positions only", "positions"), ("with the file's velocities", "velocities"))],
               f"| `LearnedDynamics`, observer every step (s per step) | {r['ase_s_per_step_interval1'] * 1e3:.2f} ms | |",
               f"| `LearnedDynamics`, observer every 100 steps (s per step) | "
               f"{r['ase_s_per_step_interval100'] * 1e3:.2f} ms | |", ""]

@@ -123,7 +123,17 @@ def section(name):
         titled = [re.sub(r"^# (.*)", r"**\1**", p.read_text().strip(), count=1) for p in parts]  # one per file
         return "\n\n".join(re.sub(r"^## ", "#### ", t, flags=re.M) for t in titled) or \
             f"(not run yet: no bench/results/{name}-f*.md)"
-    path = ROOT / "bench" / "results" / f"{name}.md"
+    if name == "shooting-uncertainty":  # the default model's, then each other model's (with its title)
+        others = sorted((ROOT / "bench" / "results").glob(f"{name}-*.md"))
+        text = section_of_file(ROOT / "bench" / "results" / f"{name}.md")
+        return "\n\n".join([text] + [re.sub(r"^## ", "#### ", re.sub(r"^# (.*)", r"**\1**", p.read_text().strip(),
+                                                                      count=1), flags=re.M) for p in others])
+    return section_of_file(ROOT / "bench" / "results" / f"{name}.md")
+
+
+def section_of_file(path):
+    """A results file's text without its own title, its headings one level down."""
+    name = path.stem
     if not path.exists():
         return f"(not run yet: `bench/results/{name}.md` is missing)"
     text = path.read_text().split("\n", 1)[1].strip()  # drop the file's own title

@@ -37,3 +37,48 @@ def test_propagator_python_block_runs_as_written(readme_folder):
     assert (readme_folder / "md.traj").exists()  # LearnedDynamics' trajectory
     times = [float(line) for line in out.getvalue().split()]
     assert len(times) == 11 and times[-1] > times[0]  # the observer every 10 of 100 steps (ASE time units)
+
+
+def test_own_model_trust_and_python_blocks_run_in_order_at_tiny_size(readme_folder):
+    """In one folder, in README order: the walk-through's coarse file, "Then your own model" (datasets
+    make, train), the trust section's calibrate line on that model, and the Python section, with the
+    sizes cut down (fewer MD steps, one epoch)."""
+    import shlex
+    import subprocess
+    import sys
+    text = (ROOT / "README.md").read_text()
+
+    def run(line, tiny=()):
+        for big, small in tiny:
+            line = line.replace(big, small)
+        # through bash, as a reader would (brace expansion: seed{1..3})
+        command = f"{shlex.quote(sys.executable)} -m trajsr.cli {line.removeprefix('trajsr ')}"
+        proc = subprocess.run(["bash", "-c", command], cwd=readme_folder, capture_output=True, text=True)
+        assert proc.returncode == 0, f"{line}\n{proc.stderr[-2000:]}"
+        return proc
+
+    def lines(marker_or_start):
+        found = re.search(marker_or_start, text, re.S)
+        assert found, marker_or_start
+        return [line.split("  #")[0].strip() for line in found.group(1).replace("\\\n", " ").splitlines()
+                if line.startswith("trajsr ")]
+
+    run(lines(r"<!-- walkthrough -->\s*```bash\n(.*?)```")[0])  # coarse.dcd
+    own = lines(r"Then your own model[^`]*```bash\n(.*?)```")
+    assert [line.split()[1] for line in own] == ["datasets", "datasets", "train"]
+    for line in own:
+        run(line, (("--steps 20000", "--steps 300 --equilibration-fs 20"), ("-o my-model.keras", "--epochs 1 "
+                   "--width 8 -o my-model.keras")))
+    calibrate = [line for line in lines(r"<!-- trust -->\s*```bash\n(.*?)```") if "my-model" in line]
+    assert len(calibrate) == 1
+    run(calibrate[0])
+    code = re.search(r"## Python\s*```python\n(.*?)```", text, re.S).group(1)
+    code = code.replace('factor=10, output="api-model.keras")',
+                                              'factor=10, output="api-model.keras", epochs=1, width=8)')
+    assert "epochs=1" in code
+    namespace = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["trusted"].uncertainty is not None and namespace["rebuilt"].n_frames == 5001
+    for made in ("my-model.keras", "api-fine.dcd", "api-model.keras", "data/ethanol-gfn2-seed4.h5"):
+        assert (readme_folder / made).exists(), made

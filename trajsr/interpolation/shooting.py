@@ -257,13 +257,18 @@ class ShootingInterpolator(Interpolator):
             start = v[:-1].reshape(gaps, n, 3)
             if update > self.refresh:
                 end, jac = self._batched(linearize, x_a, start)
-                normal = ChainNormalEquations(jac[:, :n3], jac[:, n3:], position_weight, tau)
+                try:
+                    normal = ChainNormalEquations(jac[:, :n3], jac[:, n3:], position_weight, tau)
+                except np.linalg.LinAlgError:  # a degenerate system (torn molecules): the gap guard judges them
+                    break
             else:  # a chord step: the last Jacobian's factorisation, only the path is new
                 xs, vs = self._batched(path, x_a, start)
                 end = np.concatenate([xs[:, -1].reshape(gaps, n3), vs[:, -1].reshape(gaps, n3)], -1)
             miss = (end[:, :n3] - positions[1:].reshape(gaps, n3)) * position_weight
             jump = (end[:, n3:] - v[1:]) * tau
             step = normal.step(miss, jump)
+            if not np.isfinite(step).all():  # non-finite paths (torn molecules): keep the last velocities
+                break
             v -= step
             update = np.abs(step).max()
             if update < self.tolerance:
