@@ -39,10 +39,10 @@ def test_propagator_python_block_runs_as_written(readme_folder):
     assert len(times) == 11 and times[-1] > times[0]  # the observer every 10 of 100 steps (ASE time units)
 
 
-def test_own_model_trust_and_python_blocks_run_in_order_at_tiny_size(readme_folder):
+def test_own_model_trust_propagator_and_python_blocks_run_in_order_at_tiny_size(readme_folder):
     """In one folder, in README order: the walk-through's coarse file, "Then your own model" (datasets
-    make, train), the trust section's calibrate line on that model, and the Python section, with the
-    sizes cut down (fewer MD steps, one epoch)."""
+    make, train), the trust section's calibrate line on that model, the learned propagator's lines and
+    the Python section, with the sizes cut down (fewer MD steps, one epoch)."""
     import shlex
     import subprocess
     import sys
@@ -72,9 +72,18 @@ def test_own_model_trust_and_python_blocks_run_in_order_at_tiny_size(readme_fold
     calibrate = [line for line in lines(r"<!-- trust -->\s*```bash\n(.*?)```") if "my-model" in line]
     assert len(calibrate) == 1
     run(calibrate[0])
+    # "Learned propagator" (before "Python" in the README): two trainings and a rollout (the four tiny
+    # files stand in for eight; the bracketed options are optional)
+    propagator = lines(r"## Learned propagator \(surrogate integrator\)\s*```bash\n(.*?)```")
+    assert [line.split()[1] for line in propagator] == ["train", "train", "propagate"]
+    for line in propagator:
+        run(re.sub(r"\s*\[[^]]*\]", "", line), (("{1..8}", "{1..4}"), ("--width 256", "--width 8 --epochs 1"),
+                                                  ("--force-matching-minutes 12", "--force-matching-minutes 0.05"),
+                                                  ("--steps 20000", "--steps 200")))
+    for made in ("prop.keras", "prop-f20.keras", "rollout.h5"):
+        assert (readme_folder / made).exists(), made
     code = re.search(r"## Python\s*```python\n(.*?)```", text, re.S).group(1)
-    code = code.replace('factor=10, output="api-model.keras")',
-                                              'factor=10, output="api-model.keras", epochs=1, width=8)')
+    code = code.replace('factor=10, output="api-model.keras")', 'factor=10, output="api-model.keras", epochs=1, width=8)')
     assert "epochs=1" in code
     namespace = {}
     with contextlib.redirect_stdout(io.StringIO()):

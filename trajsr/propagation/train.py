@@ -91,7 +91,9 @@ def fit_propagator(train, *, model="hnn", factor=10, strides=4, substeps=10, val
                    max_minutes=None, seed=0, strategy="default", work_dir=None, force=False, top=None,
                    dt_fs=None, force_matching_minutes=None, initial=None, callbacks=(), verbose=1):
     """Train a propagator (``model``: a registered family, e.g. ``hnn``, ``ode``, ``lstm``) on fine
-    trajectories with velocities.
+    trajectories with velocities; a Hamiltonian family also on files that store forces but no velocities
+    (any spacing: its potential is fitted to the forces alone, with this call's epochs, batch size,
+    learning rate, patience and ``max_minutes``, and there is no rollout fit).
 
     Parameters are those of :func:`trajsr.interpolation.train.fit`, plus ``strides`` (rollout length of each example)
     and ``substeps`` (integrator steps per stride). ``force_matching_minutes``: first fit a Hamiltonian
