@@ -107,6 +107,12 @@ def spectra_summary():
     return "\n".join(rows) if len(rows) > 2 else "(not run yet: no bench/results/spectra-*.json)"
 
 
+def subsection(path):
+    """A results file as a README subsection: its title in bold, its headings one level down."""
+    titled = re.sub(r"^# (.*)", r"**\1**", path.read_text().strip(), count=1)
+    return re.sub(r"^## ", "#### ", titled, flags=re.M)
+
+
 def section(name):
     if name == "models":
         return models_table()
@@ -114,20 +120,16 @@ def section(name):
         return spectra_summary()
     if name in ("spectra", "filled", "adapt"):  # one file per molecule or model
         parts = sorted((ROOT / "bench" / "results").glob(f"{name}-*.md"))
-        return "\n\n".join(re.sub(r"^## ", "#### ", re.sub(r"^# (.*)", r"**\1**", p.read_text().strip(), count=1),
-                                   flags=re.M) for p in parts) or f"(not run yet: no bench/results/{name}-*.md)"
+        return "\n\n".join(map(subsection, parts)) or f"(not run yet: no bench/results/{name}-*.md)"
     if name in ("propagator", "shooting", "shooting-velocities"):  # one file per [dataset and] stride or factor
         pattern = re.compile(rf"{name}-(?!velocities)([\w-]+-)?f(\d+)")
         found = [(m, p) for p in (ROOT / "bench" / "results").glob(f"{name}-*.md") if (m := pattern.fullmatch(p.stem))]
         parts = [p for m, p in sorted(found, key=lambda mp: (mp[0].group(1) or "", int(mp[0].group(2))))]
-        titled = [re.sub(r"^# (.*)", r"**\1**", p.read_text().strip(), count=1) for p in parts]  # one per file
-        return "\n\n".join(re.sub(r"^## ", "#### ", t, flags=re.M) for t in titled) or \
-            f"(not run yet: no bench/results/{name}-f*.md)"
+        return "\n\n".join(map(subsection, parts)) or f"(not run yet: no bench/results/{name}-f*.md)"
     if name == "shooting-uncertainty":  # the default model's, then each other model's (with its title)
         others = sorted((ROOT / "bench" / "results").glob(f"{name}-*.md"))
         text = section_of_file(ROOT / "bench" / "results" / f"{name}.md")
-        return "\n\n".join([text] + [re.sub(r"^## ", "#### ", re.sub(r"^# (.*)", r"**\1**", p.read_text().strip(),
-                                                                      count=1), flags=re.M) for p in others])
+        return "\n\n".join([text] + [subsection(p) for p in others])
     return section_of_file(ROOT / "bench" / "results" / f"{name}.md")
 
 

@@ -89,11 +89,15 @@ class HamiltonianStep(PropagatorStep):
             layer.build((None, width))
             width = self.width
 
+    def pair_vectors(self, q):
+        """Each atom pair's difference vector d (B, pairs, 3) nm and inverse distance 1/|d| (B, pairs) 1/nm
+        (softened by 1e-6 nm² so that coinciding atoms stay finite)."""
+        d = tf.gather(q, self.pair_i, axis=1) - tf.gather(q, self.pair_j, axis=1)
+        return d, 1.0 / tf.sqrt(tf.reduce_sum(d * d, axis=-1) + 1e-6)
+
     def features(self, q):
         """Inverse interatomic distances (1/nm), normalised: invariant to rotation and translation."""
-        d = tf.gather(q, self.pair_i, axis=1) - tf.gather(q, self.pair_j, axis=1)
-        inv = 1.0 / tf.sqrt(tf.reduce_sum(d * d, axis=-1) + 1e-6)
-        return (inv - self.stats["feature_mean"]) / self.stats["feature_std"]
+        return (self.pair_vectors(q)[1] - self.stats["feature_mean"]) / self.stats["feature_std"]
 
     def potential(self, q):
         """Learned potential energy (kJ/mol) of positions q (B, N, 3) nm; shape (B,)."""
@@ -127,8 +131,7 @@ class HamiltonianStep(PropagatorStep):
         """
         n, n3 = self.n_atoms, 3 * self.n_atoms
         b = tf.shape(q)[0]
-        d = tf.gather(q, self.pair_i, axis=1) - tf.gather(q, self.pair_j, axis=1)  # (B, pairs, 3) nm
-        inv = tf.math.rsqrt(tf.reduce_sum(d * d, axis=-1) + 1e-6)  # as in :meth:`features`
+        d, inv = self.pair_vectors(q)
         std = self.stats["feature_std"]
         # ∂feature/∂q: (B, pairs, 3N), nonzero at the pair's two atoms
         d_feature = -d * (inv ** 3 / std)[..., None]
