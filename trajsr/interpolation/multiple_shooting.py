@@ -5,11 +5,16 @@ position miss at the next kept frame, ``w · (x_end(v_g) − x_{g+1})``, and its
 ``τ · (v_end(v_g) − v_{g+1})``. Gap g touches only v_g and v_{g+1}, so the normal matrix AᵀA is block
 tridiagonal: a band 2·3N − 1 wide, factorised once by banded Cholesky (LAPACK ``pbtrf`` via
 ``scipy.linalg.cholesky_banded``) and reused by the chord steps that keep the last Jacobian.
+
+Both run on one BLAS thread: the band's blocks are tiny (3N wide), and OpenBLAS's threads cost more than
+they share, ruinously when the cores are busy (ethanol, 500 kept frames, two busy cores: 4.4 s per
+factorisation on all threads against 6 ms on one).
 """
 from __future__ import annotations
 
 import numpy as np
 from scipy.linalg import cho_solve_banded, cholesky_banded
+from threadpoolctl import threadpool_limits
 
 
 class ChainNormalEquations:
@@ -47,7 +52,8 @@ class ChainNormalEquations:
         rows = (np.arange(gaps)[:, None, None] * n3 + p).ravel()
         cols = ((np.arange(gaps)[:, None, None] + 1) * n3 + q).ravel()
         band[u + rows - cols, cols] = upper.ravel()
-        self.factor = cholesky_banded(band, lower=False, check_finite=False)
+        with threadpool_limits(1, user_api="blas"):
+            self.factor = cholesky_banded(band, lower=False, check_finite=False)
 
     def step(self, miss, jump):
         """The Gauss–Newton step (K, 3N) nm/ps to subtract from the velocities, for the weighted residual
@@ -55,4 +61,6 @@ class ChainNormalEquations:
         gradient = np.zeros((len(miss) + 1, self.n3))
         gradient[:-1] = self.weight * (miss[:, None] @ self.jx)[:, 0] + self.tau * (jump[:, None] @ self.jv)[:, 0]
         gradient[1:] -= self.tau * jump
-        return cho_solve_banded((self.factor, False), gradient.ravel(), check_finite=False).reshape(gradient.shape)
+        with threadpool_limits(1, user_api="blas"):
+            step = cho_solve_banded((self.factor, False), gradient.ravel(), check_finite=False)
+        return step.reshape(gradient.shape)
