@@ -79,8 +79,7 @@ def main(argv=None):
         card["test_seeds"] = [r["file"] for r in rows]
     card_path.write_text(json.dumps(card, indent=2, default=float) + "\n")
     if len(members) > 1:  # re-evaluated on the shipped trajectory by the tests
-        sys.path.insert(0, str(Path(__file__).parent))
-        from recipe import shipped_check
+        from trajsr.interpolation.card import shipped_check
         shipped_check(card_path)
     s = evaluation["uncertainty"]
     print(f"{args.name}: coverage of the 90% interval median {s['coverage_90_median']:.1%} (furthest "

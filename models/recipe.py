@@ -16,6 +16,7 @@ from pathlib import Path
 
 from trajsr import LearnedInterpolator, fit, get_baseline, load, reconstruction_errors
 from trajsr.datasets import get_recipe, make
+from trajsr.interpolation.card import shipped_check
 from trajsr.units import PS_PER_FS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,20 +66,6 @@ def data_generation(paths):
     return dict(files=len(paths), recorded=len(made),
                 make_wall_minutes=round(sum(s or 0 for s, _ in calls) / 60, 1),
                 processes=sorted({p for _, p in calls if p}))
-
-
-def shipped_check(card_path):
-    """MAE (Å) of a shipped model and the spline on the shipped reference trajectory of its dataset (not a
-    training seed), stored in the card so that a test can re-evaluate it on any fresh install."""
-    from trajsr.datasets import shipped_path
-    card = json.loads(Path(card_path).read_text())
-    fine = load(shipped_path(card["dataset"]))
-    errors = held_out_errors(Path(card_path).with_suffix(".keras"), [shipped_path(card["dataset"])], card["factor"])
-    card["shipped_check"] = dict(file=Path(shipped_path(card["dataset"])).name, frames=fine.n_frames,
-                                 model_mae_angstrom=errors["model_mae_angstrom"],
-                                 spline_mae_angstrom=errors["spline_mae_angstrom"])
-    Path(card_path).write_text(json.dumps(card, indent=2) + "\n")
-    return card["shipped_check"]
 
 
 def main(argv=None):

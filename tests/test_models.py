@@ -115,23 +115,25 @@ def test_keras_example_script_runs(tmp_path, ethanol):
 
 
 @pytest.mark.parametrize("card", sorted((ROOT / "models").glob("*-f*.json")), ids=lambda p: p.stem)
-def test_shipped_models_reproduce_their_cards(card):
-    """Every shipped upsampling model loads (old files included) and gives its card's figure again."""
+def test_shipped_models_reproduce_their_cards(card, tmp_path):
+    """Every shipped model (propagators by shooting) loads (old files included) and gives its card's figure on
+    the shipped trajectory again, re-evaluated by the package code that wrote it."""
     import json
+    import shutil
 
-    from trajsr import get_baseline, load, reconstruction_errors
-    from trajsr.datasets import shipped_path
+    from trajsr.interpolation.card import shipped_check
     info = json.loads(card.read_text())
-    if "shipped_check" not in info:
-        pytest.skip("propagator card: judged by bench/propagator.py")
     check = info["shipped_check"]
-    fine = load(shipped_path(info["dataset"]))
-    coarse = fine.stride(info["factor"])
-    model = LearnedInterpolator(card.with_suffix(".keras"))
-    mae = reconstruction_errors(fine, model.interpolate(coarse), info["factor"])["mae_angstrom"]
-    spline = reconstruction_errors(fine, get_baseline("spline").interpolate(coarse, info["factor"]), info["factor"])
-    assert mae == pytest.approx(check["model_mae_angstrom"], rel=1e-4)
-    assert spline["mae_angstrom"] == pytest.approx(check["spline_mae_angstrom"], rel=1e-6)
+    copy = tmp_path / card.name  # the check rewrites the card it is given
+    shutil.copy(card, copy)
+    shutil.copy(card.with_suffix(".keras"), copy.with_suffix(".keras"))
+    again = shipped_check(copy)
+    assert again["file"] == check["file"] and again["frames"] == check["frames"]
+    # shooting iterates to a tolerance in float32: its last digits may move with the CPU's instructions
+    assert again["model_mae_angstrom"] == pytest.approx(check["model_mae_angstrom"],
+                                                        rel=2e-3 if info.get("task") == "propagate" else 1e-4)
+    assert again["spline_mae_angstrom"] == pytest.approx(check["spline_mae_angstrom"], rel=1e-6)
+    assert again["model_mae_angstrom"] < again["spline_mae_angstrom"]
     for section, rows in (("held_out", "per_file"), ("test_set", "per_trajectory")):
         summary = info.get(section, {})
         if "spline_over_model_median" not in summary:
@@ -185,6 +187,7 @@ def test_shipped_test_sets_never_overlap_training_or_validation(card):
     tested |= {r["file"] for by_factor in info.get("shooting", {}).values() for f in by_factor.values()
                for r in f["per_trajectory"]}  # a propagator's upsampling figures
     tested |= {run.rsplit("/", 1)[-1] for o in info.get("nvt", {}).values() for run in o["reference_runs"]}
+    tested |= {info["shipped_check"]["file"]}
     assert seen and tested, "a card must name the files it was trained on and those it was tested on"
     assert not tested & seen
     if calibration:  # a calibrated card's test figures: coverage near 90%, and their median and worst
