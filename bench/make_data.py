@@ -20,9 +20,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
-NVE = ["--steps", "20000"]                                                   # 10 ps, every 0.5 fs step kept
-NVT = ["--thermostat", "bussi", "--save-every", "10", "--steps", "50000"]    # 25 ps Bussi, every 5 fs
-NVT_FINE = ["--thermostat", "bussi", "--steps", "50000"]                     # 25 ps Bussi, every 0.5 fs step
+NVE = ["--md-steps", "20000"]                                                   # 10 ps, every 0.5 fs step kept
+NVT = ["--thermostat", "bussi", "--save-every", "10", "--md-steps", "50000"]    # 25 ps Bussi, every 5 fs
+NVT_FINE = ["--thermostat", "bussi", "--md-steps", "50000"]                     # 25 ps Bussi, every 0.5 fs step
 
 
 def span(lo, hi):
@@ -63,13 +63,13 @@ FOLDERS = [
     *[(f"ethanol-gfn1/t{t}", "ethanol-gfn1", t, [7001 + t, 7002 + t], NVE) for t in (300, 500, 700)],  # another level
     # thermostatted production runs, as AIMD users often have: Langevin at 2/ps and CSVR (Bussi) at 100 fs
     ("ethanol-langevin/t500", "ethanol-gfn2", 500, span(8501, 8503), ["--thermostat", "langevin", "--tau-fs", "500",
-                                                                      "--steps", "20000"]),
+                                                                      "--md-steps", "20000"]),
     ("ethanol-csvr/t500", "ethanol-gfn2", 500, span(8511, 8513), ["--thermostat", "bussi", "--tau-fs", "100",
-                                                                  "--steps", "20000"]),
+                                                                  "--md-steps", "20000"]),
     *molecule("malonaldehyde", "malonaldehyde-gfn2", span(1001, 1005), nvt=span(201, 216)),
     *molecule("uracil", "uracil-gfn2", span(1001, 1004)),
     *molecule("aspirin", "aspirin-gfn2", span(1001, 1004)),
-    *molecule("alanine", "alanine-dipeptide-amber", span(1001, 1004), options=["--steps", "40000"]),
+    *molecule("alanine", "alanine-dipeptide-amber", span(1001, 1004), options=["--md-steps", "40000"]),
 ]
 
 

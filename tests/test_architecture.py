@@ -54,7 +54,7 @@ class ToyStep(PropagatorStep):
     def call(self, positions, velocities):
         x, v, frame = self.to_frame(positions, velocities)
         v = v + self.net[0](tf.concat([x, v], -1)) * self.stats["dv_std"]
-        return self.from_frame(x + v * self.tau, v, frame)
+        return self.from_frame(x + v * self.stride_ps, v, frame)
 
 
 @pytest.fixture

@@ -57,7 +57,7 @@ def test_gfn2_nvt_reference_with_bussi_thermostat(tmp_path, cli):
     assert entry["recipe"]["sampling"]["thermostat"] == "langevin"
     proc = cli("datasets", "make", "alanine-dipeptide-amber", "--thermostat", "bussi", "-o", tmp_path, check=False)
     assert proc.returncode == 2 and "xTB recipes only" in proc.stderr
-    proc = cli("datasets", "make", "ethanol-gfn2", "--steps", "7", "--save-every", "5", "-o", tmp_path, check=False)
+    proc = cli("datasets", "make", "ethanol-gfn2", "--md-steps", "7", "--save-every", "5", "-o", tmp_path, check=False)
     assert proc.returncode == 2 and "multiple of save_every" in proc.stderr
 
 
@@ -153,7 +153,7 @@ def test_merge_checks_recipes_and_checksums(tmp_path, cli):
 
 def test_openmm_from_a_pdb(tmp_path, cli):
     from .conftest import ROOT
-    cli("datasets", "make", "--pdb", ROOT / "datasets" / "alanine-dipeptide.pdb", "--steps", 20,
+    cli("datasets", "make", "--pdb", ROOT / "datasets" / "alanine-dipeptide.pdb", "--md-steps", 20,
         "--equilibration-fs", 5, "-o", tmp_path)
     traj = load(tmp_path / "alanine-dipeptide-openmm-seed0.h5")
     assert traj.n_atoms == 22 and traj.n_frames == 21 and traj.has_velocities

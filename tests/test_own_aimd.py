@@ -21,7 +21,7 @@ def gfn1(tmp_path_factory):
     """200 fs of GFN1-xTB ethanol (NVE at 0.5 fs, forces stored), made by the CLI, and its 5 fs extxyz."""
     from .conftest import run_cli
     d = tmp_path_factory.mktemp("gfn1")
-    run_cli("datasets", "make", "ethanol-gfn2", "--method", "gfn1", "--seed", 1, "--steps", 400,
+    run_cli("datasets", "make", "ethanol-gfn2", "--method", "gfn1", "--seed", 1, "--md-steps", 400,
             "--equilibration-fs", 50, "-o", d)
     run_cli("stride", d / "ethanol-gfn1-seed1.h5", "--factor", 10, "-o", d / "run.extxyz")
     return d
@@ -133,7 +133,8 @@ def test_train_a_propagator_from_stored_forces_without_velocities(gfn1, cli, tmp
     from trajsr.propagation.forces import predicted_forces
     run = load(gfn1 / "run.extxyz").replace(velocities=None)
     save(run, tmp_path / "pf.extxyz")
-    out = cli("train", "--task", "propagate", tmp_path / "pf.extxyz", "--model", "hnn", "--factor", 2, "--width", 32,
+    out = cli("train", "--task", "propagate", tmp_path / "pf.extxyz", "--architecture", "hnn", "--factor", 2,
+              "--width", 32,
               "--force-matching-minutes", 0.05, "-o", tmp_path / "pf.keras").stdout
     assert "potential fitted to the stored forces" in out and "no rollout fit" in out
     step = ShootingInterpolator.load(tmp_path / "pf.keras").step
@@ -144,7 +145,7 @@ def test_train_a_propagator_from_stored_forces_without_velocities(gfn1, cli, tmp
                "-o", tmp_path / "fine.h5").stdout
     assert "from positions only" in shot and "401 frames" in shot
     fails(cli("train", "--task", "propagate", tmp_path / "pf.extxyz", "--model", "lstm", "--factor", 2,
-              "-o", tmp_path / "l.keras", check=False), "pf.extxyz", "no velocities", "--model hnn")
+              "-o", tmp_path / "l.keras", check=False), "pf.extxyz", "no velocities", "--architecture hnn")
     save(run.replace(forces=None, potential_energy=None), tmp_path / "bare.h5")
     fails(cli("train", "--task", "propagate", tmp_path / "bare.h5", "--model", "hnn", "--factor", 2,
               "-o", tmp_path / "b.keras", check=False), "bare.h5", "neither velocities nor forces")

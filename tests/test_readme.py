@@ -67,7 +67,7 @@ def test_own_model_trust_propagator_and_python_blocks_run_in_order_at_tiny_size(
     own = lines(r"Then your own model[^`]*```bash\n(.*?)```")
     assert [line.split()[1] for line in own] == ["datasets", "datasets", "train"]
     for line in own:
-        run(line, (("--steps 20000", "--steps 300 --equilibration-fs 20"), ("-o my-model.keras", "--epochs 1 "
+        run(line, (("--md-steps 20000", "--md-steps 300 --equilibration-fs 20"), ("-o my-model.keras", "--epochs 1 "
                    "--width 8 -o my-model.keras")))
     calibrate = [line for line in lines(r"<!-- trust -->\s*```bash\n(.*?)```") if "my-model" in line]
     assert len(calibrate) == 1

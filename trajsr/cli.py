@@ -136,7 +136,7 @@ def cmd_train(args):
     verbose = 2 if args.quiet or not sys.stdout.isatty() else 1  # no progress bars' control codes in a log file
     if args.task == "propagate":
         from .propagation.train import fit_propagator
-        _, history = fit_propagator(args.inputs, model=args.model, factor=args.factor, strides=args.strides,
+        _, history = fit_propagator(args.inputs, model=args.architecture, factor=args.factor, strides=args.strides,
                                     substeps=args.substeps, validation=args.validation, output=args.output,
                                     epochs=args.epochs, batch_size=args.batch_size, width=args.width,
                                     learning_rate=args.learning_rate, patience=args.patience,
@@ -146,16 +146,16 @@ def cmd_train(args):
                                     verbose=verbose)
         key, what = _best_key(history)
         if getattr(history, "fitted_to", None) == "forces":
-            print(f"{args.model} propagator: potential fitted to the stored forces, best {what} force error "
+            print(f"{args.architecture} propagator: potential fitted to the stored forces, best {what} force error "
                   f"{_best(history.history[key]):.3f} of their RMS; no rollout fit (the files store no "
                   f"velocities) -> {args.output}")
             return
-        print(f"{args.model} propagator: best {what} rollout MAE "
+        print(f"{args.architecture} propagator: best {what} rollout MAE "
               f"{_best(history.history[key]) * ANGSTROM_PER_NM:.3e} Å -> {args.output}")
         _say_if_cut(args, history)
         return
     from .interpolation.train import fit
-    net, history = fit(args.inputs, model=args.model, factor=args.factor, context=args.context,
+    net, history = fit(args.inputs, model=args.architecture, factor=args.factor, context=args.context,
                        with_velocities=args.with_velocities, validation=args.validation, test=args.test,
                        output=args.output,
                        epochs=args.epochs, batch_size=args.batch_size, width=args.width,
@@ -165,7 +165,7 @@ def cmd_train(args):
                        verbose=verbose)
     key, what = _best_key(history)
     best = _best(history.history[key]) * ANGSTROM_PER_NM
-    print(f"{args.model}: best {what} MAE {best:.3e} Å after "
+    print(f"{args.architecture}: best {what} MAE {best:.3e} Å after "
           f"{len(history.history[key])} epochs -> {args.output}")
     _say_if_cut(args, history)
     from .interpolation.card import card_path

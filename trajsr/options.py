@@ -108,7 +108,8 @@ def build_parser(commands: dict) -> Parser:
                    help="make --thermostat: time constant (fs); for Langevin the inverse friction (500 fs = 2/ps)")
     p.add_argument("--save-every", type=COUNT, default=1, help="make (GFN2-xTB): keep every n-th 0.5 fs step")
     p.add_argument("--seed", type=NONNEGATIVE, nargs="+", default=[0], help="one trajectory per seed")
-    p.add_argument("--steps", type=COUNT, help="NVE steps of 0.5 fs to save")
+    p.add_argument("--md-steps", "--steps", dest="steps", type=COUNT, metavar="N",
+                   help="make: MD steps of 0.5 fs to run and save (--steps: the earlier spelling)")
     p.add_argument("--temperature", type=POSITIVE, help="temperature in K")
     p.add_argument("-o", "--out-dir", default=".", help="where to write NAME-seedN.h5 and manifest.json")
     p.add_argument("--processes", type=COUNT, help="parallel processes (default: one per core)")
@@ -121,8 +122,10 @@ def build_parser(commands: dict) -> Parser:
     p.add_argument("--dt", type=POSITIVE, metavar="FS", help="frame spacing in fs for files without time")
     _add_output(p)
     p.add_argument("--task", choices=["interpolate", "propagate"], default="interpolate")
-    p.add_argument("--model", default="bilstm", choices=model_names(),
-                   help="interpolators: a family rolled one way (NAME) or both ways (biNAME), or seqbilstm "
+    p.add_argument("--architecture", "--model", dest="architecture", default="bilstm", choices=model_names(),
+                   metavar="ARCHITECTURE",
+                   help="what to train (--model: the earlier spelling; elsewhere --model is a .keras file). "
+                        "Interpolators: a family rolled one way (NAME) or both ways (biNAME), or seqbilstm "
                         "(a plain Bidirectional(LSTM) over the window); propagators (--task propagate): "
                         f"{', '.join(FAMILIES)}. Families: " + "; ".join(f"{f.name}: {f.summary}"
                                                                        for f in FAMILIES.values()))

@@ -160,8 +160,8 @@ class HamiltonianStep(PropagatorStep):
 
     def substep_count(self, duration_ps: float, frames: int) -> int:
         """Velocity-Verlet steps per frame for ``frames`` frames over ``duration_ps``: steps no longer than
-        the model's own substep (``tau / substeps``), so one propagator fills any spacing."""
-        substep_ps = self.tau / self.substeps
+        the model's own substep (``stride_ps / substeps``), so one propagator fills any spacing."""
+        substep_ps = self.stride_ps / self.substeps
         return max(1, int(np.ceil(duration_ps / frames / substep_ps - 1e-9)))
 
     def path(self, x, v, h: float, n_steps):
@@ -179,5 +179,5 @@ class HamiltonianStep(PropagatorStep):
         only the end kept)."""
         positions, velocities = tf.cast(positions, tf.float32), tf.cast(velocities, tf.float32)
         return leapfrog_final(lambda q: -self.acceleration(q), lambda v: v, positions, velocities,
-                              self.tau / self.substeps, self.substeps)
+                              self.stride_ps / self.substeps, self.substeps)
 

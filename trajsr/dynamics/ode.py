@@ -84,6 +84,6 @@ class ODEStep(PropagatorStep):
             z = tf.concat([(xs - st["x_mean"]) / st["x_std"], vs / st["v_std"]], -1)
             for layer in self.net:
                 z = layer(z)
-            return tf.concat([vs, z * st["dv_std"] / self.tau], -1)
-        state = rk4(field, tf.concat([x, v], -1), 1, self.tau, substeps=self.substeps)[:, 0]
+            return tf.concat([vs, z * st["dv_std"] / self.stride_ps], -1)
+        state = rk4(field, tf.concat([x, v], -1), 1, self.stride_ps, substeps=self.substeps)[:, 0]
         return self.from_frame(state[:, :n3], state[:, n3:], frame)

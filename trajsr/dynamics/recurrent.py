@@ -78,6 +78,6 @@ class RecurrentStep(PropagatorStep):
         out = self.rnn(phase, initial_state=_initial_states(self.family, self.encoder(z), self.width))
         for layer in self.net:
             out = layer(out)
-        x_new = x + v * self.tau + out[:, :n3] * st["dx_std"]
+        x_new = x + v * self.stride_ps + out[:, :n3] * st["dx_std"]
         v_new = v + out[:, n3:] * st["dv_std"]
         return self.from_frame(x_new, v_new, frame)

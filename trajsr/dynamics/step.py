@@ -57,9 +57,14 @@ class PropagatorStep(keras.layers.Layer):
         self.masses_list, self.reference_list = [float(m) for m in masses], np.asarray(reference).tolist()
         self.metadata = dict(metadata or {})
         self.n_atoms = len(self.masses_list)
-        self.tau = self.factor * self.dt_fs * PS_PER_FS  # ps per stride
+        self.stride_ps = self.factor * self.dt_fs * PS_PER_FS  # ps per stride
         self.masses = tf.constant(self.masses_list, tf.float32)
         self.reference = tf.constant(self.reference_list, tf.float32)
+
+    @property
+    def tau(self) -> float:
+        """The earlier name of :attr:`stride_ps` (ps), kept for families written against it."""
+        return self.stride_ps
 
     @classmethod
     def from_config(cls, config):
@@ -105,7 +110,7 @@ class PropagatorStep(keras.layers.Layer):
         """Undo :meth:`to_frame` one stride later: the centre of mass moves ballistically."""
         com, rotation, v_com = frame
         shape = (-1, self.n_atoms, 3)
-        x_back = tf.matmul(tf.reshape(x, shape), rotation, transpose_b=True) + com + v_com * self.tau
+        x_back = tf.matmul(tf.reshape(x, shape), rotation, transpose_b=True) + com + v_com * self.stride_ps
         v_back = tf.matmul(tf.reshape(v, shape), rotation, transpose_b=True) + v_com
         return x_back, v_back
 

@@ -30,7 +30,7 @@ class Unroll(keras.layers.Layer):
         n3 = 3 * self.step.n_atoms
         for _ in range(self.strides):
             x, v = self.step(x, v)
-            out.append(tf.concat([tf.reshape(x, (-1, n3)), tf.reshape(v, (-1, n3)) * self.step.tau], -1))
+            out.append(tf.concat([tf.reshape(x, (-1, n3)), tf.reshape(v, (-1, n3)) * self.step.stride_ps], -1))
         return tf.stack(out, axis=1)
 
     def get_config(self):

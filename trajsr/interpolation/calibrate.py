@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import TrajsrError
+from ..units import FS_PER_PS
 from .uncertainty import calibrate, store, window_parts
 
 
@@ -99,7 +100,7 @@ def calibrate_propagator(model, validation, output, *, factors=None, training=()
     interp = ShootingInterpolator(propagator_step(net))
     trajectories, training = as_trajectories(validation, top, dt_fs), as_trajectories(training, top, dt_fs)
     spacing_fs = trajectories[0].dt * 1000  # a file without time: its own one-line error (give --dt)
-    stride_fs = interp.step.tau * 1000
+    stride_fs = interp.step.stride_ps * FS_PER_PS
     if spacing_fs > stride_fs / 2:  # a coarse file: its dropped frames are not there to judge errors by
         raise TrajsrError(f"{trajectories[0].source}: frames {spacing_fs:g} fs apart; calibration needs fine "
                           f"trajectories (every MD step, at least twice as fine as the propagator's {stride_fs:g} fs "

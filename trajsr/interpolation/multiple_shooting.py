@@ -26,20 +26,20 @@ class ChainNormalEquations:
         Each gap's end position (nm) and end velocity (nm/ps) against its start velocity (ps, 1).
     position_weight : float
         Weight of a missed kept frame (nm) against a velocity jump × gap length (nm).
-    tau : float
+    gap_ps : float
         Gap length (ps).
     damping : float
         Added to the diagonal, relative to its mean (keeps an ill-decided vibration well-posed).
     """
 
-    def __init__(self, jx, jv, position_weight: float, tau: float, damping: float = 1e-9):
+    def __init__(self, jx, jv, position_weight: float, gap_ps: float, damping: float = 1e-9):
         gaps, n3 = jx.shape[:2]
-        self.jx, self.jv, self.weight, self.tau, self.n3 = jx, jv, position_weight, tau, n3
+        self.jx, self.jv, self.weight, self.gap_ps, self.n3 = jx, jv, position_weight, gap_ps, n3
         diagonal = np.zeros((gaps + 1, n3, n3))
         jxt, jvt = np.transpose(jx, (0, 2, 1)), np.transpose(jv, (0, 2, 1))
-        diagonal[:-1] = position_weight ** 2 * (jxt @ jx) + tau ** 2 * (jvt @ jv)
-        diagonal[1:] += tau ** 2 * np.eye(n3)
-        upper = -tau ** 2 * jvt  # block (g, g + 1) = −τ² Jvᵀ
+        diagonal[:-1] = position_weight ** 2 * (jxt @ jx) + gap_ps ** 2 * (jvt @ jv)
+        diagonal[1:] += gap_ps ** 2 * np.eye(n3)
+        upper = -gap_ps ** 2 * jvt  # block (g, g + 1) = −gap_ps² Jvᵀ
         trace = np.einsum("gii->", diagonal) / ((gaps + 1) * n3)
         diagonal += damping * trace * np.eye(n3)
         # upper banded storage: band[u + i − j, j] = N[i, j] for j − u <= i <= j
@@ -59,8 +59,8 @@ class ChainNormalEquations:
         """The Gauss–Newton step (K, 3N) nm/ps to subtract from the velocities, for the weighted residual
         ``miss`` = w · (position miss) and ``jump`` = τ · (velocity jump), each (gaps, 3N) nm."""
         gradient = np.zeros((len(miss) + 1, self.n3))
-        gradient[:-1] = self.weight * (miss[:, None] @ self.jx)[:, 0] + self.tau * (jump[:, None] @ self.jv)[:, 0]
-        gradient[1:] -= self.tau * jump
+        gradient[:-1] = self.weight * (miss[:, None] @ self.jx)[:, 0] + self.gap_ps * (jump[:, None] @ self.jv)[:, 0]
+        gradient[1:] -= self.gap_ps * jump
         with threadpool_limits(1, user_api="blas"):
             step = cho_solve_banded((self.factor, False), gradient.ravel(), check_finite=False)
         return step.reshape(gradient.shape)

@@ -27,6 +27,7 @@ import os
 import numpy as np
 
 from ..errors import TrajsrError
+from ..units import FS_PER_PS
 from .interpolator import Interpolator, check_elements
 
 
@@ -249,7 +250,7 @@ class ShootingInterpolator(Interpolator):
         from .multiple_shooting import ChainNormalEquations
         path, linearize, sub = self._solver(duration_ps, frames)
         k, n = positions.shape[:2]
-        n3, gaps, tau = 3 * n, k - 1, duration_ps
+        n3, gaps = 3 * n, k - 1
         v = np.asarray(v_guess, np.float64).reshape(k, n3).copy()
         x_a = positions[:-1]
         update = np.inf  # the largest velocity change of the last iteration (nm/ps)
@@ -258,14 +259,14 @@ class ShootingInterpolator(Interpolator):
             if update > self.refresh:
                 end, jac = self._batched(linearize, x_a, start)
                 try:
-                    normal = ChainNormalEquations(jac[:, :n3], jac[:, n3:], position_weight, tau)
+                    normal = ChainNormalEquations(jac[:, :n3], jac[:, n3:], position_weight, duration_ps)
                 except np.linalg.LinAlgError:  # a degenerate system (torn molecules): the gap guard judges them
                     break
             else:  # a chord step: the last Jacobian's factorisation, only the path is new
                 xs, vs = self._batched(path, x_a, start)
                 end = np.concatenate([xs[:, -1].reshape(gaps, n3), vs[:, -1].reshape(gaps, n3)], -1)
             miss = (end[:, :n3] - positions[1:].reshape(gaps, n3)) * position_weight
-            jump = (end[:, n3:] - v[1:]) * tau
+            jump = (end[:, n3:] - v[1:]) * duration_ps
             step = normal.step(miss, jump)
             if not np.isfinite(step).all():  # non-finite paths (torn molecules): keep the last velocities
                 break
@@ -393,4 +394,4 @@ class ShootingInterpolator(Interpolator):
         return xs, vs, v
 
     def __repr__(self):
-        return f"ShootingInterpolator(family={self.step.family!r}, stride={self.step.tau * 1000:g} fs)"
+        return f"ShootingInterpolator(family={self.step.family!r}, stride={self.step.stride_ps * FS_PER_PS:g} fs)"

@@ -107,14 +107,14 @@ class Propagator:
         from ..geometry import center_of_mass_tf
         com = lambda a: center_of_mass_tf(a, self.masses.astype(np.float32))  # noqa: E731
         com_v = com(v)
-        tau = self.layer.tau
+        stride_ps = self.layer.stride_ps
         xs = tf.TensorArray(tf.float32, size=length)
         vs = tf.TensorArray(tf.float32, size=length)
         for i in tf.range(length):
             com_x = com(x)
             x_new, v_new = self.layer(x, v)
             # project: the centre of mass moves ballistically with its initial velocity
-            x = x_new - com(x_new) + com_x + com_v * tau
+            x = x_new - com(x_new) + com_x + com_v * stride_ps
             v = v_new - com(v_new) + com_v
             if thermostat is not None:  # after every ``every``-th stride, with that update's random numbers
                 j = (i + 1) // thermostat.every - 1
@@ -166,7 +166,7 @@ class Propagator:
         vs = np.concatenate([p.numpy() for p in parts_v])[:n].astype(np.float64)
         # the graph projects in float32; redo it in float64 so momentum is conserved to round-off
         com = lambda a: center_of_mass(a, self.masses)  # noqa: E731
-        t = (np.arange(1, n + 1) * self.layer.tau)[:, None, None, None]
+        t = (np.arange(1, n + 1) * self.layer.stride_ps)[:, None, None, None]
         vs = vs - com(vs) + com(v0)[None]
         xs = xs - com(xs) + com(x0)[None] + com(v0)[None] * t
         return xs, vs

@@ -26,7 +26,7 @@ def rollout_examples(traj, factor: int, strides: int, step: int = 1, reverse: bo
     span = strides * factor
     if traj.n_frames <= span:
         raise TrajsrError(f"{traj.source}: {traj.n_frames} frames is too short for {strides} strides of {factor}")
-    tau = traj.dt * factor
+    stride_ps = traj.dt * factor
     starts = np.arange(0, traj.n_frames - span, step)
     idx = starts[:, None] + factor * np.arange(strides + 1)
     x, v = traj.positions[idx], traj.velocities[idx]
@@ -34,7 +34,7 @@ def rollout_examples(traj, factor: int, strides: int, step: int = 1, reverse: bo
         x = np.concatenate([x, x[:, ::-1]])
         v = np.concatenate([v, -v[:, ::-1]])
     w, n = len(x), traj.n_atoms
-    targets = np.concatenate([x[:, 1:].reshape(w, strides, 3 * n), v[:, 1:].reshape(w, strides, 3 * n) * tau], -1)
+    targets = np.concatenate([x[:, 1:].reshape(w, strides, 3 * n), v[:, 1:].reshape(w, strides, 3 * n) * stride_ps], -1)
     return x[:, 0].astype(np.float32), v[:, 0].astype(np.float32), targets.astype(np.float32)
 
 
@@ -48,7 +48,7 @@ def _forces_only(trajs, model) -> bool:
     first = missing[0].source
     if not FAMILIES[model].step.has_potential:
         raise TrajsrError(f"{first}: no velocities; the {model!r} family learns from them (a Hamiltonian family, "
-                          f"--model hnn, can learn its potential from stored forces alone)")
+                          f"--architecture hnn, can learn its potential from stored forces alone)")
     bare = [t.source for t in trajs if t.forces is None]
     if bare:
         raise TrajsrError(f"{bare[0]}: neither velocities nor forces; a propagator learns from one of them "
@@ -65,7 +65,7 @@ def propagator_stats(trajs, factor, reference, masses) -> dict:
     inverse-distance features."""
     xs, vs, dxs, dvs, feats = [], [], [], [], []
     for t in trajs:
-        tau = t.dt * factor
+        stride_ps = t.dt * factor
         # a file without velocities trains only a potential, which reads only the feature statistics
         velocities = t.velocities if t.velocities is not None else np.gradient(t.positions, t.dt, axis=0)
         x0, v0 = t.positions[:-factor], velocities[:-factor]
@@ -75,7 +75,7 @@ def propagator_stats(trajs, factor, reference, masses) -> dict:
         v1 = np.einsum("fai,fij->faj", velocities[factor:], rot)
         xs.append(aligned.reshape(len(x0), -1))
         vs.append(v_rot.reshape(len(x0), -1))
-        dxs.append((x1 - aligned - v_rot * tau).reshape(len(x0), -1))
+        dxs.append((x1 - aligned - v_rot * stride_ps).reshape(len(x0), -1))
         dvs.append((v1 - v_rot).reshape(len(x0), -1))
         i, j = np.triu_indices(t.n_atoms, 1)
         feats.append(1.0 / np.linalg.norm(t.positions[:, i] - t.positions[:, j], axis=-1))
@@ -106,7 +106,7 @@ def fit_propagator(train, *, model="hnn", factor=10, strides=4, substeps=10, val
     import tensorflow as tf
     factor = check_factor(factor)
     if model not in propagator_families():
-        raise TrajsrError(f"--task propagate takes --model {', '.join(propagator_families())}, not {model!r}")
+        raise TrajsrError(f"--task propagate takes --architecture {', '.join(propagator_families())}, not {model!r}")
     output = check_output(output, force)
     if initial is not None:
         from ..modelfile import load_model
