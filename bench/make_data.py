@@ -3,6 +3,7 @@
     python bench/make_data.py                          # everything missing (~5 h of GFN2-xTB on 2 cores)
     python bench/make_data.py 'ethanol-test*' ethanol  # only these folders (shell-style patterns)
     python bench/make_data.py --list                   # folders, seeds and what is already there
+    python bench/make_data.py 'ethanol-calib/*' --data /tmp/d --md-steps 400 --equilibration-fs 20   # a quick look
 
 ``data/`` is not in git (hundreds of MB). Each trajectory is one ``trajsr datasets make`` call with one
 OpenMP thread, into ``data/parts/FOLDER-SEED``; ``--processes`` of them run at once. Then each folder is
@@ -88,9 +89,21 @@ def file_name(dataset, seed):
     return f"{dataset}-seed{seed}.h5"
 
 
-def make_one(folder, dataset, temperature, seed, options):
-    """One trajectory into data/parts/; returns (part folder, error text or None)."""
-    part = DATA / "parts" / f"{folder.replace('/', '_')}-{seed}"
+def shortened(options, md_steps=None, equilibration_fs=None):
+    """A recipe's ``datasets make`` options with its length (MD steps) and equilibration replaced."""
+    out = list(options)
+    for flag, value in (("--md-steps", md_steps), ("--equilibration-fs", equilibration_fs)):
+        if value is not None:
+            if flag in out:
+                out[out.index(flag) + 1] = f"{value:g}"
+            else:
+                out += [flag, f"{value:g}"]
+    return out
+
+
+def make_one(data, folder, dataset, temperature, seed, options):
+    """One trajectory into DATA/parts/; returns (part folder, error text or None)."""
+    part = data / "parts" / f"{folder.replace('/', '_')}-{seed}"
     if (part / file_name(dataset, seed)).exists() and (part / "manifest.json").exists():
         return part, None
     command = ["trajsr", "datasets", "make", dataset, "--seed", str(seed), "--temperature", f"{temperature:g}",
@@ -106,31 +119,41 @@ def main():
     p.add_argument("folders", nargs="*", default=["*"], help="shell-style patterns of folders under data/")
     p.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="trajectories made at once")
     p.add_argument("--list", action="store_true", help="only list the folders, their seeds and what exists")
+    p.add_argument("--data", type=Path, default=DATA, help="where the folders go (default: data/ in the repository)")
+    p.add_argument("--md-steps", type=int, help="a quick look: every trajectory this many 0.5 fs MD steps long "
+                   "(not the recorded recipes; the benchmarks and cards need the full length)")
+    p.add_argument("--equilibration-fs", type=float, help="a quick look: this much Langevin equilibration (fs)")
     args = p.parse_args()
+    data = args.data.resolve()
     chosen = [f for f in FOLDERS if any(fnmatch.fnmatch(f[0], pat) for pat in args.folders)]
     if not chosen:
         raise SystemExit(f"no data folder matches {' '.join(args.folders)}; see --list")
     if args.processes < 1:
         raise SystemExit(f"--processes must be at least 1, got {args.processes}")
+    if args.md_steps is not None and args.md_steps < 1 or args.equilibration_fs is not None and \
+            not args.equilibration_fs >= 0:
+        raise SystemExit(f"--md-steps must be at least 1 and --equilibration-fs at least 0 (fs), got "
+                         f"{args.md_steps} and {args.equilibration_fs}")
     jobs = []
     for folder, dataset, temperature, seeds, options in chosen:
-        missing = [s for s in seeds if not (DATA / folder / file_name(dataset, s)).exists()]
-        print(f"data/{folder}: {dataset} {temperature} K, seeds {ranges(seeds)}, "
+        options = shortened(options, args.md_steps, args.equilibration_fs)
+        missing = [s for s in seeds if not (data / folder / file_name(dataset, s)).exists()]
+        print(f"{data / folder}: {dataset} {temperature} K, seeds {ranges(seeds)}, "
               f"{len(seeds) - len(missing)} of {len(seeds)} there, {' '.join(options)}")
         jobs += [(folder, dataset, temperature, s, options) for s in missing]
     if args.list or not jobs:
         return
     print(f"making {len(jobs)} trajectories, {args.processes} at a time", flush=True)
     with ThreadPoolExecutor(args.processes) as pool:
-        results = list(pool.map(lambda job: make_one(*job), jobs))
+        results = list(pool.map(lambda job: make_one(data, *job), jobs))
     failed = [(job, err) for job, (_, err) in zip(jobs, results) if err]
     for folder in dict.fromkeys(job[0] for job in jobs):
         parts = sorted(str(part) for job, (part, err) in zip(jobs, results) if job[0] == folder and not err)
         if parts:
-            subprocess.run(["trajsr", "datasets", "merge", *parts, "-o", str(DATA / folder), "--force"], check=True,
+            subprocess.run(["trajsr", "datasets", "merge", *parts, "-o", str(data / folder), "--force"], check=True,
                            capture_output=True)
     for (folder, _, _, seed, _), err in failed:
-        print(f"data/{folder} seed {seed}: {err}", file=sys.stderr)
+        print(f"{data / folder} seed {seed}: {err}", file=sys.stderr)
     if failed:
         raise SystemExit(f"{len(failed)} of {len(jobs)} trajectories failed")
 

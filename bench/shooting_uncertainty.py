@@ -6,13 +6,17 @@
 The propagator is calibrated (``trajsr calibrate MODEL --validation data/ethanol-calib/*/*.h5 --factors 10
 20``: 6 GFN2-xTB ethanol runs at 300, 500 and 700 K, seeds 9301-9702, never trained or tested on). Test
 set: the 12 held-out GFN2-xTB runs of bench/shooting.py (300-700 K); other data: GFN1-xTB ethanol (another
-level of theory, before any adaptation) and 1000 K GFN2-xTB runs (hotter than all training data).
+level of theory, before any adaptation), 1000 K GFN2-xTB runs (hotter than all training data), GFN2-xTB runs
+under a Langevin thermostat (2/ps; kicks no Hamiltonian path follows) and under CSVR (100 fs; which shooting
+follows: no warning is wanted there).
 Positions only (the velocities the files store are dropped). Per trajectory and factor:
 
 - coverage: the fraction of dropped-frame Cartesian components inside the nominal 90% interval ±1.645σ;
 - Spearman: rank correlation of per-gap uncertainty (RMS σ) with per-gap error (RMS component error);
 - whether the gap with the largest error is among the 5% of gaps with the highest σ;
-- the fraction of gaps flagged out of distribution (``upsample`` warns above 1%);
+- the fraction of gaps flagged out of distribution, the file's difficulty (how much shooting corrected its
+  gaps against the calibration files, whose average is 1), and whether ``upsample`` warns (more than 1% of
+  gaps out of distribution, or a difficulty 1.5x the largest of any calibration file);
 - cost: time of ``interpolate(uncertainty=True)`` over plain shooting's, in the same run.
 
 Then the median and the worst over the test set; each trajectory is labelled by its measured kinetic
@@ -27,11 +31,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from trajsr import load
+from trajsr.interpolation.gapreport import GapReport
 from trajsr.interpolation.shooting import ShootingInterpolator
 from trajsr.interpolation.shooting_uncertainty import stored_calibrations
 from trajsr.metrics import uncertainty_errors
@@ -47,7 +53,9 @@ TEST = ([f"data/ethanol-test/t300/ethanol-gfn2-seed{s}.h5" for s in range(301, 3
         + [f"data/ethanol-test/t700/ethanol-gfn2-seed{s}.h5" for s in range(701, 705)])
 DEFAULT_MODEL = "models/ethanol-gfn2-prop-f10.keras"
 OTHER = ([f"data/ethanol-gfn1/t{t}/ethanol-gfn1-seed{7000 + t + i}.h5" for t in (300, 500, 700) for i in (1, 2)]
-         + [f"data/ethanol-test/t1000/ethanol-gfn2-seed{s}.h5" for s in (1001, 1002)])
+         + [f"data/ethanol-test/t1000/ethanol-gfn2-seed{s}.h5" for s in (1001, 1002)]
+         + [f"data/ethanol-langevin/t500/ethanol-gfn2-seed{s}.h5" for s in (8501, 8502, 8503)]
+         + [f"data/ethanol-csvr/t500/ethanol-gfn2-seed{s}.h5" for s in (8511, 8512, 8513)])
 OTHER_MOLECULE = "data/malonaldehyde-test/t500/malonaldehyde-gfn2-seed2501.h5"
 
 
@@ -63,11 +71,17 @@ def one(interp, path, factor):
     fine = interp.interpolate(coarse, factor, uncertainty=True)
     seconds = time.perf_counter() - start
     figures, gap_sigma, gap_error = uncertainty_errors(reference, fine, factor, fine.uncertainty)
+    report = GapReport(interp.calibration_for(coarse, factor))  # what upsample would tell about this file
+    report.add(fine.info["gap_flags"], slice(None), None, factor, fine.info.get("gap_difficulty"))
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        report.warn_if_out_of_distribution(path)
     top = np.argsort(gap_sigma)[::-1][: max(1, len(gap_sigma) // 20)]
     return {"file": Path(path).name, "temperature_K": float(kinetic_temperature(reference)["temperature_K"]),
             "coverage_90": figures["coverage_90"], "spearman_gap": figures["spearman_gap"], "gaps": figures["gaps"],
             "worst_gap_in_top_5pc": bool(np.argmax(gap_error) in top),
             "out_of_distribution": float(fine.info["gap_flags"]["out_of_distribution"].mean()),
+            "difficulty": report.difficulty, "difficulty_limit": report.difficulty_limit, "warns": bool(warned),
             "median_gap_uncertainty_angstrom": float(np.median(gap_sigma)),
             "median_gap_error_angstrom": float(np.median(gap_error)), "cost": seconds / plain}
 
@@ -113,9 +127,10 @@ def summarize(rows):
 
 def rows_table(rows):
     return table(["trajectory", "T (K, measured)", "coverage of 90%", "Spearman", "worst gap in top 5% σ",
-                  "OOD gaps", "median gap σ / error (Å)", "time x"],
+                  "OOD gaps", "difficulty", "upsample warns", "median gap σ / error (Å)", "time x"],
                  [[r["file"], f"{r['temperature_K']:.0f}", f"{r['coverage_90']:.1%}", f"{r['spearman_gap']:.2f}",
                    "yes" if r["worst_gap_in_top_5pc"] else "no", f"{r['out_of_distribution']:.1%}",
+                   "-" if r.get("difficulty") is None else f"{r['difficulty']:.2f}", "yes" if r.get("warns") else "no",
                    f"{r['median_gap_uncertainty_angstrom']:.1e} / {r['median_gap_error_angstrom']:.1e}",
                    f"{r['cost']:.2f}"] for r in rows])
 
@@ -167,7 +182,11 @@ def main():
                   f"{s['spearman_gap']['worst']:.2f}; the largest-error gap among the 5% highest σ in "
                   f"{s['worst_gap_in_top_5pc']} of {len(rows)}; σ costs {s['cost']['median']:.2f}x plain shooting "
                   f"(worst {s['cost']['worst']:.2f}x).", "",
-                  "Other level of theory (GFN1-xTB, not adapted) and 1000 K:", "", rows_table(other), ""]
+                  "Other level of theory (GFN1-xTB, not adapted), 1000 K, a Langevin thermostat (2/ps) and CSVR "
+                  "(100 fs):", "",
+                  rows_table(other), "",
+                  f"`upsample` warns on {sum(r['warns'] for r in other)} of these {len(other)} runs, and on "
+                  f"{sum(r['warns'] for r in rows)} of the {len(rows)} held-out runs above (false alarms).", ""]
     report["wrong_input"] = hostile(args.model)
     lines += ["Wrong input:", "", wrong_input_table(report["wrong_input"]), ""]
     RESULTS.mkdir(parents=True, exist_ok=True)

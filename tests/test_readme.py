@@ -91,3 +91,27 @@ def test_own_model_trust_propagator_and_python_blocks_run_in_order_at_tiny_size(
     assert namespace["trusted"].uncertainty is not None and namespace["rebuilt"].n_frames == 5001
     for made in ("my-model.keras", "api-fine.dcd", "api-model.keras", "data/ethanol-gfn2-seed4.h5"):
         assert (readme_folder / made).exists(), made
+
+
+def test_shooting_calibration_block_runs_at_tiny_size(readme_folder):
+    """The shooting-uncertainty block as written, in one folder: make the calibration runs (shortened to
+    150 fs each, into the folder's own data/), calibrate the shipped propagator on them, rebuild with σ."""
+    import subprocess
+    import sys
+    (readme_folder / "bench").symlink_to(ROOT / "bench")
+    text = (ROOT / "README.md").read_text()
+    found = re.search(r"calibrated on six GFN2-xTB runs[^`]*```bash\n(.*?)```", text, re.S)
+    assert found
+    commands = [line.split("  #")[0].strip() for line in found.group(1).replace("\\\n", " ").splitlines()]
+    assert [c.split()[:2] for c in commands] == [["python", "bench/make_data.py"], ["trajsr", "calibrate"],
+                                                  ["trajsr", "stride"], ["trajsr", "upsample"]]
+    commands[0] += " --data data --md-steps 300 --equilibration-fs 20"  # the recipe's length: minutes of GFN2-xTB
+    for command in commands:
+        command = command.replace("python ", f"{sys.executable} ", 1).replace(
+            "trajsr ", f"{sys.executable} -m trajsr.cli ", 1)
+        proc = subprocess.run(["bash", "-c", command], cwd=readme_folder, capture_output=True, text=True)
+        assert proc.returncode == 0, f"{command}\n{proc.stderr[-2000:]}"
+    assert len(list((readme_folder / "data" / "ethanol-calib").glob("*/*.h5"))) == 6
+    assert "frame uncertainty median" in proc.stdout and "difficulty" in proc.stdout
+    from trajsr import load
+    assert load(readme_folder / "shot-sigma.h5").uncertainty is not None

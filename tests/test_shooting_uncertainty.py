@@ -2,6 +2,7 @@
 ``trajsr upsample --uncertainty``, judged by ``trajsr evaluate``, gaps replaced by ``--max-uncertainty``,
 and the first gaps of a file no worse than the rest."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -61,9 +62,12 @@ def test_calibrate_a_propagator_for_another_factor(files, cli, tmp_path):
               "-o", tmp_path / "cal.keras").stdout
     assert "shooting positions x5 2.5 fs: calibrated on 200 validation gaps" in out
     assert "shooting velocities x5 2.5 fs" in out
-    cli("upsample", files / "c5.h5", "--model", tmp_path / "cal.keras", "--factor", 5, "--uncertainty",
-        "-o", tmp_path / "b.h5")
+    out = cli("upsample", files / "c5.h5", "--model", tmp_path / "cal.keras", "--factor", 5, "--uncertainty",
+              "-o", tmp_path / "b.h5").stdout
     assert load(tmp_path / "b.h5").uncertainty[1:5].min() > 0
+    # the file's difficulty beside the largest of the calibration files' (this file is made of them: ~1)
+    hard, largest = map(float, re.search(r"difficulty ([\d.]+) \(calibration files up to ([\d.]+)\)", out).groups())
+    assert 0.5 < hard <= largest * 1.01 and "unlike" not in out
     # the calibrations already stored stay: factor 10 still has its σ
     cli("upsample", files / "c10.h5", "--model", tmp_path / "cal.keras", "--factor", 10, "--uncertainty",
         "-o", tmp_path / "c.h5")
@@ -99,3 +103,33 @@ def test_streamed_shooting_stays_close_to_the_whole_file_solve(files, tmp_path):
     truth = load(files / "fine.h5").positions[:len(streamed)]  # as close to the truth either way
     errors = [np.abs(p - truth).mean() for p in (streamed, memory.positions)]
     assert abs(errors[0] / errors[1] - 1) < 0.02
+
+
+def test_a_file_unlike_every_calibration_file_is_named_even_when_no_gap_stands_out():
+    """A thermostat's kicks spread over every gap: few gaps pass the out-of-distribution limits, but the file's
+    difficulty D (its RMS correction against the calibration's) is far above every calibration file's."""
+    import warnings
+
+    from trajsr.interpolation.gapreport import GapReport
+    from trajsr.interpolation.uncertainty import DIFFICULTY_MARGIN, Calibration
+
+    cal = Calibration(base=np.ones((4, 3)), disagreement=np.ones(4), correction=np.ones(4), energy_power=0.0,
+                      difficulty_power=1.0, difficulty_reference=1e-4, scale=1.0, energy_limit=1.0,
+                      structure_limit=1.0, correction_limit=1.0, spline_sigma=np.ones((4, 3)), max_uncertainty=1.0,
+                      fitted_on={"difficulty_largest": 1.2})
+    flags = {k: np.zeros(100, bool) for k in ("out_of_distribution", "above_threshold", "replaced")}
+    for difficulty, warned in ((1.1, False), (1.2 * DIFFICULTY_MARGIN * 0.99, False), (4.8, True)):
+        report = GapReport(cal)
+        report.add(flags, slice(0, 60), None, 5, np.full(100, difficulty))
+        report.add(flags, slice(0, 40), None, 5, np.r_[np.full(40, difficulty), np.full(60, np.nan)])
+        assert report.difficulty == pytest.approx(difficulty) and f"difficulty {difficulty:.2f}" in report.summary()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            report.warn_if_out_of_distribution("run.xyz", "are unlike them")
+        assert bool(caught) == warned
+        if warned:
+            assert "corrected its gaps 4.8x" in str(caught[0].message) and "at most 1.2x" in str(caught[0].message)
+    older = Calibration(**{**cal.__dict__, "fitted_on": {}})  # calibrated before D was recorded: no such warning
+    report = GapReport(older)
+    report.add(flags, slice(0, 100), None, 5, np.full(100, 9.0))
+    assert report.difficulty_limit is None and "difficulty" not in report.summary()

@@ -33,14 +33,20 @@ class GapReport:
         self.threshold = (calibration.max_uncertainty if max_uncertainty in (None, "default")
                           else float(max_uncertainty))  # nm
         self.gaps = self.out_of_distribution = self.above_threshold = self.replaced = 0
+        self.difficulty_largest, self.difficulty_limit = calibration.difficulty_largest, calibration.difficulty_limit
         self._frames = []  # RMS over atoms of σ at each dropped frame (nm)
+        self._difficulty = []  # D² at each gap the model filled
 
-    def add(self, flags: dict, gaps: slice, uncertainty, factor: int) -> None:
-        """Count the gaps ``gaps`` of one chunk's per-gap ``flags``; keep the dropped frames' uncertainty."""
+    def add(self, flags: dict, gaps: slice, uncertainty, factor: int, difficulty=None) -> None:
+        """Count the gaps ``gaps`` of one chunk's per-gap ``flags``; keep the dropped frames' uncertainty and
+        the chunk's difficulty at those gaps (``difficulty``, per gap, NaN where the baseline filled it)."""
         self.gaps += len(range(*gaps.indices(len(flags["replaced"]))))
         self.out_of_distribution += int(flags["out_of_distribution"][gaps].sum())
         self.above_threshold += int(flags["above_threshold"][gaps].sum())
         self.replaced += int(flags["replaced"][gaps].sum())
+        if difficulty is not None:
+            d = np.asarray(difficulty)[gaps]
+            self._difficulty.append(d[np.isfinite(d)] ** 2)
         if uncertainty is not None and len(uncertainty):
             dropped = np.arange(len(uncertainty)) % factor != 0  # the slice starts at a kept frame
             self._frames.append(np.sqrt(np.mean(uncertainty[dropped] ** 2, axis=1)).astype(np.float32))
@@ -50,20 +56,31 @@ class GapReport:
         """RMS over atoms of the uncertainty at every dropped frame (Å); empty without ``--uncertainty``."""
         return np.concatenate(self._frames) * ANGSTROM_PER_NM if self._frames else np.zeros(0)
 
+    @property
+    def difficulty(self) -> float | None:
+        """The file's difficulty D: RMS correction over its gaps relative to that over the calibration files
+        (:class:`.uncertainty.Calibration`); None before any gap was filled by the model."""
+        d = np.concatenate(self._difficulty) if self._difficulty else np.zeros(0)
+        return float(np.sqrt(np.mean(d))) if len(d) else None
+
     def summary(self) -> str:
         """One line: median and largest frame uncertainty (Å), gaps above the threshold, replaced."""
         frames = self.frame_uncertainty_angstrom
         text = (f"frame uncertainty median {np.median(frames):.2e} Å, largest {frames.max():.2e} Å; "
                 if len(frames) else "")
         action = f"replaced by the baseline: {self.replaced}" if self.replacing else "not replaced"
+        hard = (f"; difficulty {self.difficulty:.2f} (calibration files up to "
+                f"{self.difficulty_largest:.2f})" if self.difficulty is not None
+                and self.difficulty_limit is not None else "")
         return (f"{text}{self.above_threshold} of {self.gaps} gaps above {self.threshold * ANGSTROM_PER_NM:.2e} Å "
-                f"({action}); {self.out_of_distribution} out of distribution")
+                f"({action}); {self.out_of_distribution} out of distribution{hard}")
 
     def as_dict(self) -> dict:
         frames = self.frame_uncertainty_angstrom
         return {"gaps": self.gaps, "threshold_angstrom": self.threshold * ANGSTROM_PER_NM,
                 "above_threshold": self.above_threshold, "replaced": self.replaced,
-                "out_of_distribution": self.out_of_distribution,
+                "out_of_distribution": self.out_of_distribution, "difficulty": self.difficulty,
+                "difficulty_limit": self.difficulty_limit,
                 "median_frame_uncertainty_angstrom": float(np.median(frames)) if len(frames) else None,
                 "max_frame_uncertainty_angstrom": float(frames.max()) if len(frames) else None}
 
@@ -73,6 +90,11 @@ class GapReport:
         if self.gaps and self.out_of_distribution > OOD_WARN_FRACTION * self.gaps:
             warnings.warn(f"{source}: {self.out_of_distribution / self.gaps:.1%} of its gaps "
                           f"({self.out_of_distribution} of {self.gaps}) {meaning}", stacklevel=2)
+        elif self.difficulty is not None and self.difficulty_limit is not None \
+                and self.difficulty > self.difficulty_limit:  # few gaps stand out, but the whole file does
+            warnings.warn(f"{source}: the model corrected its gaps {self.difficulty:.1f}x as much as on its "
+                          f"calibration files on average (at most {self.difficulty_largest:.1f}x "
+                          f"on any one of them): as a whole, the file's gaps {meaning}", stacklevel=2)
 
 
 def side_file_path(output) -> Path:

@@ -115,8 +115,9 @@ class Interpolator:
         box = None if coarse.unitcell_vectors is None else np.repeat(coarse.unitcell_vectors, factor,
                                                                       axis=0)[:n]
         info = dict(coarse.info, interpolation=self.name, factor=factor)
-        if "gap_flags" in extra:
-            info["gap_flags"] = extra["gap_flags"]
+        for key in ("gap_flags", "gap_difficulty"):
+            if key in extra:
+                info[key] = extra[key]
         info.pop("guard_failed", None)  # a flag of this reconstruction only (see .gapguard)
         return Trajectory(positions=fine, elements=coarse.elements, velocities=fine_velocities, time=time,
                           unitcell_vectors=box, topology=coarse.topology, uncertainty=extra.get("uncertainty"),

@@ -29,6 +29,8 @@ import numpy as np
 from ..errors import TrajsrError
 from ..units import FS_PER_PS
 from .interpolator import Interpolator, check_elements
+from .pinned_paths import pin_and_average
+
 
 
 class ShootingInterpolator(Interpolator):
@@ -312,19 +314,7 @@ class ShootingInterpolator(Interpolator):
         forward = run(x_a, v_a)
         back_x, back_v = run(x_b, -v_b)
         backward = back_x[:, ::-1], -back_v[:, ::-1]  # in forward time
-        s = np.linspace(0.0, 1.0, factor + 1)[None, :, None, None]
-        # cubic Hermite basis on [0, 1] and its derivatives (per unit s; divide by dt for per ps)
-        basis = [2 * s ** 3 - 3 * s ** 2 + 1, s ** 3 - 2 * s ** 2 + s, 3 * s ** 2 - 2 * s ** 3, s ** 3 - s ** 2]
-        slopes = [6 * s ** 2 - 6 * s, 3 * s ** 2 - 4 * s + 1, 6 * s - 6 * s ** 2, 3 * s ** 2 - 2 * s]
-        fine_x, fine_v, bent, bends = 0.0, 0.0, [], []
-        for px, pv in (forward, backward):
-            misses = [x_a - px[:, 0], dt * (v_a - pv[:, 0]), x_b - px[:, -1], dt * (v_b - pv[:, -1])]
-            bend = sum(h * m[:, None] for h, m in zip(basis, misses))
-            fine_x = fine_x + 0.5 * (px + bend)
-            fine_v = fine_v + 0.5 * (pv + sum(h * m[:, None] for h, m in zip(slopes, misses)) / dt)
-            if signals:
-                bent.append(px + bend)
-                bends.append(bend)
+        fine_x, fine_v, bent, bends = pin_and_average(forward, backward, positions, velocities, dt)
         n = positions.shape[1]
         fine = (np.concatenate([positions[:1], fine_x[:, 1:].reshape(-1, n, 3)]),
                 np.concatenate([velocities[:1], fine_v[:, 1:].reshape(-1, n, 3)]))

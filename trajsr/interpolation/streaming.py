@@ -163,7 +163,7 @@ def upsample(coarse_path, model, output, *, factor: int | None = None, top=None,
                     guarded += int(fine.info["guard_failed"][first_gap - start:stop_gap].sum())
                 if report is not None:
                     report.add(fine.info["gap_flags"], slice(first_gap - start, stop_gap), written.uncertainty,
-                               factor)
+                               factor, fine.info.get("gap_difficulty"))
                     side.add(written.uncertainty)
                 if pending is not None:
                     pending.result()  # one chunk in flight: order kept, memory bounded

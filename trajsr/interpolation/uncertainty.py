@@ -25,7 +25,10 @@ metadata (the ``.keras`` file) with the limits beyond which a context counts as 
 99.9th percentile over training windows, or validation windows where training data is not given, of a
 window's energy, structure and RMS correction) and the default ``max_uncertainty`` (Å in reports, nm here):
 the spline's (Hermite's, with velocities) RMS error per gap on validation. A gap whose uncertainty
-exceeds it is one where the model expects to do no better than the baseline typically does.
+exceeds it is one where the model expects to do no better than the baseline typically does. It also
+records the largest D of any validation file: a file whose D exceeds that by ``DIFFICULTY_MARGIN`` is unlike
+every calibration file as a whole (a thermostat's kicks, another level of theory), even where no single
+gap passes the limits, and ``upsample`` says so (:mod:`.gapreport`).
 """
 from __future__ import annotations
 
@@ -43,6 +46,8 @@ COVERAGE = 0.90
 ENERGY_POWER_BOUNDS = (0.0, 4.0)
 #: out-of-distribution limits: this quantile of the training windows' energy, structure and correction
 OOD_QUANTILE = 0.999
+#: a file whose difficulty exceeds the largest of the validation files' by this factor is unlike all of them
+DIFFICULTY_MARGIN = 1.5
 
 
 @dataclasses.dataclass
@@ -77,6 +82,19 @@ class Calibration:
     spline_sigma: np.ndarray
     max_uncertainty: float
     fitted_on: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def difficulty_largest(self) -> float | None:
+        """The largest difficulty D of a validation file (None for calibrations fitted before it was recorded)."""
+        largest = self.fitted_on.get("difficulty_largest")
+        return None if largest is None else float(largest)
+
+    @property
+    def difficulty_limit(self) -> float | None:
+        """The difficulty D above which a whole file is unlike every calibration file: DIFFICULTY_MARGIN times
+        :attr:`difficulty_largest`."""
+        largest = self.difficulty_largest
+        return None if largest is None else DIFFICULTY_MARGIN * largest
 
     def difficulty(self, parts: dict) -> float:
         """D of a trajectory (or chunk) from the ``parts`` of all its gaps: RMS correction / reference."""
@@ -168,7 +186,8 @@ def apply_calibration(fine, positions, velocities, dt: float, factor: int, parts
     Returns
     -------
     dict
-        ``gap_flags`` (``out_of_distribution``, ``above_threshold``, ``replaced``: (K − 1,) bool) and, with
+        ``gap_flags`` (``out_of_distribution``, ``above_threshold``, ``replaced``: (K − 1,) bool),
+        ``gap_difficulty`` ((K − 1,): the chunk's difficulty D at each gap the model filled, NaN elsewhere) and, with
         ``want_sigma``, ``uncertainty`` (frames, N) nm: σ of each Cartesian component, 0 at kept frames.
     """
     from .baselines import get_baseline
@@ -177,8 +196,10 @@ def apply_calibration(fine, positions, velocities, dt: float, factor: int, parts
     gap_sigma = np.zeros((n - 1, factor - 1, n_atoms))
     gap_sigma[:] = cal.spline_sigma  # the baseline's typical error where the baseline filled the gap
     flags = {name: np.zeros(n - 1, bool) for name in ("out_of_distribution", "above_threshold", "replaced")}
+    difficulty = np.full(n - 1, np.nan)  # the chunk's D at each gap the model filled
     if len(gaps):  # the difficulty is read over all the chunk's gaps, then each gap's σ
-        gap_sigma[gaps] = cal.sigma(parts, cal.difficulty(parts))
+        difficulty[gaps] = cal.difficulty(parts)
+        gap_sigma[gaps] = cal.sigma(parts, difficulty[gaps[0]])
         flags["out_of_distribution"][gaps] = cal.out_of_distribution(parts)
         flags["above_threshold"][gaps] = gap_uncertainty(gap_sigma[gaps]) > (
             cal.max_uncertainty if threshold is None else threshold)
@@ -189,7 +210,7 @@ def apply_calibration(fine, positions, velocities, dt: float, factor: int, parts
         fine[:-1].reshape(n - 1, factor, n_atoms, 3)[replaced, 1:] = \
             baseline[:-1].reshape(n - 1, factor, n_atoms, 3)[replaced, 1:]
         gap_sigma[replaced] = np.maximum(gap_sigma[replaced], cal.spline_sigma)
-    extra = {"gap_flags": flags}
+    extra = {"gap_flags": flags, "gap_difficulty": difficulty}
     if want_sigma:
         sigma = np.zeros((len(fine), n_atoms))
         sigma[:-1].reshape(n - 1, factor, n_atoms)[:, 1:] = gap_sigma
@@ -261,6 +282,7 @@ def fit_calibration(parts: dict, errors: np.ndarray, spline_errors: np.ndarray, 
     b, cd, cr, p, q = unpack(result.x)
     cal.base, cal.disagreement, cal.correction = np.exp(b), np.exp(cd), np.exp(cr)
     cal.energy_power, cal.difficulty_power = float(p), float(q)
+    cal.fitted_on["difficulty_largest"] = float(level.max())  # of a validation file (D = 1: all of them)
     sigma = cal.sigma(parts, level)
     # the scale that puts 90% of the validation components inside ±1.645σ
     cal.scale = float(np.quantile(np.abs(errors) / sigma[..., None], COVERAGE) / Z90)
