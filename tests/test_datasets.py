@@ -95,7 +95,9 @@ def test_own_molecule_walkthrough_at_tiny_size(tmp_path):
 
     from .conftest import ROOT
     block = re.search(r"<!-- own-molecule -->\s*```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
-    tiny = {"--steps 40000": "--steps 400 --equilibration-fs 20", "--max-minutes 20": "--epochs 1 --width 8 --context 2"}
+    tiny = {"--md-steps 40000": "--md-steps 400 --equilibration-fs 20",
+            "--max-minutes 20": "--epochs 1 --width 8 --context 2"}
+    assert all(big in block for big in tiny)  # each cut is made (a renamed option would run at full size)
     (tmp_path / "datasets").symlink_to(ROOT / "datasets")
     for line in block.strip().splitlines():
         for big, small in tiny.items():

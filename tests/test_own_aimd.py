@@ -116,8 +116,9 @@ def test_readme_own_aimd_block_runs_at_tiny_size(tmp_path, cli):
     lines = [line.split("  #")[0].strip() for line in block.replace("\\\n", " ").splitlines()
              if line.startswith("trajsr ")]
     assert len(lines) == 5
-    tiny = {"--steps 2000": "--steps 400", "--equilibration-fs 200": "--equilibration-fs 50",
+    tiny = {"--md-steps 2000": "--md-steps 400", "--equilibration-fs 200": "--equilibration-fs 50",
             "--max-minutes 1": "--max-minutes 0.1"}
+    assert all(big in block for big in tiny)  # each cut is made (a renamed option would run at full size)
     for line in lines:
         for big, small in tiny.items():
             line = line.replace(big, small)

@@ -66,9 +66,11 @@ def test_own_model_trust_propagator_and_python_blocks_run_in_order_at_tiny_size(
     run(lines(r"<!-- walkthrough -->\s*```bash\n(.*?)```")[0])  # coarse.dcd
     own = lines(r"Then your own model[^`]*```bash\n(.*?)```")
     assert [line.split()[1] for line in own] == ["datasets", "datasets", "train"]
+    cuts = (("--md-steps 20000", "--md-steps 300 --equilibration-fs 20"),
+            ("-o my-model.keras", "--epochs 1 --width 8 -o my-model.keras"))
+    assert all(any(big in line for line in own) for big, _ in cuts)  # a renamed option would run at full size
     for line in own:
-        run(line, (("--md-steps 20000", "--md-steps 300 --equilibration-fs 20"), ("-o my-model.keras", "--epochs 1 "
-                   "--width 8 -o my-model.keras")))
+        run(line, cuts)
     calibrate = [line for line in lines(r"<!-- trust -->\s*```bash\n(.*?)```") if "my-model" in line]
     assert len(calibrate) == 1
     run(calibrate[0])
@@ -76,10 +78,11 @@ def test_own_model_trust_propagator_and_python_blocks_run_in_order_at_tiny_size(
     # files stand in for eight; the bracketed options are optional)
     propagator = lines(r"## Learned propagator \(surrogate integrator\)\s*```bash\n(.*?)```")
     assert [line.split()[1] for line in propagator] == ["train", "train", "propagate"]
+    cuts = (("{1..8}", "{1..4}"), ("--width 256", "--width 8 --epochs 1"),
+            ("--force-matching-minutes 12", "--force-matching-minutes 0.05"), ("--steps 20000", "--steps 200"))
+    assert all(any(big in line for line in propagator) for big, _ in cuts)
     for line in propagator:
-        run(re.sub(r"\s*\[[^]]*\]", "", line), (("{1..8}", "{1..4}"), ("--width 256", "--width 8 --epochs 1"),
-                                                  ("--force-matching-minutes 12", "--force-matching-minutes 0.05"),
-                                                  ("--steps 20000", "--steps 200")))
+        run(re.sub(r"\s*\[[^]]*\]", "", line), cuts)
     for made in ("prop.keras", "prop-f20.keras", "rollout.h5"):
         assert (readme_folder / made).exists(), made
     code = re.search(r"## Python\s*```python\n(.*?)```", text, re.S).group(1)
