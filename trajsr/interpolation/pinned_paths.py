@@ -23,6 +23,8 @@ def pin_and_average(forward, backward, positions, velocities, dt: float):
         right kept frame run backwards, both in forward time, the kept frames included.
     positions, velocities : ndarray, shape (gaps + 1, N, 3)
         The kept frames (nm, nm/ps), ``dt`` ps apart.
+    dt : float
+        Length of a gap (ps).
 
     Returns
     -------

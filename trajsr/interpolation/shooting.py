@@ -32,7 +32,6 @@ from .interpolator import Interpolator, check_elements
 from .pinned_paths import pin_and_average
 
 
-
 class ShootingInterpolator(Interpolator):
     """Fill each gap with the learned dynamics path that joins its two kept frames.
 
