@@ -65,6 +65,7 @@ def judge(path, every, processes):
     from trajsr import ShootingInterpolator, get_baseline, load
     from trajsr.interpolation.pinned_paths import pin_and_average
     from trajsr.observables import kinetic_temperature
+    from trajsr.units import ANGSTROM_PER_NM
     fine = load(path)
     coarse = fine.stride(FACTOR)
     gaps = np.arange(0, coarse.n_frames - 1, every)
@@ -75,32 +76,25 @@ def judge(path, every, processes):
     paths = np.concatenate(parts, axis=1)  # (2, gaps, factor + 1, N, 2, 3)
     seconds = time.perf_counter() - start
     kept_x, kept_v = coarse.positions, coarse.velocities
-    ends = np.stack([np.stack([kept_x[g], kept_x[g + 1]]) for g in gaps]), np.stack(
-        [np.stack([kept_v[g], kept_v[g + 1]]) for g in gaps])
     forward = paths[0, ..., 0, :], paths[0, ..., 1, :]
     backward = paths[1, ..., 0, :], paths[1, ..., 1, :]
-    oracle = []  # each gap on its own: its two kept frames as a two-frame "trajectory"
-    for i in range(len(gaps)):
-        x, v, _, _ = pin_and_average(tuple(a[i:i + 1] for a in forward), tuple(a[i:i + 1] for a in backward),
-                                     ends[0][i], ends[1][i], coarse.dt)
-        oracle.append(x[0])
-    oracle = np.stack(oracle)  # (gaps, factor + 1, N, 3)
+    oracle = pin_and_average(forward, backward, kept_x[gaps], kept_v[gaps], kept_x[gaps + 1], kept_v[gaps + 1],
+                             coarse.dt)[0]
 
     def on_gaps(positions):  # a fine trajectory's dropped frames of the chosen gaps (gaps, factor − 1, N, 3)
         return positions[:-1].reshape(coarse.n_frames - 1, FACTOR, fine.n_atoms, 3)[gaps, 1:]
 
     truth = on_gaps(fine.positions)
-    mae = {"exact potential, velocities": np.abs(oracle[:, 1:-1] - truth).mean() * 10}
     shooting = ShootingInterpolator.load(ROOT / "models" / "ethanol-gfn2-prop-f10.keras")
-    mae["propagator, velocities"] = np.abs(on_gaps(shooting.interpolate(coarse, FACTOR).positions) - truth).mean() * 10
     positions_only = coarse.replace(velocities=None)
-    mae["propagator, positions only"] = np.abs(
-        on_gaps(shooting.interpolate(positions_only, FACTOR).positions) - truth).mean() * 10
-    mae["cubic spline"] = np.abs(
-        on_gaps(get_baseline("spline").interpolate(positions_only, FACTOR).positions) - truth).mean() * 10
+    dropped = {"exact potential, velocities": oracle[:, 1:-1],
+               "propagator, velocities": on_gaps(shooting.interpolate(coarse, FACTOR).positions),
+               "propagator, positions only": on_gaps(shooting.interpolate(positions_only, FACTOR).positions),
+               "cubic spline": on_gaps(get_baseline("spline").interpolate(positions_only, FACTOR).positions)}
     return dict(file=Path(path).name, method=fine.info.get("method", ""), gaps=int(len(gaps)),
                 temperature_K=kinetic_temperature(fine, "velocities")["temperature_K"],
-                mae_angstrom={k: float(v) for k, v in mae.items()}, oracle_seconds=seconds)
+                mae_angstrom={k: float(np.abs(x - truth).mean() * ANGSTROM_PER_NM) for k, x in dropped.items()},
+                oracle_seconds=seconds)
 
 
 def main():
@@ -126,7 +120,7 @@ def main():
     methods = list(rows[0]["mae_angstrom"])
     spline = "cubic spline"
     gaps = "all gaps" if args.every == 1 else f"every {args.every}th gap"
-    lines = [f"# What a Hamiltonian path can rebuild of a Langevin trajectory: the exact potential's floor", "",
+    lines = ["# What a Hamiltonian path can rebuild of a Langevin trajectory: the exact potential's floor", "",
              f"Command: `python bench/{Path(__file__).name} {shlex.join(sys.argv[1:])}`. GFN2-xTB ethanol, "
              f"factor {FACTOR} (5 fs between kept frames), {gaps}. MAE over the dropped frames "
              "(Å); in brackets how many times below the cubic spline. \"Exact potential, velocities\": GFN2-xTB "
@@ -140,9 +134,8 @@ def main():
              *(f"{r['mae_angstrom'][m]:.2e}" + (f" ({r['mae_angstrom'][spline] / r['mae_angstrom'][m]:.1f}x)"
                                                  if m != spline else "") for m in methods)] for r in rows]
     lines += [table(header, body), ""]
-    langevin = [r for r in rows[:-1]]
     for m in methods[:-1]:
-        ratios = [r["mae_angstrom"][spline] / r["mae_angstrom"][m] for r in langevin]
+        ratios = [r["mae_angstrom"][spline] / r["mae_angstrom"][m] for r in rows[:-1]]  # the Langevin runs
         lines.append(f"- {m}: median {np.median(ratios):.1f}x below the spline, worst {min(ratios):.1f}x "
                      f"(Langevin runs)")
     print("\n".join(lines))

@@ -21,9 +21,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
-NVE = ["--md-steps", "20000"]                                                   # 10 ps, every 0.5 fs step kept
-NVT = ["--thermostat", "bussi", "--save-every", "10", "--md-steps", "50000"]    # 25 ps Bussi, every 5 fs
-NVT_FINE = ["--thermostat", "bussi", "--md-steps", "50000"]                     # 25 ps Bussi, every 0.5 fs step
+NVE = ["--md-steps", "20000"]                                                 # 10 ps, every 0.5 fs step kept
+NVT = ["--thermostat", "bussi", "--save-every", "10", "--md-steps", "50000"]  # 25 ps Bussi, every 5 fs
+NVT_FINE = ["--thermostat", "bussi", "--md-steps", "50000"]                   # 25 ps Bussi, every 0.5 fs step
 
 
 def span(lo, hi):

@@ -73,7 +73,7 @@ def card_path(model_path) -> Path:
     return Path(model_path).with_suffix(".json")
 
 
-def shipped_check(card) -> dict:
+def shipped_check(card) -> dict | None:
     """Re-evaluate a model on the shipped reference trajectory of its card's dataset and record it there.
 
     The figure a fresh install can check without ``data/`` (the tests do, for every shipped card): MAE (Å)
@@ -89,15 +89,18 @@ def shipped_check(card) -> dict:
 
     Returns
     -------
-    dict
-        ``file``, ``frames``, ``input``, ``model_mae_angstrom``, ``spline_mae_angstrom``.
+    dict or None
+        ``file``, ``frames``, ``input``, ``model_mae_angstrom``, ``spline_mae_angstrom``; None (and the card
+        left as it is) when no trajectory of the card's dataset is shipped.
     """
-    from ..datasets import shipped_path
+    from ..datasets import shipped, shipped_path
     from ..io import load
     from ..modelfile import is_propagator
     from .streaming import as_interpolator
     card = Path(card)
     info = json.loads(card.read_text())
+    if info["dataset"] not in {entry["name"] for entry in shipped()}:
+        return None
     model, factor = card.with_suffix(".keras"), info["factor"]
     fine = load(shipped_path(info["dataset"]))
     coarse = fine.stride(factor)

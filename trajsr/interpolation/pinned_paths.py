@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def pin_and_average(forward, backward, positions, velocities, dt: float):
+def pin_and_average(forward, backward, x_a, v_a, x_b, v_b, dt: float):
     """Each gap's forward and backward path bent onto both kept frames' positions and velocities by a cubic
     Hermite term, then averaged (what :meth:`ShootingInterpolator.bridge` does with the learned paths).
 
@@ -21,8 +21,9 @@ def pin_and_average(forward, backward, positions, velocities, dt: float):
     forward, backward : tuple of ndarray, shape (gaps, factor + 1, N, 3)
         Positions (nm) and velocities (nm/ps) of a path from each gap's left kept frame, and of one from its
         right kept frame run backwards, both in forward time, the kept frames included.
-    positions, velocities : ndarray, shape (gaps + 1, N, 3)
-        The kept frames (nm, nm/ps), ``dt`` ps apart.
+    x_a, v_a, x_b, v_b : ndarray, shape (gaps, N, 3)
+        Each gap's kept frames: positions (nm) and velocities (nm/ps) at its start and at its end, ``dt``
+        later.
     dt : float
         Length of a gap (ps).
 
@@ -34,7 +35,6 @@ def pin_and_average(forward, backward, positions, velocities, dt: float):
         Each bent path (nm) and its Hermite term (nm).
     """
     factor = forward[0].shape[1] - 1
-    x_a, v_a, x_b, v_b = positions[:-1], velocities[:-1], positions[1:], velocities[1:]
     s = np.linspace(0.0, 1.0, factor + 1)[None, :, None, None]
     # cubic Hermite basis on [0, 1] and its derivatives (per unit s; divide by dt for per ps)
     basis = [2 * s ** 3 - 3 * s ** 2 + 1, s ** 3 - 2 * s ** 2 + s, 3 * s ** 2 - 2 * s ** 3, s ** 3 - s ** 2]

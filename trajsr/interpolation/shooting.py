@@ -313,7 +313,7 @@ class ShootingInterpolator(Interpolator):
         forward = run(x_a, v_a)
         back_x, back_v = run(x_b, -v_b)
         backward = back_x[:, ::-1], -back_v[:, ::-1]  # in forward time
-        fine_x, fine_v, bent, bends = pin_and_average(forward, backward, positions, velocities, dt)
+        fine_x, fine_v, bent, bends = pin_and_average(forward, backward, x_a, v_a, x_b, v_b, dt)
         n = positions.shape[1]
         fine = (np.concatenate([positions[:1], fine_x[:, 1:].reshape(-1, n, 3)]),
                 np.concatenate([velocities[:1], fine_v[:, 1:].reshape(-1, n, 3)]))
