@@ -267,7 +267,7 @@ def main():
         model = model or RESULTS / "propagator" / f"{args.train}-f{args.factor}.keras"
         model.parent.mkdir(parents=True, exist_ok=True)
         t0 = time.time()
-        fit_propagator(files(args.train_files), validation=files(args.valid_files), model=args.train,
+        fit_propagator(files(args.train_files), validation=files(args.valid_files), architecture=args.train,
                        factor=args.factor, strides=4, substeps=args.substeps, width=args.width, epochs=1000,
                        window_step=args.window_step, max_minutes=args.minutes, output=model, force=True,
                        learning_rate=args.learning_rate, force_matching_minutes=args.force_matching_minutes,
@@ -353,7 +353,7 @@ def ship(model, results, args, prop):
     if args.train:  # the same training through the CLI
         card["training_command"] = " ".join(
             ["trajsr train", *map(os.path.relpath, files(args.train_files)), "--validation",
-             *map(os.path.relpath, files(args.valid_files)), f"--task propagate --model {args.train} --factor",
+             *map(os.path.relpath, files(args.valid_files)), f"--task propagate --architecture {args.train} --factor",
              f"{args.factor} --strides 4 --substeps {args.substeps} --width {args.width} --force-matching-minutes",
              f"{args.force_matching_minutes:g} --max-minutes {args.minutes:g} --learning-rate {args.learning_rate:g}",
              f"--window-step {args.window_step} --epochs 1000", *(["--initial", args.initial] if args.initial else []),

@@ -31,7 +31,7 @@ class Clock(keras.callbacks.Callback):
 t = load(shipped_path("ethanol-gfn2"))
 clock = Clock()
 strategy = sys.argv[1]
-net, h = fit([t[:4000]], model="bilstm", factor=10, context=4, width=64, epochs=2, batch_size=256,
+net, h = fit([t[:4000]], architecture="bilstm", factor=10, context=4, width=64, epochs=2, batch_size=256,
              window_step=1, verbose=0, strategy=strategy, callbacks=[clock], output=sys.argv[2] if len(sys.argv) > 2 else None)
 windows = net.get_layer("gap_interpolator").metadata["training"]["windows"]
 print("throughput", windows / clock.last)

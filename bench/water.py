@@ -59,7 +59,7 @@ def fold(traj, k, minutes, width, seed, work, base=None, adapted=True):
     output = Path(work) / f"water-fold{k}.keras"
     start = time.perf_counter()
     if base is None:
-        fit_propagator(train, model="hnn", factor=5, strides=4, substeps=5, width=width, output=output, force=True,
+        fit_propagator(train, architecture="hnn", factor=5, strides=4, substeps=5, width=width, output=output, force=True,
                        force_matching_minutes=minutes, max_minutes=minutes, epochs=1000, seed=seed, verbose=0,
                        work_dir=Path(work) / f"fold{k}")
     elif adapted:

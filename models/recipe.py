@@ -108,7 +108,7 @@ def main(argv=None):
     out = Path(args.out) / f"{args.name}.keras"
     start = time.time()
     fit([path(s) for s in seeds(args.train_seeds)], validation=[path(s) for s in seeds(args.valid_seeds)],
-        model=args.model, factor=args.factor, context=args.context, width=args.width, epochs=500,
+        architecture=args.model, factor=args.factor, context=args.context, width=args.width, epochs=500,
         window_step=args.window_step, max_minutes=args.minutes, seed=args.seed, output=out, force=True,
         work_dir=Path("/tmp") / f"trajsr-{args.name}.work", verbose=2)
     minutes = (time.time() - start) / 60

@@ -1,81 +1,36 @@
 """The one-idea layout: one family registry serves both rooms; every registered layer round-trips;
 the numerical twins agree (Kabsch in NumPy and TensorFlow, adjoint and direct gradients)."""
-import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from trajsr.dynamics import FAMILIES, Family, PropagatorStep, make_dynamics, make_step, register_family
-from trajsr.dynamics.integrators import dormand_prince, rk4
+from trajsr.dynamics import FAMILIES, Family, make_dynamics, make_step, register_family
 from trajsr.geometry import kabsch_rotation, kabsch_rotation_tf
-from trajsr.interpolation.gap import build_model, gap_layer
 from trajsr.interpolation.names import model_names
 from trajsr.interpolation.windows import normalization_stats, reference_geometry, training_windows
-from trajsr.propagation.model import Unroll, build_propagator, propagator_step
-
-
-# -- a toy family: one file's worth of code and one registry line ------------------------------------
-@keras.saving.register_keras_serializable(package="trajsr_test")
-class ToyDynamics(keras.layers.Layer):
-    """Latent rollout: z_{k+1} = z_k + tanh(W z_k)."""
-
-    def __init__(self, width, family="toy", **kwargs):
-        super().__init__(**kwargs)
-        self.width, self.family = width, family
-        self.dense = keras.layers.Dense(width, activation="tanh")
-
-    state_size = property(lambda self: self.width)
-
-    def build(self, state_shape, steps_shape=None):
-        self.dense.build((None, self.width))
-
-    def call(self, state, steps):
-        out = []
-        for _ in range(steps.shape[1]):
-            state = state + self.dense(state)
-            out.append(state)
-        return tf.stack(out, axis=1)
-
-    def get_config(self):
-        return {**super().get_config(), "width": self.width, "family": self.family}
-
-
-@keras.saving.register_keras_serializable(package="trajsr_test")
-class ToyStep(PropagatorStep):
-    """Physical step: ballistic motion plus a learned velocity kick."""
-
-    def __init__(self, family="toy", *args, **kwargs):
-        super().__init__(family, *args, **kwargs)
-        self.net = [keras.layers.Dense(3 * self.n_atoms, name="out")]
-
-    def build_network(self):
-        self.net[0].build((None, 6 * self.n_atoms))
-
-    def call(self, positions, velocities):
-        x, v, frame = self.to_frame(positions, velocities)
-        v = v + self.net[0](tf.concat([x, v], -1)) * self.stats["dv_std"]
-        return self.from_frame(x + v * self.stride_ps, v, frame)
 
 
 @pytest.fixture
 def toy_family():
-    register_family(Family("toy", ToyDynamics, ToyStep, summary="test family"))
-    yield "toy"
+    from . import toy_family as toy
+    register_family(Family("toy", toy.ToyDynamics, toy.ToyStep, summary="test family"))
+    yield toy
     FAMILIES.pop("toy")
 
 
 def test_a_new_family_trains_both_ways(toy_family, ethanol):
+    from trajsr.interpolation.gap import build_model, gap_layer
+    from trajsr.propagation.model import build_propagator, propagator_step
     assert {"toy", "bitoy"} <= set(model_names())
     reference = reference_geometry(ethanol)
     windows = training_windows(ethanol[:200], factor=4, context=2, reference=reference, step=5)
     net = build_model("bitoy", n_atoms=9, factor=4, context=2, width=8)
     gap_layer(net).set_normalization(normalization_stats(windows))
-    assert isinstance(gap_layer(net).dynamics, ToyDynamics)
+    assert isinstance(gap_layer(net).dynamics, toy_family.ToyDynamics)
     history = net.fit(windows.inputs(), windows.targets(), epochs=1, batch_size=8, verbose=0)
     assert np.isfinite(history.history["loss"][0])
 
     prop = build_propagator("toy", masses=ethanol.masses, reference=reference, factor=4, dt_fs=0.5, strides=2, width=8)
-    assert isinstance(propagator_step(prop), ToyStep)
+    assert isinstance(propagator_step(prop), toy_family.ToyStep)
     x, v = ethanol.positions[:8].astype("float32"), ethanol.velocities[:8].astype("float32")
     y = np.zeros((8, 2, 54), "float32")
     history = prop.fit({"positions": x, "velocities": v}, y, epochs=1, verbose=0)
@@ -91,6 +46,8 @@ def _same_outputs(layer, clone, *inputs):
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_latent_dynamics_round_trip(family):
+    import keras
+    import tensorflow as tf
     layer = make_dynamics(family, 8)
     state, steps = tf.random.normal((3, layer.state_size)), tf.zeros((3, 4, 5))
     layer(state, steps)
@@ -101,6 +58,10 @@ def test_latent_dynamics_round_trip(family):
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_propagator_step_and_unroll_round_trip(family, ethanol, tmp_path):
+    import keras
+
+    from trajsr.dynamics import PropagatorStep
+    from trajsr.propagation.model import Unroll
     step = make_step(family, masses=ethanol.masses, reference=reference_geometry(ethanol), factor=4, dt_fs=0.5,
                      width=8, substeps=2)
     x, v = ethanol.positions[:3].astype("float32"), ethanol.velocities[:3].astype("float32")
@@ -121,6 +82,7 @@ def test_propagator_step_and_unroll_round_trip(family, ethanol, tmp_path):
 
 # -- numerical twins --------------------------------------------------------------------------------
 def test_kabsch_numpy_and_tensorflow_agree():
+    import tensorflow as tf
     rng = np.random.default_rng(3)
     reference = rng.normal(size=(7, 3))
     reference -= reference.mean(0)
@@ -140,6 +102,9 @@ def test_kabsch_numpy_and_tensorflow_agree():
 
 def test_dormand_prince_adjoint_gradient_matches_direct_backprop():
     """d y(T) / d k for dy/dt = -k y: TFP's adjoint through Dormand-Prince, backprop through RK4, exact."""
+    import tensorflow as tf
+
+    from trajsr.dynamics.integrators import dormand_prince, rk4
     k = tf.Variable(1.3, dtype=tf.float64)
     y0 = tf.constant([[1.0], [0.5]], tf.float64)
     times = tf.constant([0.5, 1.0], tf.float64)

@@ -1,14 +1,14 @@
 """Integrators and dynamics layers against problems with exact solutions."""
-import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from trajsr.dynamics import HamiltonianDynamics, ODEDynamics, dormand_prince, leapfrog, rk4
 
 
 @pytest.mark.parametrize("solver", ["rk4", "dopri5"])
 def test_integrators_solve_exponential_decay(solver):
+    import tensorflow as tf
+
+    from trajsr.dynamics import dormand_prince, rk4
     y0 = tf.constant([[1.0], [2.0]], tf.float64)
     times = np.arange(1, 11) * 0.1
     if solver == "rk4":
@@ -19,6 +19,9 @@ def test_integrators_solve_exponential_decay(solver):
 
 
 def test_leapfrog_conserves_harmonic_energy_over_long_runs():
+    import tensorflow as tf
+
+    from trajsr.dynamics import leapfrog
     q, p = tf.constant([[1.0]], tf.float64), tf.constant([[0.0]], tf.float64)
     qs, ps = leapfrog(lambda q: q, lambda p: p, q, p, h=0.1, n_steps=5000)  # ~80 periods
     energy = 0.5 * (qs.numpy() ** 2 + ps.numpy() ** 2)
@@ -31,6 +34,8 @@ def test_leapfrog_conserves_harmonic_energy_over_long_runs():
 
 
 def _train(layer, y0, target, steps, lr):
+    import keras
+    import tensorflow as tf
     optimizer = keras.optimizers.Adam(lr)
     inputs = tf.zeros((1, target.shape[1], 1))
     layer(y0, inputs)
@@ -47,6 +52,10 @@ def _train(layer, y0, target, steps, lr):
 
 
 def test_neural_ode_learns_exponential_decay():
+    import keras
+    import tensorflow as tf
+
+    from trajsr.dynamics import ODEDynamics
     keras.utils.set_random_seed(0)
     layer = ODEDynamics(1)
     t = np.arange(1, 10) / 10.0
@@ -58,6 +67,10 @@ def test_neural_ode_learns_exponential_decay():
 
 
 def test_hamiltonian_network_learns_harmonic_oscillator():
+    import keras
+    import tensorflow as tf
+
+    from trajsr.dynamics import HamiltonianDynamics
     keras.utils.set_random_seed(0)
     layer = HamiltonianDynamics(2)  # q and p are one number each
     omega = 1.5

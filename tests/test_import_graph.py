@@ -94,3 +94,13 @@ def test_help_imports_no_tensorflow():
             "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "False False"
+
+
+def test_collecting_the_tests_imports_no_tensorflow():
+    """`pytest -k NAME` starts in about a second: test modules import TensorFlow inside the tests that use it."""
+    code = ("import sys, pytest\n"
+            "pytest.main(['--collect-only', '-q', '-p', 'no:cacheprovider', '-p', 'no:xdist', '-o', 'addopts=', "
+            f"{str(ROOT / 'tests')!r}])\n"
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    assert out.strip().splitlines()[-1] == "False False"

@@ -1,15 +1,12 @@
 """Every model: config and .keras round trips, training lowers the loss, normalisation sees training data only."""
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
 
 from trajsr import TrajsrError
-from trajsr.interpolation.gap import build_model, gap_layer
 from trajsr.interpolation.learned import LearnedInterpolator
 from trajsr.interpolation.names import model_names
-from trajsr.interpolation.train import fit
 from trajsr.interpolation.windows import normalization_stats, spline_matrix, training_windows
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +39,9 @@ def test_spline_matrix_reproduces_cubics():
 
 @pytest.mark.parametrize("name", model_names())
 def test_config_and_keras_round_trip(tmp_path, windows, name):
+    import keras
+
+    from trajsr.interpolation.gap import build_model, gap_layer
     net = build_model(name, n_atoms=9, factor=4, context=2, width=8,
                       metadata=dict(elements=["C"] * 9, dt_fs=0.5, reference=np.zeros((9, 3)).tolist()))
     layer = gap_layer(net)
@@ -57,6 +57,9 @@ def test_config_and_keras_round_trip(tmp_path, windows, name):
 
 @pytest.mark.parametrize("name", ["bilstm", "biode", "bihnn", "seqbilstm"])
 def test_a_few_steps_lower_the_loss(windows, name):
+    import keras
+
+    from trajsr.interpolation.gap import build_model, gap_layer
     keras.utils.set_random_seed(1)
     net = build_model(name, n_atoms=9, factor=4, context=2, width=16, learning_rate=3e-3)
     gap_layer(net).set_normalization(normalization_stats(windows))
@@ -67,6 +70,8 @@ def test_a_few_steps_lower_the_loss(windows, name):
 
 
 def test_normalisation_comes_from_training_data_only(ethanol):
+    from trajsr.interpolation.gap import gap_layer
+    from trajsr.interpolation.train import fit
     train, valid = ethanol[:500], ethanol[500:]
     net, _ = fit([train], validation=[valid.replace(positions=valid.positions + 0.3)], model="rnn", factor=4,
                  context=2, width=4, epochs=1, verbose=0, window_step=3)
@@ -77,7 +82,18 @@ def test_normalisation_comes_from_training_data_only(ethanol):
         np.testing.assert_allclose(np.asarray(got[key]), expected[key], rtol=1e-4)
 
 
+def test_architecture_and_its_earlier_spelling_are_one_argument(ethanol):
+    from trajsr.interpolation.train import fit
+    from trajsr.propagation.train import fit_propagator
+    for train in (fit, fit_propagator):
+        with pytest.raises(TrajsrError, match="architecture='lstm' and model='rnn'.*same argument"):
+            train([ethanol], architecture="lstm", model="rnn", factor=4)
+    with pytest.raises(TrajsrError, match="unknown architecture 'bilstmx'"):
+        fit([ethanol], model="bilstmx", factor=4)
+
+
 def test_mismatched_model_and_trajectory(tmp_path, ethanol):
+    from trajsr.interpolation.train import fit
     fit([ethanol[:400]], model="rnn", factor=4, context=2, width=4, epochs=1, verbose=0, window_step=5,
         output=tmp_path / "m.keras")
     interp = LearnedInterpolator(tmp_path / "m.keras")
@@ -158,6 +174,8 @@ def test_saved_models_carry_no_optimizer_state(tmp_path, ethanol):
     import zipfile
 
     import h5py
+
+    from trajsr.interpolation.train import fit
     fit([ethanol[:300]], model="rnn", factor=4, context=2, width=4, epochs=1, verbose=0, window_step=5,
         output=tmp_path / "m.keras")
     with zipfile.ZipFile(tmp_path / "m.keras") as z, z.open("model.weights.h5") as f, h5py.File(f) as h:

@@ -12,7 +12,6 @@ from trajsr import Trajectory, TrajsrError, load, save
 from trajsr.ase import LearnedDynamics
 from trajsr.physics import vibrational_temperature
 from trajsr.propagation.propagator import Propagator
-from trajsr.propagation.train import fit_propagator
 
 from .test_bad_inputs import fails
 
@@ -62,6 +61,7 @@ class HarmonicBond(Calculator):
 
 @pytest.fixture(scope="module")
 def oscillator_model(tmp_path_factory):
+    from trajsr.propagation.train import fit_propagator
     rng = np.random.default_rng(0)
     trajs = [harmonic_trajectory(a, rng.normal(size=3)) for a in (0.004, 0.006, 0.008, 0.010, 0.012, 0.007)]
     path = tmp_path_factory.mktemp("prop") / "hnn.keras"
@@ -200,6 +200,7 @@ def test_cli_train_and_propagate(tmp_path, cli, oscillator_model):
 
 
 def test_ode_family_learns_a_stride_better_than_ballistic_motion(tmp_path):
+    from trajsr.propagation.train import fit_propagator
     rng = np.random.default_rng(2)
     trajs = [harmonic_trajectory(a, rng.normal(size=3)) for a in (0.004, 0.006, 0.008, 0.010, 0.007)]
     net, history = fit_propagator(trajs[:-1], validation=trajs[-1:], model="ode", factor=4, strides=2, substeps=4,

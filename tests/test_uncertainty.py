@@ -9,7 +9,6 @@ from trajsr.interpolation.baselines import get_baseline
 from trajsr.interpolation.gapreport import SideFile, side_file_path
 from trajsr.interpolation.learned import LearnedInterpolator
 from trajsr.interpolation.streaming import upsample
-from trajsr.interpolation.train import fit
 from trajsr.interpolation.calibrate import calibrate_model
 from trajsr.interpolation.uncertainty import gap_uncertainty
 
@@ -112,6 +111,7 @@ def test_fallback_replaces_exactly_the_gaps_above_the_threshold(calibrated, etha
 
 
 def test_calibration_and_ensemble_round_trip_through_keras(tmp_path, calibrated, ethanol):
+    from trajsr.interpolation.train import fit
     first = LearnedInterpolator(calibrated).calibration
     again = LearnedInterpolator(calibrated).calibration
     np.testing.assert_array_equal(first.base, again.base)

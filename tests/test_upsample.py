@@ -4,12 +4,10 @@ import sys
 import textwrap
 import warnings
 
-import keras
 import numpy as np
 import pytest
 
 from trajsr import load, reconstruction_errors, save
-from trajsr.interpolation.train import fit
 from trajsr.interpolation.streaming import upsample, upsample_trajectory
 
 
@@ -73,16 +71,19 @@ def test_cli_train_and_upsample(tmp_path, cli, ethanol):
     assert not (tmp_path / "x.h5").exists()
 
 
-class Kill(keras.callbacks.Callback):
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == 2:
-            raise KeyboardInterrupt("killed")
-
-
 def test_killed_training_resumes_with_the_best_weights_and_only_with_its_settings(tmp_path, ethanol):
+    import keras
+
     from trajsr import TrajsrError
     from trajsr.interpolation.gap import gap_layer
+    from trajsr.interpolation.train import fit
     from trajsr.interpolation.windows import concatenate, reference_geometry, training_windows
+
+    class Kill(keras.callbacks.Callback):  # Ctrl-C at the start of the third epoch
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2:
+                raise KeyboardInterrupt("killed")
+
     opts = dict(model="rnn", factor=5, context=2, width=4, epochs=5, window_step=5, verbose=0,
                 output=tmp_path / "m.keras")
     train, valid = [ethanol[:500]], [ethanol[500:]]
@@ -108,6 +109,9 @@ def test_killed_training_resumes_with_the_best_weights_and_only_with_its_setting
 
 
 def test_time_limit_is_checked_after_every_batch(ethanol):
+    import keras
+
+    from trajsr.interpolation.train import fit
     batches = []
     count = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: batches.append(batch))
     fit([ethanol[:500]], model="rnn", factor=5, context=2, width=4, epochs=3, window_step=1, batch_size=8,
@@ -185,6 +189,8 @@ def test_malformed_cluster_is_one_line(tmp_path, cli, ethanol, monkeypatch):
 def test_train_with_velocities_from_extxyz_and_trr_writes_a_card(tmp_path, ethanol):
     """Your own AIMD files: velocities read from extxyz and trr, card judged against Hermite."""
     import json
+
+    from trajsr.interpolation.train import fit
     save(ethanol[:500], tmp_path / "run1.extxyz")
     save(ethanol[500:], tmp_path / "run2.trr")
     save(ethanol[:1], tmp_path / "top.pdb")

@@ -213,5 +213,10 @@ def test_train_refuses_options_of_the_other_task_and_help_shows_defaults(cli, tm
               check=False), "--initial", "--task propagate")
     fails(cli("train", tmp_path / "a.h5", "--task", "propagate", "--factor", 5, "--context", 3,
               "-o", tmp_path / "m.keras", check=False), "--context", "--task interpolate")
+    # an option's earlier spelling beside its current one: argparse alone would keep the last
+    fails(cli("train", tmp_path / "a.h5", "--factor", 5, "--architecture", "lstm", "--model", "rnn",
+              "-o", tmp_path / "m.keras", check=False), "--architecture and --model are the same option")
+    fails(cli("datasets", "make", "ethanol-gfn2", "--md-steps", 10, "--steps", 20, "-o", tmp_path / "d",
+              check=False), "--md-steps and --steps")
     text = " ".join(cli("train", "--help", check=False).stdout.split())
     assert "(default: 100)" in text and "(default: 0)" in text

@@ -136,9 +136,9 @@ def cmd_train(args):
     verbose = 2 if args.quiet or not sys.stdout.isatty() else 1  # no progress bars' control codes in a log file
     if args.task == "propagate":
         from .propagation.train import fit_propagator
-        _, history = fit_propagator(args.inputs, model=args.architecture, factor=args.factor, strides=args.strides,
-                                    substeps=args.substeps, validation=args.validation, output=args.output,
-                                    epochs=args.epochs, batch_size=args.batch_size, width=args.width,
+        _, history = fit_propagator(args.inputs, architecture=args.architecture, factor=args.factor,
+                                    strides=args.strides, substeps=args.substeps, validation=args.validation,
+                                    output=args.output, epochs=args.epochs, batch_size=args.batch_size, width=args.width,
                                     learning_rate=args.learning_rate, patience=args.patience,
                                     window_step=args.window_step, max_minutes=args.max_minutes, seed=args.seed,
                                     strategy=args.strategy, force=args.force, top=args.top, dt_fs=args.dt,
@@ -155,7 +155,7 @@ def cmd_train(args):
         _say_if_cut(args, history)
         return
     from .interpolation.train import fit
-    net, history = fit(args.inputs, model=args.architecture, factor=args.factor, context=args.context,
+    net, history = fit(args.inputs, architecture=args.architecture, factor=args.factor, context=args.context,
                        with_velocities=args.with_velocities, validation=args.validation, test=args.test,
                        output=args.output,
                        epochs=args.epochs, batch_size=args.batch_size, width=args.width,

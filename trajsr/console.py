@@ -33,6 +33,20 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"trajsr: error: {message} (see '{self.prog} --help')\n")
 
 
+class Once(argparse._StoreAction):
+    """An option with two spellings (the current one and an earlier one), to be given once: argparse would
+    silently keep the last of ``--architecture lstm --model bilstm``."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = namespace.__dict__.setdefault("_spellings_given", {})
+        if self.dest in given:
+            twice = f"{option_string} given twice" if given[self.dest] == option_string else \
+                f"{given[self.dest]} and {option_string} are the same option ({' / '.join(self.option_strings)})"
+            parser.error(f"{twice}: give it once")
+        given[self.dest] = option_string
+        super().__call__(parser, namespace, values, option_string)
+
+
 def number(kind, low, inclusive, what):
     def parse(text):
         try:

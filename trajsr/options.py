@@ -2,7 +2,7 @@
 each). :mod:`trajsr.cli` runs them."""
 from __future__ import annotations
 
-from .console import COUNT, FACTOR, INDEX, NONNEGATIVE, POSITIVE, Parser, number, or_default
+from .console import COUNT, FACTOR, INDEX, NONNEGATIVE, POSITIVE, Once, Parser, number, or_default
 
 
 def _add_input(p, name="input", help="trajectory file (any mdtraj format, .npz, .xyz, .h5)", several=False):
@@ -108,7 +108,7 @@ def build_parser(commands: dict) -> Parser:
                    help="make --thermostat: time constant (fs); for Langevin the inverse friction (500 fs = 2/ps)")
     p.add_argument("--save-every", type=COUNT, default=1, help="make (GFN2-xTB): keep every n-th 0.5 fs step")
     p.add_argument("--seed", type=NONNEGATIVE, nargs="+", default=[0], help="one trajectory per seed")
-    p.add_argument("--md-steps", "--steps", dest="steps", type=COUNT, metavar="N",
+    p.add_argument("--md-steps", "--steps", dest="steps", action=Once, type=COUNT, metavar="N",
                    help="make: MD steps of 0.5 fs to run and save (--steps: the earlier spelling)")
     p.add_argument("--temperature", type=POSITIVE, help="temperature in K")
     p.add_argument("-o", "--out-dir", default=".", help="where to write NAME-seedN.h5 and manifest.json")
@@ -122,8 +122,8 @@ def build_parser(commands: dict) -> Parser:
     p.add_argument("--dt", type=POSITIVE, metavar="FS", help="frame spacing in fs for files without time")
     _add_output(p)
     p.add_argument("--task", choices=["interpolate", "propagate"], default="interpolate")
-    p.add_argument("--architecture", "--model", dest="architecture", default="bilstm", choices=model_names(),
-                   metavar="ARCHITECTURE",
+    p.add_argument("--architecture", "--model", dest="architecture", action=Once, default="bilstm",
+                   choices=model_names(), metavar="ARCHITECTURE",
                    help="what to train (--model: the earlier spelling; elsewhere --model is a .keras file). "
                         "Interpolators: a family rolled one way (NAME) or both ways (biNAME), or seqbilstm "
                         "(a plain Bidirectional(LSTM) over the window); propagators (--task propagate): "

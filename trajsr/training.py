@@ -57,6 +57,15 @@ def standard_callbacks(monitor: str, patience: int, max_minutes=None, work=None)
     return callbacks
 
 
+def architecture_argument(architecture: str | None, model: str | None, default: str) -> str:
+    """The architecture a training call asked for: ``architecture``, or ``model``, its earlier spelling
+    (elsewhere a model is a ``.keras`` file); one of them, not both."""
+    if architecture is not None and model is not None:
+        raise TrajsrError(f"architecture={architecture!r} and model={model!r} (its earlier spelling) are the same "
+                          "argument: give one")
+    return architecture or model or default
+
+
 def command_line() -> str:
     """This process's command line as a user would type it again (``trajsr ...`` for the CLI)."""
     program = "trajsr" if Path(sys.argv[0]).name in ("trajsr", "cli.py") else sys.argv[0]

@@ -11,7 +11,8 @@ from ..errors import TrajsrError
 from ..io import check_writable
 from ..modelfile import check_output
 from ..trajectory import check_factor
-from ..training import as_trajectories, check_disjoint, distribution_strategy, fit_and_save, is_chief, split_data
+from ..training import (architecture_argument, as_trajectories, check_disjoint, distribution_strategy, fit_and_save,
+                        is_chief, split_data)
 from ..units import FS_PER_PS
 from .card import card_path
 from .gap import build_model, gap_layer
@@ -19,19 +20,20 @@ from .names import model_names
 from .windows import concatenate, normalization_stats, reference_geometry, to_dataset, training_windows
 
 
-def fit(train, *, model: str = "bilstm", factor: int = 10, context: int = 4, with_velocities: bool = False,
+def fit(train, *, architecture: str | None = None, factor: int = 10, context: int = 4, with_velocities: bool = False,
         validation=None, test=None, output=None, epochs: int = 100, batch_size: int = 256, width: int = 128,
         learning_rate: float = 1e-3, patience: int = 8, window_step: int = 1, max_minutes: float | None = None,
         seed: int = 0, strategy: str = "default", solver: str = "rk4", work_dir=None, force: bool = False,
-        top=None, dt_fs=None, callbacks=(), verbose: int = 1):
+        top=None, dt_fs=None, callbacks=(), verbose: int = 1, model: str | None = None):
     """Train a super-resolution model on fine trajectories.
 
     Parameters
     ----------
     train : list of path or Trajectory
         Fine reference trajectories (same molecule, same spacing).
-    model : str
-        One of :func:`trajsr.interpolation.names.model_names` (``bilstm``, ``lstm``, ``biode``, ...).
+    architecture : str
+        What to train, one of :func:`trajsr.interpolation.names.model_names` (``bilstm``, the default,
+        ``lstm``, ``biode``, ...); ``model=`` is its earlier spelling, still accepted.
     factor, context : int
         Upsampling factor S and kept frames K on each side of a gap.
     with_velocities : bool
@@ -60,9 +62,10 @@ def fit(train, *, model: str = "bilstm", factor: int = 10, context: int = 4, wit
     -------
     keras.Model, keras.callbacks.History
     """
+    architecture = architecture_argument(architecture, model, "bilstm")
     factor = check_factor(factor)
-    if model not in model_names():
-        raise TrajsrError(f"unknown model {model!r}; choose from {', '.join(model_names())}")
+    if architecture not in model_names():
+        raise TrajsrError(f"unknown architecture {architecture!r}; choose from {', '.join(model_names())}")
     output = check_output(output, force)
     if output is not None:
         check_writable(card_path(output), force)
@@ -81,7 +84,7 @@ def fit(train, *, model: str = "bilstm", factor: int = 10, context: int = 4, wit
                     training=dict(files=[t.source for t in trajs], validation=[t.source for t in valid],
                                   positions_sha256=hashes["training"], seed=seed, windows=len(train_windows)))
     with strategy_.scope():
-        net = build_model(model, n_atoms=first.n_atoms, factor=factor, context=context,
+        net = build_model(architecture, n_atoms=first.n_atoms, factor=factor, context=context,
                           with_velocities=with_velocities, width=width, solver=solver, metadata=metadata,
                           learning_rate=learning_rate)
     layer = gap_layer(net)
@@ -93,7 +96,7 @@ def fit(train, *, model: str = "bilstm", factor: int = 10, context: int = 4, wit
         valid_ds = to_dataset(concatenate([training_windows(t, step=max(window_step, factor // 2), **opts)
                                            for t in valid]), batch_size if even else 4 * batch_size, shuffle=False,
                               drop_remainder=even)
-    settings = dict(task="interpolate", model=model, factor=factor, context=context, width=width,
+    settings = dict(task="interpolate", model=architecture, factor=factor, context=context, width=width,
                     with_velocities=with_velocities, solver=solver, batch_size=batch_size, learning_rate=learning_rate,
                     window_step=window_step, seed=seed, files=[t.source for t in trajs],
                     validation=[t.source for t in valid], test=[t.source for t in tests])

@@ -14,7 +14,8 @@ from ..geometry import align, remove_center_of_mass
 from ..physics import internal_velocities
 from ..modelfile import check_output
 from ..trajectory import check_factor
-from ..training import check_work_folder, command_line, distribution_strategy, fit_and_save, split_data, work_folder
+from ..training import (architecture_argument, check_work_folder, command_line, distribution_strategy, fit_and_save,
+                        split_data, work_folder)
 from ..units import FS_PER_PS
 from .model import build_propagator, propagator_families, propagator_step
 
@@ -38,7 +39,7 @@ def rollout_examples(traj, factor: int, strides: int, step: int = 1, reverse: bo
     return x[:, 0].astype(np.float32), v[:, 0].astype(np.float32), targets.astype(np.float32)
 
 
-def _forces_only(trajs, model) -> bool:
+def _forces_only(trajs, architecture) -> bool:
     """True when the files store forces and no velocities: a Hamiltonian family then learns its potential
     from the forces alone (no rollout fit). One-line errors for what cannot be learned from."""
     missing = [t for t in trajs if t.velocities is None]
@@ -46,9 +47,9 @@ def _forces_only(trajs, model) -> bool:
         return False
     from ..dynamics.registry import FAMILIES
     first = missing[0].source
-    if not FAMILIES[model].step.has_potential:
-        raise TrajsrError(f"{first}: no velocities; the {model!r} family learns from them (a Hamiltonian family, "
-                          f"--architecture hnn, can learn its potential from stored forces alone)")
+    if not FAMILIES[architecture].step.has_potential:
+        raise TrajsrError(f"{first}: no velocities; the {architecture!r} family learns from them (a Hamiltonian "
+                          f"family, --architecture hnn, can learn its potential from stored forces alone)")
     bare = [t.source for t in trajs if t.forces is None]
     if bare:
         raise TrajsrError(f"{bare[0]}: neither velocities nor forces; a propagator learns from one of them "
@@ -86,11 +87,12 @@ def propagator_stats(trajs, factor, reference, masses) -> dict:
                 dv_std=np.sqrt((dv ** 2).mean(0)) + 1e-9)
 
 
-def fit_propagator(train, *, model="hnn", factor=10, strides=4, substeps=10, validation=None, output=None,
+def fit_propagator(train, *, architecture=None, factor=10, strides=4, substeps=10, validation=None, output=None,
                    epochs=100, batch_size=128, width=128, learning_rate=1e-3, patience=8, window_step=1,
                    max_minutes=None, seed=0, strategy="default", work_dir=None, force=False, top=None,
-                   dt_fs=None, force_matching_minutes=None, initial=None, callbacks=(), verbose=1):
-    """Train a propagator (``model``: a registered family, e.g. ``hnn``, ``ode``, ``lstm``) on fine
+                   dt_fs=None, force_matching_minutes=None, initial=None, callbacks=(), verbose=1, model=None):
+    """Train a propagator (``architecture``: a registered family, ``hnn`` by default, ``ode``, ``lstm``, ...;
+    ``model=`` is its earlier spelling) on fine
     trajectories with velocities; a Hamiltonian family also on files that store forces but no velocities
     (any spacing: its potential is fitted to the forces alone, with this call's epochs, batch size,
     learning rate, patience and ``max_minutes``, and there is no rollout fit).
@@ -104,18 +106,20 @@ def fit_propagator(train, *, model="hnn", factor=10, strides=4, substeps=10, val
     the saved ``.keras`` file is loaded with :meth:`trajsr.Propagator.load`.
     """
     import tensorflow as tf
+    architecture = architecture_argument(architecture, model, "hnn")
     factor = check_factor(factor)
-    if model not in propagator_families():
-        raise TrajsrError(f"--task propagate takes --architecture {', '.join(propagator_families())}, not {model!r}")
+    if architecture not in propagator_families():
+        raise TrajsrError(f"--task propagate takes --architecture {', '.join(propagator_families())}, "
+                          f"not {architecture!r}")
     output = check_output(output, force)
     if initial is not None:
         from ..modelfile import load_model
         initial_step = propagator_step(load_model(initial, expect="propagate"))
-        if (initial_step.family, initial_step.width) != (model, width):
+        if (initial_step.family, initial_step.width) != (architecture, width):
             raise TrajsrError(f"{initial}: a {initial_step.family} propagator of width {initial_step.width}; "
-                              f"this training is {model}, width {width}")
+                              f"this training is {architecture}, width {width}")
     trajs, valid = split_data(train, validation, top, dt_fs)
-    forces_only = _forces_only(trajs + valid, model)
+    forces_only = _forces_only(trajs + valid, architecture)
     if forces_only and not force_matching_minutes:
         force_matching_minutes = max_minutes  # the forces are all there is to fit; None: until it stops improving
     strategy_ = distribution_strategy(strategy)  # before other TensorFlow work (collectives need it)
@@ -127,9 +131,9 @@ def fit_propagator(train, *, model="hnn", factor=10, strides=4, substeps=10, val
                     training=dict(files=[t.source for t in trajs], validation=[t.source for t in valid], seed=seed,
                                   strides=strides, command=command_line()))
     with strategy_.scope():
-        net = build_propagator(model, masses=masses, reference=reference, factor=factor, dt_fs=first.dt * FS_PER_PS,
-                               strides=strides, width=width, substeps=substeps, metadata=metadata,
-                               learning_rate=learning_rate)
+        net = build_propagator(architecture, masses=masses, reference=reference, factor=factor,
+                               dt_fs=first.dt * FS_PER_PS, strides=strides, width=width, substeps=substeps,
+                               metadata=metadata, learning_rate=learning_rate)
     step = propagator_step(net)
     if initial is None:
         step.set_normalization(propagator_stats(trajs, factor, reference, masses))
@@ -137,8 +141,8 @@ def fit_propagator(train, *, model="hnn", factor=10, strides=4, substeps=10, val
         raise TrajsrError(f"{initial}: made for {initial_step.n_atoms} atoms of other masses than {trajs[0].source}")
     else:  # its potential is defined on its own normalised features: keep them with the weights
         step.set_weights(initial_step.get_weights())
-    settings = dict(task="propagate", model=model, factor=factor, strides=strides, substeps=substeps, width=width,
-                    batch_size=batch_size, learning_rate=learning_rate, window_step=window_step, seed=seed,
+    settings = dict(task="propagate", model=architecture, factor=factor, strides=strides, substeps=substeps,
+                    width=width, batch_size=batch_size, learning_rate=learning_rate, window_step=window_step, seed=seed,
                     force_matching_minutes=force_matching_minutes, initial=str(initial) if initial else None,
                     files=[t.source for t in trajs], validation=[t.source for t in valid])
     check_work_folder(work_folder(output, work_dir), settings)  # before the minutes of force matching
