@@ -41,7 +41,9 @@ from pathlib import Path
 import numpy as np
 
 from trajsr import Propagator, fit_propagator, load
+from trajsr.card import update_card
 from trajsr.datasets.xtb import gfn2_calculator
+from trajsr.interpolation.card import shipped_check
 from trajsr.observables import (compare_sampling, energy_drift, hydrogen_hops_per_ps,
                                 temperature_by_element_error_bars, total_energies, vdos_overlap)
 from trajsr.physics import vibrational_temperature
@@ -340,8 +342,7 @@ def ship(model, results, args, prop):
     if Path(model).resolve() != target.resolve():
         shutil.copy(model, target)
     card_path = ROOT / "models" / f"{args.ship}.json"
-    card = json.loads(card_path.read_text()) if card_path.exists() else {}  # keeps e.g. its shooting figures
-    card.update(name=args.ship, task="propagate", model=results["family"], dataset=args.dataset, factor=args.factor,
+    card = dict(name=args.ship, task="propagate", model=results["family"], dataset=args.dataset, factor=args.factor,
                 stride_fs=results["stride_fs"], training_minutes=results["training_minutes"],
                 train_files=[os.path.basename(f) for f in record.get("files", [])],
                 validation_files=[os.path.basename(f) for f in record.get("validation", [])],
@@ -358,8 +359,7 @@ def ship(model, results, args, prop):
              f"{args.force_matching_minutes:g} --max-minutes {args.minutes:g} --learning-rate {args.learning_rate:g}",
              f"--window-step {args.window_step} --epochs 1000", *(["--initial", args.initial] if args.initial else []),
              f"-o models/{args.ship}.keras"])
-    card_path.write_text(json.dumps(card, indent=2, default=float) + "\n")
-    from trajsr.interpolation.card import shipped_check
+    update_card(card_path, card)  # the card's other sections (e.g. its shooting figures) stay
     shipped_check(card_path)  # the figure the tests re-check on a fresh install
     print(f"shipped {target}")
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from trajsr import ShootingInterpolator, get_baseline, load, reconstruction_errors
+from trajsr.card import read_card, update_card
 from trajsr.observables import kinetic_temperature
 from trajsr.report import table
 
@@ -98,32 +99,16 @@ def main():
 
 
 def record(card_path, results, velocities, command):
-    """Add the per-factor median and worst ratios (and the per-trajectory MAEs) to a propagator's card; a
-    propagator without one (not judged by bench/propagator.py) gets a card from its own training record."""
-    card = json.loads(card_path.read_text()) if card_path.exists() else new_card(card_path.with_suffix(".keras"))
-    mode = "with velocities" if velocities else "positions only"
-    entry = card.setdefault("shooting", {}).setdefault(mode, {})
+    """Add the per-factor median and worst ratios (and the per-trajectory MAEs) to the propagator's card (the
+    one its training wrote) under ``shooting``; its other sections stay."""
+    shooting = read_card(card_path).get("shooting", {}) if card_path.exists() else {}
+    entry = shooting.setdefault("with velocities" if velocities else "positions only", {})
     for factor, r in results.items():
         entry[str(factor)] = dict(baseline=r["baseline"], median=r["median"], worst=r["worst"], command=command,
                                   per_trajectory=[{k: t[k] for k in ("file", "temperature_K", "model_mae_angstrom",
                                                                      "baseline_mae_angstrom")}
                                                   for t in r["per_trajectory"]])
-    card_path.write_text(json.dumps(card, indent=2) + "\n")
-
-
-def new_card(model_path):
-    """A propagator's card from what its file records: family, stride (fs), training files and minutes."""
-    from trajsr import Propagator
-    prop = Propagator.load(model_path)
-    training = prop.layer.metadata.get("training", {})
-    first = load(training["files"][0])
-    return dict(name=model_path.stem, task="propagate", model=prop.family, dataset=first.info.get("dataset"),
-                factor=round(prop.stride_fs / (first.dt * 1000)), stride_fs=prop.stride_fs,
-                training_minutes=training.get("seconds", 0) / 60
-                + training.get("force_matching", {}).get("minutes", 0),
-                train_files=[Path(f).name for f in training["files"]],
-                validation_files=[Path(f).name for f in training.get("validation", [])],
-                **({"training_command": training["command"]} if "command" in training else {}))
+    update_card(card_path, {"shooting": shooting})
 
 
 if __name__ == "__main__":

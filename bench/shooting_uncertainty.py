@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from trajsr import load
+from trajsr.card import update_card
 from trajsr.interpolation.gapreport import GapReport
 from trajsr.interpolation.shooting import ShootingInterpolator
 from trajsr.interpolation.shooting_uncertainty import stored_calibrations
@@ -200,10 +201,9 @@ def main():
 def record(card_path, report):
     """The card's ``uncertainty`` entry: what it was calibrated on, and the test figures of the first factor
     (the others under ``by_factor``)."""
-    card = json.loads(card_path.read_text())
     first = next(iter(report["factors"].values()))
     calibration = first["calibration"]
-    card["uncertainty"] = {
+    update_card(card_path, {"uncertainty": {
         "method": "shooting", "command": report["command"],
         "calibrate_command": report["calibrate_command"], "data": "python bench/make_data.py 'ethanol-calib/*'",
         "validation": sorted({Path(f).name for r in report["factors"].values() for f in r["calibration"]["files"]}),
@@ -212,8 +212,7 @@ def record(card_path, report):
                     "spearman_gap_median": first["summary"]["spearman_gap"]["median"],
                     "spearman_gap_worst": first["summary"]["spearman_gap"]["worst"]},
         "test": [{k: r[k] for k in ("file", "temperature_K", "coverage_90", "spearman_gap")} for r in first["test"]],
-        "by_factor": {f: r["summary"] for f, r in report["factors"].items()}}
-    card_path.write_text(json.dumps(card, indent=2) + "\n")
+        "by_factor": {f: r["summary"] for f, r in report["factors"].items()}}})
 
 
 if __name__ == "__main__":

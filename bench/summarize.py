@@ -9,6 +9,8 @@ import json
 import re
 from pathlib import Path
 
+from trajsr.card import read_card
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -16,7 +18,7 @@ def models_table():
     rows = ["| model file | task | data | factor | held-out MAE (Å) | spline (Å) | spline/model | training |",
             "|---|---|---|---|---|---|---|---|"]
     for card_path in sorted((ROOT / "models").glob("*.json")):
-        c = json.loads(card_path.read_text())
+        c = read_card(card_path)
         h = c.get("held_out", {})
         if c.get("task") == "propagate":
             rows.append(propagator_row(c))

@@ -12,14 +12,14 @@ MAE against the spline, the coverage of the nominal 90% interval and the Spearma
 their median and worst.
 """
 import argparse
-import json
 import statistics
 import sys
 import time
 from pathlib import Path
 
 from trajsr import load
-from trajsr.interpolation.card import evaluate
+from trajsr.card import read_card, update_card
+from trajsr.interpolation.card import evaluate, shipped_check
 from trajsr.interpolation.calibrate import calibrate_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,9 +53,9 @@ def main(argv=None):
                   summary=evaluation["uncertainty"])
     card_path = out.with_suffix(".json")
     if len(members) == 1:
-        card = json.loads(card_path.read_text())
+        card = read_card(card_path)
     else:
-        cards = [json.loads(Path(m).with_suffix(".json").read_text()) for m in members]
+        cards = [read_card(m) for m in members]
         first = cards[0]
         card = dict(name=args.name, model=f"ensemble of {len(members)} {first['model']}", dataset=first["dataset"],
                     method=first["method"], factor=first["factor"], context=first["context"],
@@ -77,9 +77,8 @@ def main(argv=None):
                                 spline_over_model_median=statistics.median(ratios),
                                 spline_over_model_worst=min(ratios))
         card["test_seeds"] = [r["file"] for r in rows]
-    card_path.write_text(json.dumps(card, indent=2, default=float) + "\n")
+    update_card(card_path, card, new=True)
     if len(members) > 1:  # re-evaluated on the shipped trajectory by the tests
-        from trajsr.interpolation.card import shipped_check
         shipped_check(card_path)
     s = evaluation["uncertainty"]
     print(f"{args.name}: coverage of the 90% interval median {s['coverage_90_median']:.1%} (furthest "

@@ -7,8 +7,6 @@ writes models/NAME.keras and models/NAME.json (the card: data, seeds, training t
 next to the cubic spline's, and this command). Trajectories missing from --data are made first.
 """
 import argparse
-import json
-import platform
 import statistics
 import sys
 import time
@@ -16,6 +14,7 @@ from pathlib import Path
 
 from trajsr import LearnedInterpolator, fit, get_baseline, load, reconstruction_errors
 from trajsr.datasets import get_recipe, make
+from trajsr.card import machine, update_card
 from trajsr.interpolation.card import shipped_check
 from trajsr.units import PS_PER_FS
 
@@ -109,21 +108,21 @@ def main(argv=None):
     start = time.time()
     fit([path(s) for s in seeds(args.train_seeds)], validation=[path(s) for s in seeds(args.valid_seeds)],
         architecture=args.model, factor=args.factor, context=args.context, width=args.width, epochs=500,
-        window_step=args.window_step, max_minutes=args.minutes, seed=args.seed, output=out, force=True,
-        work_dir=Path("/tmp") / f"trajsr-{args.name}.work", verbose=2)
+        window_step=args.window_step, max_minutes=args.minutes, seed=args.seed, output=out, force=True, verbose=2)
     minutes = (time.time() - start) / 60
     ensure(seeds(args.test_seeds))
     held_out = held_out_errors(out, [path(s) for s in seeds(args.test_seeds)], args.factor)
     card = dict(name=args.name, model=args.model, dataset=args.dataset, method=get_recipe(args.dataset).method,
                 factor=args.factor, context=args.context, width=args.width, input="positions only",
                 train_seeds=seeds(args.train_seeds), validation_seeds=seeds(args.valid_seeds),
-                test_seeds=seeds(args.test_seeds), trajectory_ps=args.steps * get_recipe(args.dataset).dt_fs * PS_PER_FS,
-                training_minutes=round(minutes, 2), machine=f"{platform.machine()}, 2 cores",
+                test_seeds=seeds(args.test_seeds),
+                trajectory_ps=args.steps * get_recipe(args.dataset).dt_fs * PS_PER_FS,
+                training_minutes=round(minutes, 2), machine=machine(),
                 data_generation=data_generation([path(s) for s in all_seeds]),
-                held_out=held_out, command="python models/recipe.py " + " ".join(sys.argv[1:] if argv is None
-                                                                                  else argv))
-    (Path(args.out) / f"{args.name}.json").write_text(json.dumps(card, indent=2) + "\n")
-    shipped_check(Path(args.out) / f"{args.name}.json")  # where the dataset has a shipped trajectory
+                held_out=held_out)
+    # the card trajsr's fit wrote (settings, training record, validation figures) gains the recipe's sections
+    update_card(out, card, command="python models/recipe.py " + " ".join(sys.argv[1:] if argv is None else argv))
+    shipped_check(out)  # where the dataset has a shipped trajectory
     print(f"{args.name}: held-out MAE {held_out['model_mae_angstrom']:.2e} Å, spline "
           f"{held_out['spline_mae_angstrom']:.2e} Å ({held_out['spline_over_model']:.1f}x), "
           f"trained {minutes:.1f} min")

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from trajsr import TrajsrError, load, save
+from trajsr.card import read_card
 from trajsr.units import KJ_PER_MOL_PER_EV
 
 from .conftest import ROOT, SHARED
@@ -140,6 +141,7 @@ def test_train_a_propagator_from_stored_forces_without_velocities(gfn1, cli, tmp
     assert "potential fitted to the stored forces" in out and "no rollout fit" in out
     step = ShootingInterpolator.load(tmp_path / "pf.keras").step
     assert step.metadata["training"]["rollout"].startswith("none")
+    assert read_card(tmp_path / "pf.keras")["evaluation"]["figure"].startswith("force error")
     error = np.abs(predicted_forces(step, run.positions) - run.forces).mean() / np.abs(run.forces).mean()
     assert error < 0.5  # an untrained potential (zero output layer) is 1.0
     shot = cli("upsample", tmp_path / "pf.extxyz", "--model", tmp_path / "pf.keras", "--factor", 10,

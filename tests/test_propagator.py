@@ -10,6 +10,7 @@ from ase.calculators.calculator import Calculator, all_changes
 
 from trajsr import Trajectory, TrajsrError, load, save
 from trajsr.ase import LearnedDynamics
+from trajsr.card import read_card
 from trajsr.physics import vibrational_temperature
 from trajsr.propagation.propagator import Propagator
 
@@ -179,6 +180,11 @@ def test_cli_train_and_propagate(tmp_path, cli, oscillator_model):
     assert "propagator" in out
     command = Propagator.load(tmp_path / "p.keras").layer.metadata["training"]["command"]
     assert command.startswith("trajsr train") and "--task propagate --model lstm" in command  # for its card
+    card = read_card(tmp_path / "p.keras")  # the card train writes for both tasks
+    assert card["task"] == "propagate" and card["settings"]["strides"] == 2 and card["command"] == command
+    assert card["evaluated_on"].startswith("validation trajectories") and card["evaluation"]["best"] > 0
+    fails(cli("train", tmp_path / "h0.h5", "--task", "propagate", "--model", "lstm", "--factor", 4, "-o",
+              tmp_path / "p.keras", check=False), "exists")  # model and card are the user's files
     out = cli("propagate", "--model", oscillator_model, "--start", tmp_path / "h0.h5", "--frame", 10,
               "--steps", 25, "-o", tmp_path / "run.npz", "--temperature", 40).stdout
     assert "26 frames, 2 fs apart" in out

@@ -14,7 +14,6 @@ Units: nm, ps, kJ/mol/nm inside; Å and fs in the card's figures.
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -151,7 +150,8 @@ def adapt(base, trajectories, output, *, max_minutes: float = 5.0, learning_rate
         after, minutes.
     """
     from .dynamics.unroll import propagator_step
-    from .io import atomic_path, check_writable
+    from .card import save_card
+    from .io import check_writable
     from .modelfile import check_output, load_model
     from .propagation.forces import fit_forces
     from .training import command_line, save_model
@@ -196,6 +196,5 @@ def adapt(base, trajectories, output, *, max_minutes: float = 5.0, learning_rate
     step.metadata["adapted"] = {k: card[k] for k in ("adapted_from", "files", "frames_trained", "adapted")}
     step.metadata["training"] = dict(step.metadata.get("training", {}), adapted_command=card["command"])
     save_model(net, output, force)
-    with atomic_path(card_path, force) as tmp, open(tmp, "w") as f:
-        json.dump(card, f, indent=2)
+    save_card(card_path, card, force)
     return card

@@ -168,7 +168,7 @@ def cmd_train(args):
     print(f"{args.architecture}: best {what} MAE {best:.3e} Å after "
           f"{len(history.history[key])} epochs -> {args.output}")
     _say_if_cut(args, history)
-    from .interpolation.card import card_path
+    from .card import card_path
     card = card_path(args.output)
     if card.exists():
         recorded = json.loads(card.read_text())

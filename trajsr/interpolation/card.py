@@ -1,14 +1,12 @@
-"""The model card written beside every trained ``.keras``: what it was trained on, and how it does
-against the spline (and Hermite, where the files store velocities) on each held-out trajectory, with
-the median and the worst ratio over them — never only the best."""
+"""How a model does against the spline (and Hermite, where the files store velocities) on each held-out
+trajectory, with the median and the worst ratio over them — never only the best — and the shipped-file
+check every shipped card carries; the card format itself is :mod:`trajsr.card`."""
 from __future__ import annotations
 
-import json
-import platform
 import statistics
 from pathlib import Path
 
-from ..io.atomic import atomic_path
+from ..card import card_path, read_card, update_card
 from ..metrics import reconstruction_errors, uncertainty_errors
 from .baselines import get_baseline
 
@@ -53,26 +51,6 @@ def _mae(reference, rebuilt, factor) -> float:
     return reconstruction_errors(reference, rebuilt, factor)["mae_angstrom"]
 
 
-def write_card(path, *, metadata: dict, settings: dict, evaluation: dict | None, evaluated_on: str,
-               force: bool = False) -> Path:
-    """Write the card (JSON) to ``path``: data, settings, training record, evaluation, command, machine."""
-    from ..training import command_line
-    card = dict(model=settings.get("model"), task=settings.get("task"), factor=settings.get("factor"),
-                elements=metadata.get("elements"), dt_fs=metadata.get("dt_fs"), settings=settings,
-                training=metadata.get("training"), evaluated_on=evaluated_on, evaluation=evaluation,
-                units={"mae": "Å", "dt_fs": "fs", "temperature_K": "K", "seconds": "s"},
-                command=command_line(),
-                machine=f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}")
-    with atomic_path(path, force) as tmp, open(tmp, "w") as f:
-        json.dump(card, f, indent=1, default=float)
-    return Path(path)
-
-
-def card_path(model_path) -> Path:
-    """``m.keras`` -> ``m.json``."""
-    return Path(model_path).with_suffix(".json")
-
-
 def shipped_check(card) -> dict | None:
     """Re-evaluate a model on the shipped reference trajectory of its card's dataset and record it there.
 
@@ -97,8 +75,8 @@ def shipped_check(card) -> dict | None:
     from ..io import load
     from ..modelfile import is_propagator
     from .streaming import as_interpolator
-    card = Path(card)
-    info = json.loads(card.read_text())
+    card = card_path(card)
+    info = read_card(card)
     if info["dataset"] not in {entry["name"] for entry in shipped()}:
         return None
     model, factor = card.with_suffix(".keras"), info["factor"]
@@ -108,11 +86,9 @@ def shipped_check(card) -> dict | None:
     if propagator:
         coarse = coarse.replace(velocities=None)
     rebuilt = as_interpolator(model).interpolate(coarse, factor)
-    info["shipped_check"] = dict(file=Path(shipped_path(info["dataset"])).name, frames=fine.n_frames,
-                                 input="positions only (shooting)" if propagator else "the kept frames as stored",
-                                 model_mae_angstrom=_mae(fine, rebuilt, factor),
-                                 spline_mae_angstrom=_mae(fine, get_baseline("spline").interpolate(coarse, factor),
-                                                          factor))
-    with atomic_path(card, force=True) as tmp:
-        Path(tmp).write_text(json.dumps(info, indent=2, default=float) + "\n")
-    return info["shipped_check"]
+    check = dict(file=Path(shipped_path(info["dataset"])).name, frames=fine.n_frames,
+                 input="positions only (shooting)" if propagator else "the kept frames as stored",
+                 model_mae_angstrom=_mae(fine, rebuilt, factor),
+                 spline_mae_angstrom=_mae(fine, get_baseline("spline").interpolate(coarse, factor), factor))
+    update_card(card, {"shipped_check": check})
+    return check

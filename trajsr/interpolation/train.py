@@ -6,7 +6,7 @@ callbacks, resume and saving are the shared skeleton of :mod:`trajsr.training`.
 from __future__ import annotations
 
 from ..backend import keras
-
+from ..card import card_path
 from ..errors import TrajsrError
 from ..io import check_writable
 from ..modelfile import check_output
@@ -14,7 +14,6 @@ from ..trajectory import check_factor
 from ..training import (architecture_argument, as_trajectories, check_disjoint, distribution_strategy, fit_and_save,
                         is_chief, split_data)
 from ..units import FS_PER_PS
-from .card import card_path
 from .gap import build_model, gap_layer
 from .names import model_names
 from .windows import concatenate, normalization_stats, reference_geometry, to_dataset, training_windows
@@ -111,7 +110,8 @@ def fit(train, *, architecture: str | None = None, factor: int = 10, context: in
         store(net, calibrate(LearnedInterpolator(net), valid, trajs))  # the uncertainty, fitted on validation
         save_model(net, output, force=True)
     if output is not None and (tests or valid) and is_chief(strategy_):
-        from .card import evaluate, write_card
+        from ..card import write_card
+        from .card import evaluate
         from .learned import LearnedInterpolator
         held_out = tests or valid
         write_card(card_path(output), metadata=layer.metadata, settings=settings, force=force,

@@ -9,14 +9,16 @@ from __future__ import annotations
 from ..backend import keras
 import numpy as np
 
+from ..card import card_path, write_card
 from ..errors import TrajsrError
 from ..geometry import align, remove_center_of_mass
 from ..physics import internal_velocities
+from ..io import check_writable
 from ..modelfile import check_output
 from ..trajectory import check_factor
 from ..training import (architecture_argument, check_work_folder, command_line, distribution_strategy, fit_and_save,
-                        split_data, work_folder)
-from ..units import FS_PER_PS
+                        is_chief, split_data, work_folder)
+from ..units import ANGSTROM_PER_NM, FS_PER_PS
 from .model import build_propagator, propagator_families, propagator_step
 
 
@@ -112,6 +114,8 @@ def fit_propagator(train, *, architecture=None, factor=10, strides=4, substeps=1
         raise TrajsrError(f"--task propagate takes --architecture {', '.join(propagator_families())}, "
                           f"not {architecture!r}")
     output = check_output(output, force)
+    if output is not None:
+        check_writable(card_path(output), force)
     if initial is not None:
         from ..modelfile import load_model
         initial_step = propagator_step(load_model(initial, expect="propagate"))
@@ -165,6 +169,7 @@ def fit_propagator(train, *, architecture=None, factor=10, strides=4, substeps=1
         step.metadata["training"]["rollout"] = "none: the training files store forces but no velocities"
         if output is not None:
             save_model(net, output, force)
+            _write_card(output, step, settings, forces, force, "force error (MAE over the forces' RMS)", 1.0)
         forces.fitted_to = "forces"
         return net, forces
 
@@ -184,4 +189,18 @@ def fit_propagator(train, *, architecture=None, factor=10, strides=4, substeps=1
                            patience=patience,
                            max_minutes=max_minutes, output=output, work_dir=work_dir, force=force,
                            callbacks=callbacks, verbose=verbose)
+    if output is not None and is_chief(strategy_):
+        _write_card(output, step, settings, history, force, f"rollout MAE over {strides} strides (Å)",
+                    ANGSTROM_PER_NM)
     return net, history
+
+
+def _write_card(output, step, settings, history, force, what: str, scale: float):
+    """The propagator's card: settings, training record and its best epoch's figure (``what``, the loss times
+    ``scale``) on the validation files, else the training ones; bench/shooting.py adds shooting figures on
+    test files."""
+    on = "validation" if any(v == v for v in history.history.get("val_loss", [])) else "training"
+    losses = [v for v in history.history.get("val_loss" if on == "validation" else "loss", []) if v == v]
+    write_card(card_path(output), metadata=step.metadata, settings=settings, force=force,
+               evaluation=dict(best=min(losses) * scale if losses else None, figure=what),
+               evaluated_on=f"{on} trajectories" + (" (they chose the best epoch)" if on == "validation" else ""))

@@ -1,0 +1,48 @@
+"""The model card: one format and one writer (trajsr.card) for `trajsr train` (both tasks), `adapt`,
+models/recipe.py, models/calibrate.py and the bench scripts that add their figures to a card."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from trajsr import TrajsrError, load, save
+from trajsr.card import read_card, save_card, update_card
+
+from .conftest import ROOT
+
+
+def test_update_keeps_the_other_sections_and_records_the_command(tmp_path):
+    card = tmp_path / "m.json"
+    save_card(card, {"name": "m", "shooting": {"positions only": {"10": {"median": 30.0}}}})
+    with pytest.raises(TrajsrError, match="exists"):
+        save_card(card, {"name": "other"})  # the user's file is never replaced without force
+    update_card(tmp_path / "m.keras", {"uncertainty": {"coverage_90": 0.9}}, command="python bench/x.py --record")
+    written = json.loads(card.read_text())
+    assert written["shooting"] == {"positions only": {"10": {"median": 30.0}}}
+    assert written["uncertainty"] == {"coverage_90": 0.9, "command": "python bench/x.py --record"}
+    assert written["units"]["mae"] == "Å" and read_card(card) == written
+    again = update_card(card, {"name": "n"}, command="python models/recipe.py --name n", new=True)
+    assert again == {"name": "n", "command": "python models/recipe.py --name n", "units": written["units"]}
+    assert not [p.name for p in tmp_path.iterdir() if p.name != "m.json"]  # written in place, nothing beside it
+
+
+def test_recipe_adds_its_sections_to_the_card_training_wrote(tmp_path):
+    """models/recipe.py at tiny size, on thirds of the shipped trajectory: the card keeps what `fit` wrote
+    (settings, training record, evaluation) and gains the recipe's seeds, held-out figures and command."""
+    fine = load(ROOT / "datasets" / "ethanol-gfn2-seed0.h5")
+    data = tmp_path / "data"
+    data.mkdir()
+    for seed, part in zip((1, 2, 3), (fine[:1700], fine[1700:3400], fine[3400:])):
+        save(part, data / f"ethanol-gfn2-seed{seed}.h5")
+    command = [sys.executable, str(ROOT / "models" / "recipe.py"), "--data", str(data), "--factor", "10",
+               "--model", "rnn", "--width", "8", "--minutes", "0.05", "--train-seeds", "1", "--valid-seeds", "2",
+               "--test-seeds", "3", "--name", "tiny", "--out", str(tmp_path)]
+    proc = subprocess.run(command, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    card = read_card(tmp_path / "tiny.keras")
+    assert card["settings"]["model"] == "rnn" and card["training"]["files"]  # what fit wrote
+    assert card["train_seeds"] == [1] and card["test_seeds"] == [3]  # what the recipe adds
+    assert card["held_out"]["command"].startswith("python models/recipe.py --data")
+    assert card["held_out"]["per_file"][0]["file"] == "ethanol-gfn2-seed3.h5"
+    assert card["shipped_check"]["file"] == "ethanol-gfn2-seed0.h5" and "cores" in card["machine"]
