@@ -194,3 +194,36 @@ def test_interrupted_make_keeps_what_it_finished_and_a_rerun_goes_on(tmp_path):
     files = [e["file"] for e in json.loads(manifest.read_text())["datasets"]]
     assert sorted(files) == ["ethanol-gfn2-seed1.h5", "ethanol-gfn2-seed2.h5"]
     assert (out / "ethanol-gfn2-seed1.h5").stat().st_mtime_ns == first  # not made again
+
+
+def test_readme_slurm_array_lines_make_and_merge(tmp_path):
+    """The README's job-array template as written, for tasks 1 and 2 at tiny size (mol.xyz: the methanol
+    example): each task makes its seed into parts/TASK, the merge lists both in data/manifest.json."""
+    import os
+    import re
+    import shlex
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+    block = re.search(r"<!-- slurm-array -->\s*```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    lines = [line for line in block.splitlines() if line.startswith("trajsr ")]
+    assert [line.split()[1:3] for line in lines] == [["datasets", "make"], ["datasets", "merge"]]
+    methanol = ROOT / "datasets" / "examples" / "methanol.xyz"
+    tiny = {"--md-steps 40000": "--md-steps 100 --equilibration-fs 10", "mol.xyz": str(methanol)}
+    assert all(big in lines[0] for big in tiny)  # each cut is made
+    for task in (1, 2):
+        line = lines[0]
+        for big, small in tiny.items():
+            line = line.replace(big, small)
+        command = f"{shlex.quote(sys.executable)} -m trajsr.cli {line.removeprefix('trajsr ')}"
+        proc = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True,
+                              env=dict(os.environ, SLURM_ARRAY_TASK_ID=str(task)))
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    command = f"{shlex.quote(sys.executable)} -m trajsr.cli {lines[1].removeprefix('trajsr ')}"
+    proc = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    manifest = json.loads((tmp_path / "data" / "manifest.json").read_text())["datasets"]
+    assert sorted(entry["seed"] for entry in manifest) == [1, 2]
+    assert sorted(p.name for p in (tmp_path / "data").glob("*.h5")) == ["methanol-gfn2-seed1.h5",
+                                                                       "methanol-gfn2-seed2.h5"]

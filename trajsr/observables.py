@@ -13,7 +13,7 @@ import numpy as np
 
 from .errors import TrajsrError
 from .trajectory import Trajectory
-from .units import ANGSTROM_PER_NM, INVERSE_CM_PER_THZ
+from .units import ANGSTROM_PER_NM, FS_PER_PS, INVERSE_CM_PER_THZ
 
 #: spectral resolution of the VDOS (cm⁻¹): Welch segments of 1/(c · 67 cm⁻¹) ≈ 0.5 ps
 VDOS_RESOLUTION = 67.0
@@ -102,13 +102,14 @@ def vdos(trajectories, resolution: float = VDOS_RESOLUTION, mass_weighted: bool 
     for t in trajs[1:]:
         if abs(t.dt - dt) > 1e-9 * max(dt, 1e-12) or t.n_atoms != trajs[0].n_atoms:
             raise TrajsrError(f"{t.source}: a pooled VDOS needs the same frame spacing and atoms; "
-                              f"{t.dt * 1000:g} fs / {t.n_atoms} atoms vs {dt * 1000:g} fs / {trajs[0].n_atoms}")
+                              f"{t.dt * FS_PER_PS:g} fs / {t.n_atoms} atoms vs {dt * FS_PER_PS:g} fs / "
+                              f"{trajs[0].n_atoms}")
     segment = welch_segment(dt, resolution)
     total, weight = 0.0, 0
     for t in trajs:
         if t.n_frames < segment:
             raise TrajsrError(f"{t.source}: {t.n_frames} frames; a VDOS at {resolution:g} cm⁻¹ needs at least "
-                              f"{segment} frames of {dt * 1000:g} fs (a longer file, or a coarser --resolution)")
+                              f"{segment} frames of {dt * FS_PER_PS:g} fs (a longer file, or a coarser --resolution)")
         v, _ = internal_velocities(velocities_of(t, source), t.masses)
         if mass_weighted:
             v = v * np.sqrt(t.masses)[None, :, None]
@@ -318,7 +319,7 @@ def kinetic_temperature(traj: Trajectory, source: str = "auto") -> dict:
         raise TrajsrError(f"{traj.source}: {traj.n_atoms} atoms with {rigid} rigid distances leave no degrees of "
                           "freedom to hold a temperature")
     kelvin = temperature(v, traj.masses, rigid)
-    spacing = traj.dt * 1000 if traj.time is not None and traj.n_frames > 1 else None
+    spacing = traj.dt * FS_PER_PS if traj.time is not None and traj.n_frames > 1 else None
     return dict(source=velocity_source(traj, source), frames=traj.n_frames, dt_fs=spacing, degrees_of_freedom=dof,
                 rigid=rigid,
                 temperature_K=float(kelvin.mean()), temperature_std_K=float(kelvin.std()),

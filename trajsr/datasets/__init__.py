@@ -13,6 +13,7 @@ from typing import Callable
 
 from ..errors import TrajsrError
 from ..resources import shipped_folder
+from ..units import FS_PER_PS
 
 #: the shipped reference trajectories (a checkout's ``datasets/`` folder)
 SHIPPED_DIR = shipped_folder("datasets")
@@ -145,7 +146,7 @@ def _make_one(args):
         traj = build_from_spec(spec, seed, steps, temperature, progress)
     traj.info["dataset"] = spec["name"]
     save(traj, path, force=True)
-    summary = dict(frames=traj.n_frames, dt_fs=traj.dt * 1000.0, seed=traj.info.get("seed"),
+    summary = dict(frames=traj.n_frames, dt_fs=traj.dt * FS_PER_PS, seed=traj.info.get("seed"),
                    temperature_K=traj.info.get("temperature_K"), method=traj.info.get("method"))
     return str(path), summary, time.perf_counter() - start
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import TrajsrError
-from ..units import FS_PER_PS
+from ..units import ANGSTROM_PER_NM, FS_PER_PS
 from .uncertainty import calibrate, store, window_parts
 
 
@@ -67,7 +67,7 @@ def calibrate_model(models, validation, output, *, training=(), force: bool = Fa
         interp = LearnedInterpolator(combine([i.model for i in interps], inverse_mse_weights(mse),
                                              name=f"ensemble-{len(interps)}", labels=list(map(str, models))),
                                      batch_size)
-        interp.meta["member_validation_rmse_angstrom"] = [float(np.sqrt(m) * 10) for m in mse]
+        interp.meta["member_validation_rmse_angstrom"] = [float(np.sqrt(m) * ANGSTROM_PER_NM) for m in mse]
     else:
         interp = interps[0]
     calibration = calibrate(interp, trajectories, training)
@@ -99,7 +99,7 @@ def calibrate_propagator(model, validation, output, *, factors=None, training=()
     net = load_model(model, expect="propagate")
     interp = ShootingInterpolator(propagator_step(net))
     trajectories, training = as_trajectories(validation, top, dt_fs), as_trajectories(training, top, dt_fs)
-    spacing_fs = trajectories[0].dt * 1000  # a file without time: its own one-line error (give --dt)
+    spacing_fs = trajectories[0].dt * FS_PER_PS  # a file without time: its own one-line error (give --dt)
     stride_fs = interp.step.stride_ps * FS_PER_PS
     if spacing_fs > stride_fs / 2:  # a coarse file: its dropped frames are not there to judge errors by
         raise TrajsrError(f"{trajectories[0].source}: frames {spacing_fs:g} fs apart; calibration needs fine "

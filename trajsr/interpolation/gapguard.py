@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import TrajsrError
 from ..trajectory import Trajectory
-from ..units import ANGSTROM_PER_NM
+from ..units import ANGSTROM_PER_NM, FS_PER_PS
 
 #: allowed ratio of a bond inside a gap to its extent at the gap's ends (the propagator guard's 1.8)
 BOND_FACTOR = 1.8
@@ -68,7 +68,7 @@ def guard(fine: Trajectory, coarse: Trajectory, factor: int, fallback, what: str
     if not failed.any():
         return fine
     if failed.sum() > max(1, MAX_FAILED_FRACTION * len(failed)):
-        spacing = "" if coarse.time is None else f"{coarse.dt * 1000:g} fs apart"
+        spacing = "" if coarse.time is None else f"{coarse.dt * FS_PER_PS:g} fs apart"
         raise TrajsrError(f"{coarse.source}: {what} tears the molecule apart in {failed.sum()} of {len(failed)} gaps "
                           f"({worst}): are the kept frames really {spacing or 'as far apart as --dt says'} "
                           f"(--dt)? is factor {factor} too large for the learned dynamics to bridge? is it the "

@@ -11,6 +11,7 @@ import numpy as np
 from ..errors import TrajsrError
 from ..geometry import unwrap
 from ..trajectory import Trajectory, check_factor
+from ..units import FS_PER_PS
 from .gapreport import OOD_MEANING
 
 
@@ -161,5 +162,5 @@ def check_velocities(coarse: Trajectory, positions: np.ndarray,
             f"velocities about {1 / scale:.3g}x too large (another unit? Å/ps read as nm/ps is 10x)" if scale < low
             else f"velocities about {scale:.3g}x too small (another unit? Å/fs read as nm/ps is 100x)")
     raise TrajsrError(f"{coarse.source}: the stored velocities disagree with the positions: the heavy atoms move "
-                      f"{scale:.3g}x as far as the velocities say between frames {coarse.dt * 1000:g} fs apart, "
+                      f"{scale:.3g}x as far as the velocities say between frames {coarse.dt * FS_PER_PS:g} fs apart, "
                       f"{hint}; fix the file, or {remedy}")

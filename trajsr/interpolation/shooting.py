@@ -112,13 +112,13 @@ class ShootingInterpolator(Interpolator):
         if coarse.time is None or coarse.n_frames < 2:
             return None
         mode = "velocities" if self.uses_velocities(coarse) else "positions"
-        return stored_calibrations(self.step).get(calibration_key(mode, factor, coarse.dt * 1000))
+        return stored_calibrations(self.step).get(calibration_key(mode, factor, coarse.dt * FS_PER_PS))
 
     def uncertainty_hint(self, coarse, factor: int) -> str:
         """Why there is no σ for ``coarse`` and what to run instead (never a hint that leads nowhere)."""
         from .shooting_uncertainty import stored_calibrations
         have = ", ".join(stored_calibrations(self.step)) or "none"
-        spacing = "" if coarse.time is None else f" for frames {coarse.dt * 1000:g} fs apart"
+        spacing = "" if coarse.time is None else f" for frames {coarse.dt * FS_PER_PS:g} fs apart"
         mode = "with velocities" if self.uses_velocities(coarse) else "from positions only"
         return (f"this propagator has no shooting uncertainty {mode} at factor {factor}{spacing} (calibrated: "
                 f"{have}); fit one on validation trajectories: trajsr calibrate MODEL --validation FILES "

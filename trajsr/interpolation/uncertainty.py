@@ -39,6 +39,7 @@ from scipy.optimize import minimize
 
 from ..errors import TrajsrError
 from ..metrics import Z90
+from ..units import ANGSTROM_PER_NM
 
 #: nominal coverage the scale is calibrated to (the interval ±Z90 σ)
 COVERAGE = 0.90
@@ -162,7 +163,8 @@ def calibration_record(model: str, cal: Calibration, threshold, fine) -> str:
     threshold (Å) and how many of ``fine``'s gaps were replaced."""
     import json
     return json.dumps({"model": model, "sigma": "per atom, of each Cartesian component (nm)",
-                       "validation": cal.fitted_on, "threshold_angstrom": None if threshold is None else threshold * 10,
+                       "validation": cal.fitted_on,
+                       "threshold_angstrom": None if threshold is None else threshold * ANGSTROM_PER_NM,
                        "replaced_gaps": int(fine.info["gap_flags"]["replaced"].sum())})
 
 
@@ -289,7 +291,8 @@ def fit_calibration(parts: dict, errors: np.ndarray, spline_errors: np.ndarray, 
     sigma *= cal.scale
     # replace a gap when the model expects to be no better there than the baseline typically is
     cal.max_uncertainty = float(np.sqrt(np.mean(cal.spline_sigma ** 2)))
-    cal.fitted_on.update(validation_figures(sigma, errors), max_uncertainty_angstrom=cal.max_uncertainty * 10)
+    cal.fitted_on.update(validation_figures(sigma, errors),
+                         max_uncertainty_angstrom=cal.max_uncertainty * ANGSTROM_PER_NM)
     return cal
 
 
@@ -300,7 +303,7 @@ def validation_figures(sigma: np.ndarray, errors: np.ndarray) -> dict:
     inside = np.abs(errors) <= Z90 * sigma[..., None]
     rho = spearmanr(gap_uncertainty(sigma), gap_error(errors)).statistic if len(sigma) > 2 else float("nan")
     return {"coverage_90": float(inside.mean()), "spearman_gap": float(rho),
-            "median_sigma_angstrom": float(np.median(sigma) * 10)}
+            "median_sigma_angstrom": float(np.median(sigma) * ANGSTROM_PER_NM)}
 
 
 def window_parts(interp, trajectories, step: int | None = None):

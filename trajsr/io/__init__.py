@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import TrajsrError
 from ..trajectory import Trajectory
-from ..units import PS_PER_FS
+from ..units import FS_PER_PS, PS_PER_FS
 from .atomic import atomic_path, check_writable
 from .formats import FORMATS, Format, format_for_reading, format_for_writing, suffix_of, warn_if_lossy
 
@@ -64,7 +64,7 @@ def finish_reading(traj: Trajectory, path, top=None, dt_fs=None, first_frame: in
     if dt_fs is not None:
         check_dt(dt_fs)
         if traj.time is not None and traj.n_frames > 1:  # --dt is for files without time: never a silent override
-            stored = traj.dt * 1000
+            stored = traj.dt * FS_PER_PS
             if abs(stored - dt_fs) > 1e-3 * stored:
                 raise TrajsrError(f"{path}: its frames are {stored:g} fs apart, --dt says {dt_fs:g} fs; --dt is for "
                                   "files without time (leave it out, or fix the file's time)")
