@@ -133,22 +133,32 @@ def test_train_a_propagator_from_stored_forces_without_velocities(gfn1, cli, tmp
     its potential is fitted to the forces and shoots the file's gaps; what it cannot learn from is refused."""
     from trajsr.interpolation.shooting import ShootingInterpolator
     from trajsr.propagation.forces import predicted_forces
+
+    from .test_cli import _run_in
     run = load(gfn1 / "run.extxyz").replace(velocities=None)
-    save(run, tmp_path / "pf.extxyz")
-    out = cli("train", "--task", "propagate", tmp_path / "pf.extxyz", "--architecture", "hnn", "--factor", 2,
-              "--width", 32,
-              "--force-matching-minutes", 0.05, "-o", tmp_path / "pf.keras").stdout
-    assert "potential fitted to the stored forces" in out and "no rollout fit" in out
-    step = ShootingInterpolator.load(tmp_path / "pf.keras").step
+    save(run, tmp_path / "forces.extxyz")
+    # the README's lines as written, in one folder, with a shorter time limit and a narrower network
+    block = re.search(r"<!-- forces-only -->\s*```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    lines = [line for line in block.splitlines() if line.startswith("trajsr ")]
+    tiny = {"--max-minutes 10": "--max-minutes 0.05 --width 32"}
+    assert len(lines) == 2 and all(big in lines[0] for big in tiny)  # each cut is made
+    outs = []
+    for line in lines:
+        for big, small in tiny.items():
+            line = line.replace(big, small)
+        proc = _run_in(tmp_path, shlex.split(line)[1:])
+        assert proc.returncode == 0, f"{line}\n{proc.stderr}"
+        outs.append(proc.stdout)
+    assert "potential fitted to the stored forces" in outs[0] and "no rollout fit" in outs[0]
+    step = ShootingInterpolator.load(tmp_path / "scratch.keras").step
     assert step.metadata["training"]["rollout"].startswith("none")
-    assert read_card(tmp_path / "pf.keras")["evaluation"]["figure"].startswith("force error")
+    assert read_card(tmp_path / "scratch.keras")["evaluation"]["figure"].startswith("force error")
     error = np.abs(predicted_forces(step, run.positions) - run.forces).mean() / np.abs(run.forces).mean()
     assert error < 0.5  # an untrained potential (zero output layer) is 1.0
-    shot = cli("upsample", tmp_path / "pf.extxyz", "--model", tmp_path / "pf.keras", "--factor", 10,
-               "-o", tmp_path / "fine.h5").stdout
-    assert "from positions only" in shot and "401 frames" in shot
-    fails(cli("train", "--task", "propagate", tmp_path / "pf.extxyz", "--model", "lstm", "--factor", 2,
-              "-o", tmp_path / "l.keras", check=False), "pf.extxyz", "no velocities", "--architecture hnn")
+    assert "from positions only" in outs[1] and "401 frames" in outs[1]
+    assert load(tmp_path / "forces-fine.h5").n_frames == 401
+    fails(cli("train", "--task", "propagate", tmp_path / "forces.extxyz", "--model", "lstm", "--factor", 2,
+              "-o", tmp_path / "l.keras", check=False), "forces.extxyz", "no velocities", "--architecture hnn")
     save(run.replace(forces=None, potential_energy=None), tmp_path / "bare.h5")
     fails(cli("train", "--task", "propagate", tmp_path / "bare.h5", "--model", "hnn", "--factor", 2,
               "-o", tmp_path / "b.keras", check=False), "bare.h5", "neither velocities nor forces")
