@@ -93,7 +93,8 @@ def shooting_rows(c):
 def spectra_summary():
     """One table over bench/results/spectra-*.json: per molecule, factor and method, the overlap with the
     truth's spectrum, the X-H band intensities and the kinetic energy, median (worst)."""
-    rows = ["| molecule, kept frames | reconstruction | overlap | O–H/N–H band | C–H band | kinetic energy |",
+    rows = ["| molecule, kept frames | reconstruction | overlap | O–H/N–H stretch | C–H stretch "
+            "| kinetic energy |",
             "|---|---|---|---|---|---|"]
     cell = lambda s, f: f"{s['median']:{f}} ({s['worst']:{f}})"  # noqa: E731
     for path in sorted((ROOT / "bench" / "results").glob("spectra-*.json")):
@@ -102,8 +103,9 @@ def spectra_summary():
             n = len(r["per_trajectory"])
             where = f"{molecule} ({n}), {r['kept_dt_fs']:g} fs"
             for name, s in r["summary"].items():
-                rows.append(f"| {where} | {name} | {cell(s['overlap'], '.3f')} | {cell(s['O-H/N-H stretch'], '.2f')}x "
-                            f"| {cell(s['C-H stretch'], '.2f')}x | {cell(s['kinetic_ratio'], '.3f')}x |")
+                rows.append(f"| {where} | {name} | {cell(s['overlap'], '.3f')} "
+                            f"| {cell(s['H on O/N, stretch'], '.2f')}x | {cell(s['H on C, stretch'], '.2f')}x "
+                            f"| {cell(s['kinetic_ratio'], '.3f')}x |")
             rows.append(f"| {where} | differences of the coarse positions | – | – | – | "
                         f"{cell(r['coarse_differences_kinetic_ratio'], '.3f')}x |")
     return "\n".join(rows) if len(rows) > 2 else "(not run yet: no bench/results/spectra-*.json)"

@@ -28,9 +28,10 @@ def files(tmp_path_factory):
     return d
 
 
-def numpy_vdos(v, masses, dt_ps, resolution=67.0):
+def numpy_vdos(v, masses, dt_ps, resolution=67.0, atoms=None):
     """An independent VDOS: centre-of-mass velocity removed, √m weights, Welch by hand (periodic Hann window,
-    half overlap, each segment's mean removed, one-sided |rfft|²), unit area over cm⁻¹."""
+    half overlap, each segment's mean removed, one-sided |rfft|²), unit area over cm⁻¹; with ``atoms``, the
+    part of it those atoms make (on the same scale)."""
     v = v - (masses[None, :, None] * v).sum(1, keepdims=True) / masses.sum()
     y = (v * np.sqrt(masses)[None, :, None]).reshape(len(v), -1)
     n = int(round(INVERSE_CM_PER_THZ / (resolution * dt_ps)))
@@ -38,11 +39,13 @@ def numpy_vdos(v, masses, dt_ps, resolution=67.0):
     power = []
     for start in range(0, len(y) - n + 1, n // 2):
         seg = y[start:start + n]
-        power.append((np.abs(np.fft.rfft((seg - seg.mean(0)) * window[:, None], axis=0)) ** 2).sum(1))
-    power = np.mean(power, axis=0)
+        power.append(np.abs(np.fft.rfft((seg - seg.mean(0)) * window[:, None], axis=0)) ** 2)
+    power = np.mean(power, axis=0)  # (frequencies, 3N)
     power[1:-1 if n % 2 == 0 else None] *= 2
     wavenumber = np.fft.rfftfreq(n, dt_ps) * INVERSE_CM_PER_THZ
-    return wavenumber, power / np.trapezoid(power, wavenumber)
+    area = np.trapezoid(power.sum(1), wavenumber)
+    part = power if atoms is None else power.reshape(len(power), -1, 3)[:, atoms].reshape(len(power), -1)
+    return wavenumber, part.sum(1) / area
 
 
 def test_spectrum_agrees_with_an_independent_numpy_computation(files, cli, tmp_path):
@@ -60,6 +63,28 @@ def test_spectrum_agrees_with_an_independent_numpy_computation(files, cli, tmp_p
     assert spec["source"] == "positions"
     _, px = numpy_vdos(np.gradient(fine.positions, fine.dt, axis=0), fine.masses, fine.dt)
     np.testing.assert_allclose(spec["intensity_per_cm1"], px[keep], rtol=1e-8, atol=1e-12)
+
+
+def test_stretch_bands_by_atom_sum_the_spectra_of_the_bonded_hydrogens(files, tmp_path):
+    """'H on O/N, stretch': the hydroxyl hydrogen's part of the spectrum over 2000-4000 cm⁻¹, found where the
+    molecule's own bonds put it (malonaldehyde's hydrogen-bonded O-H stretch sits below the usual window)."""
+    from trajsr.spectra import compare, hydrogen_partners, spectrum
+    fine = load(files / "fine.h5")
+    assert hydrogen_partners(fine) == [None, None, None, "O", "C", "C", "C", "C", "C"]  # ethanol: O-H is atom 3
+    malonaldehyde = load(ROOT / "datasets" / "geometries" / "malonaldehyde.xyz")
+    partners = hydrogen_partners(malonaldehyde)
+    assert sorted(p for p in partners if p) == ["C", "C", "C", "O"]
+    reference = spectrum(fine, "velocities")
+    np.testing.assert_allclose(reference.partial.sum(axis=1), reference.intensity, rtol=1e-12)
+    bands = compare(reference, reference)["bands"]
+    assert bands["H on O/N, stretch"]["atoms"] == [3] and bands["H on C, stretch"]["atoms"] == [4, 5, 6, 7, 8]
+    # independently: the hydroxyl hydrogen's part of the spectrum, by hand, as a share of the compared area
+    w, total = numpy_vdos(fine.velocities, fine.masses, fine.dt)
+    _, hydroxyl = numpy_vdos(fine.velocities, fine.masses, fine.dt, atoms=[3])
+    grid, band = (w >= 300) & (w <= 4000), (w >= 2000) & (w <= 4000)
+    share = np.trapezoid(hydroxyl[band], w[band]) / np.trapezoid(total[grid], w[grid])
+    assert bands["H on O/N, stretch"]["reference_share"] == pytest.approx(share, rel=1e-6)
+    assert 0.02 < share < 0.2
 
 
 def test_spectrum_compares_with_a_reference_below_each_nyquist_limit(files, cli, tmp_path):

@@ -71,7 +71,8 @@ def welch_segment(dt: float, resolution: float) -> int:
     return max(int(round(INVERSE_CM_PER_THZ / (resolution * dt))), 4)
 
 
-def vdos(trajectories, resolution: float = VDOS_RESOLUTION, mass_weighted: bool = True, source: str = "auto"):
+def vdos(trajectories, resolution: float = VDOS_RESOLUTION, mass_weighted: bool = True, source: str = "auto",
+         per_atom: bool = False):
     """Vibrational density of states: the power spectrum of the centre-of-mass-free velocities
     (Wiener–Khinchin: the Fourier transform of the velocity autocorrelation), Welch-averaged.
 
@@ -86,6 +87,8 @@ def vdos(trajectories, resolution: float = VDOS_RESOLUTION, mass_weighted: bool 
         Weight each atom's velocities by √m (the usual VDOS; equipartition puts kT in every mode).
     source : {"auto", "velocities", "positions"}
         Where the velocities come from (:func:`velocities_of`).
+    per_atom : bool
+        Also return each atom's share of the spectrum (its partial VDOS).
 
     Returns
     -------
@@ -93,6 +96,8 @@ def vdos(trajectories, resolution: float = VDOS_RESOLUTION, mass_weighted: bool 
         Frequencies in cm⁻¹, spaced ~``resolution`` up to the Nyquist frequency of the frame spacing.
     intensity : ndarray
         Spectrum normalised to unit area over cm⁻¹.
+    partial : ndarray, shape (frequencies, atoms)
+        Only with ``per_atom``: each atom's part of ``intensity`` (they sum to it).
     """
     from scipy.signal import welch
 
@@ -115,12 +120,13 @@ def vdos(trajectories, resolution: float = VDOS_RESOLUTION, mass_weighted: bool 
             v = v * np.sqrt(t.masses)[None, :, None]
         freq, power = welch(v.reshape(len(v), -1), fs=1.0 / dt, window="hann", nperseg=segment, axis=0)
         n_segments = 1 + (t.n_frames - segment) // (segment // 2)
-        total = total + power.sum(axis=1) * n_segments
+        total = total + power.reshape(len(freq), t.n_atoms, 3).sum(axis=2) * n_segments
         weight += n_segments
     wavenumber = freq * INVERSE_CM_PER_THZ
-    power = total / weight
-    area = np.trapezoid(power, wavenumber)
-    return wavenumber, power / area if area > 0 else power
+    partial = total / weight
+    area = np.trapezoid(partial.sum(axis=1), wavenumber)
+    partial = partial / area if area > 0 else partial
+    return (wavenumber, partial.sum(axis=1), partial) if per_atom else (wavenumber, partial.sum(axis=1))
 
 
 def vdos_overlap(a, b, min_wavenumber: float = VDOS_MIN_WAVENUMBER, max_wavenumber: float | None = None,

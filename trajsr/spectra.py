@@ -2,10 +2,15 @@
 rebuild fine frames for.
 
 A spectrum is the mass-weighted vibrational density of states (:func:`trajsr.observables.vdos`: centre of
-mass removed, Welch segments with a Hann window, the resolution in cm⁻¹). Frames ``dt`` apart hold
-nothing above the Nyquist limit 1/(2c·dt): 3336 cm⁻¹ at 5 fs, 1668 cm⁻¹ at 10 fs. Motion faster than that
-folds back below it (aliasing), so a comparison stops at the lower Nyquist limit of the two spectra, and a
-band above it is not compared at all.
+mass removed, Welch segments with a Hann window, the resolution in cm⁻¹), with each atom's part of it.
+A band is a window of group frequencies, or (``hydrogens_on``) the stretch region of the hydrogens bonded
+to given elements: where a molecule's O–H stretch lies is decided by its own bonds (malonaldehyde's
+hydrogen-bonded O–H stretch sits near 2960 cm⁻¹, among the C–H stretches, and leaves the usual O–H window
+above 3300 cm⁻¹ almost empty), so the atoms' band finds it where a fixed window sees only a tail.
+
+Frames ``dt`` apart hold nothing above the Nyquist limit 1/(2c·dt): 3336 cm⁻¹ at 5 fs, 1668 cm⁻¹ at
+10 fs. Motion faster than that folds back below it (aliasing), so a comparison stops at the lower Nyquist
+limit of the two spectra, and a band above it is not compared at all.
 """
 from __future__ import annotations
 
@@ -24,26 +29,57 @@ MAX_WAVENUMBER = 4000.0
 
 @dataclass(frozen=True)
 class Band:
-    """A named wavenumber range (cm⁻¹) of the usual group frequencies; ``needs``: element sets of which
-    the molecule must hold one each (("H",), ("O", "N")) = a hydrogen and an O or N) for it to be reported."""
+    """A named wavenumber range (cm⁻¹). ``needs``: element sets of which the molecule must hold one each
+    (("H",), ("O", "N")) = a hydrogen and an O or N) for it to be reported. ``hydrogens_on``: the band is
+    then the part of the spectrum of the hydrogens bonded to one of these elements (each hydrogen's nearest
+    other atom in the first frame), not of every atom."""
 
     name: str
     low: float
     high: float
     needs: tuple = ()
+    hydrogens_on: tuple = ()
 
     def applies_to(self, elements) -> bool:
         present = set(elements)
         return all(present & set(group) for group in self.needs)
 
+    def atoms(self, partners) -> list:
+        """The atoms whose spectrum the band sums (all when it names no partners), from each atom's
+        partner (see :func:`hydrogen_partners`)."""
+        if not self.hydrogens_on:
+            return list(range(len(partners)))
+        return [i for i, p in enumerate(partners) if p in self.hydrogens_on]
 
+
+#: the stretch region of an X–H band by atoms: above the X–H bends (< 1700 cm⁻¹), to the fastest stretch
+STRETCH_REGION = (2000.0, 4000.0)
 BANDS = (
     Band("skeletal", 300.0, 1000.0),
     Band("fingerprint", 1000.0, 1500.0),
     Band("double bonds, X-H bends", 1500.0, 1900.0),
     Band("C-H stretch", 2700.0, 3300.0, needs=(("C",), ("H",))),
     Band("O-H/N-H stretch", 3300.0, 4000.0, needs=(("O", "N"), ("H",))),
+    Band("H on C, stretch", *STRETCH_REGION, needs=(("C",), ("H",)), hydrogens_on=("C",)),
+    Band("H on O/N, stretch", *STRETCH_REGION, needs=(("O", "N"), ("H",)), hydrogens_on=("O", "N")),
 )
+
+
+def hydrogen_partners(traj) -> list:
+    """For each atom of ``traj``: the element of the atom a hydrogen is bonded to (its nearest non-hydrogen
+    atom in the first frame), None for other atoms and for a hydrogen with no other element present."""
+    x, elements = traj.positions[0], list(traj.elements)
+    heavy = [i for i, e in enumerate(elements) if e != "H"]
+    if not heavy:
+        return [None] * len(elements)
+    partners = []
+    for i, e in enumerate(elements):
+        if e != "H":
+            partners.append(None)
+            continue
+        nearest = heavy[int(np.argmin(np.linalg.norm(x[heavy] - x[i], axis=1)))]
+        partners.append(elements[nearest])
+    return partners
 
 
 @dataclass
@@ -61,6 +97,10 @@ class Spectrum:
     #: Welch segments averaged (half overlap)
     segments: int
     elements: list
+    #: each atom's part of ``intensity`` (frequencies, atoms), 1/cm⁻¹
+    partial: np.ndarray | None = None
+    #: per atom, the element a hydrogen is bonded to (:func:`hydrogen_partners`), else None
+    partners: list | None = None
 
     @property
     def nyquist(self) -> float:
@@ -96,13 +136,13 @@ def spectrum(traj, source: str = "auto", resolution: float = VDOS_RESOLUTION, la
             raise TrajsrError(f"{t.source}: {t.n_frames} frame(s); a spectrum needs at least one Welch segment of "
                               f"frames ({welch_segment(t.dt, resolution) if t.n_frames > 1 else 'many'})")
     first = trajs[0]
-    wavenumber, intensity = vdos(trajs, resolution, source=source)
+    wavenumber, intensity, partial = vdos(trajs, resolution, source=source, per_atom=True)
     segment = welch_segment(first.dt, resolution)
     return Spectrum(label=label or str(first.source), wavenumber=wavenumber, intensity=intensity,
                     source=velocity_source(first, source),
                     dt_fs=first.dt * FS_PER_PS, resolution=INVERSE_CM_PER_THZ / (segment * first.dt),
                     segments=sum(1 + (t.n_frames - segment) // (segment // 2) for t in trajs),
-                    elements=list(first.elements))
+                    elements=list(first.elements), partial=partial, partners=hydrogen_partners(first))
 
 
 def compare(spec: Spectrum, reference: Spectrum, min_wavenumber: float = VDOS_MIN_WAVENUMBER,
@@ -131,19 +171,35 @@ def compare(spec: Spectrum, reference: Spectrum, min_wavenumber: float = VDOS_MI
                           f"{min(spec.nyquist, reference.nyquist):.0f} cm⁻¹)")
     p = np.interp(grid, spec.wavenumber, spec.intensity)
     q = np.interp(grid, reference.wavenumber, reference.intensity)
-    p, q = p / np.trapezoid(p, grid), q / np.trapezoid(q, grid)
+    p_area, q_area = np.trapezoid(p, grid), np.trapezoid(q, grid)
+    p, q = p / p_area, q / q_area
     bands = {}
     for band in BANDS:
-        if not band.applies_to(reference.elements) or band.low < min_wavenumber:
+        atoms = band.atoms(reference.partners or [None] * len(reference.elements))
+        if not band.applies_to(reference.elements) or band.low < min_wavenumber or not atoms:
             continue
         if band.high > top + reference.resolution:
             bands[band.name] = dict(range_cm1=[band.low, band.high], ratio=None,
                                     why=f"above the compared range (to {top:.0f} cm⁻¹)")
             continue
         inside = (grid >= band.low) & (grid <= band.high)
-        mine, theirs = np.trapezoid(p[inside], grid[inside]), np.trapezoid(q[inside], grid[inside])
+        if band.hydrogens_on:  # those atoms' part, on the same scale as the whole spectrum
+            p_band = _partial_on(spec, atoms, grid[inside]) / p_area
+            q_band = _partial_on(reference, atoms, grid[inside]) / q_area
+        else:
+            p_band, q_band = p[inside], q[inside]
+        mine, theirs = np.trapezoid(p_band, grid[inside]), np.trapezoid(q_band, grid[inside])
         bands[band.name] = dict(range_cm1=[band.low, band.high], ratio=float(mine / theirs) if theirs > 0 else None,
-                                reference_share=float(theirs))
+                                reference_share=float(theirs),
+                                **({"atoms": atoms} if band.hydrogens_on else {}))
     overlap = float(np.minimum(p / p.sum(), q / q.sum()).sum())
     return dict(label=spec.label, reference=reference.label, overlap=overlap,
                 range_cm1=[float(min_wavenumber), float(top)], bands=bands)
+
+
+def _partial_on(spec: Spectrum, atoms, grid) -> np.ndarray:
+    """The summed partial spectra of ``atoms`` on ``grid`` (cm⁻¹)."""
+    if spec.partial is None:
+        raise TrajsrError(f"{spec.label}: a spectrum without its atoms' parts (made before they were kept); "
+                          "compute it again with trajsr.spectra.spectrum")
+    return np.interp(grid, spec.wavenumber, spec.partial[:, atoms].sum(axis=1))
