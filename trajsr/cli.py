@@ -134,16 +134,17 @@ def cmd_train(args):
     _refuse_options_of_other_task(args)
     import_tensorflow(before_devices=_multiworker_strategy if args.strategy == "multiworker" else None)
     verbose = 2 if args.quiet or not sys.stdout.isatty() else 1  # no progress bars' control codes in a log file
+    # what both tasks take; each adds its own below (the other task's were refused above)
+    common = dict(architecture=args.architecture, factor=args.factor, validation=args.validation,
+                  output=args.output, epochs=args.epochs, batch_size=args.batch_size, width=args.width,
+                  learning_rate=args.learning_rate, patience=args.patience, window_step=args.window_step,
+                  max_minutes=args.max_minutes, seed=args.seed, strategy=args.strategy, force=args.force,
+                  top=args.top, dt_fs=args.dt, verbose=verbose)
     if args.task == "propagate":
         from .propagation.train import fit_propagator
-        _, history = fit_propagator(args.inputs, architecture=args.architecture, factor=args.factor,
-                                    strides=args.strides, substeps=args.substeps, validation=args.validation,
-                                    output=args.output, epochs=args.epochs, batch_size=args.batch_size, width=args.width,
-                                    learning_rate=args.learning_rate, patience=args.patience,
-                                    window_step=args.window_step, max_minutes=args.max_minutes, seed=args.seed,
-                                    strategy=args.strategy, force=args.force, top=args.top, dt_fs=args.dt,
+        _, history = fit_propagator(args.inputs, strides=args.strides, substeps=args.substeps,
                                     force_matching_minutes=args.force_matching_minutes, initial=args.initial,
-                                    verbose=verbose)
+                                    **common)
         key, what = _best_key(history)
         if getattr(history, "fitted_to", None) == "forces":
             print(f"{args.architecture} propagator: potential fitted to the stored forces, best {what} force error "
@@ -155,14 +156,8 @@ def cmd_train(args):
         _say_if_cut(args, history)
         return
     from .interpolation.train import fit
-    net, history = fit(args.inputs, architecture=args.architecture, factor=args.factor, context=args.context,
-                       with_velocities=args.with_velocities, validation=args.validation, test=args.test,
-                       output=args.output,
-                       epochs=args.epochs, batch_size=args.batch_size, width=args.width,
-                       learning_rate=args.learning_rate, patience=args.patience, window_step=args.window_step,
-                       max_minutes=args.max_minutes, seed=args.seed, strategy=args.strategy,
-                       solver=args.solver, force=args.force, top=args.top, dt_fs=args.dt,
-                       verbose=verbose)
+    net, history = fit(args.inputs, context=args.context, with_velocities=args.with_velocities, test=args.test,
+                       solver=args.solver, **common)
     key, what = _best_key(history)
     best = _best(history.history[key]) * ANGSTROM_PER_NM
     print(f"{args.architecture}: best {what} MAE {best:.3e} Å after "
