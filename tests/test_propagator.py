@@ -110,9 +110,15 @@ def test_energy_rescaling_holds_total_energy_of_known_potential(oscillator_model
     fixable = potential <= total[0]
     assert fixable.mean() > 0.9
     np.testing.assert_allclose(total[fixable], total[0], rtol=1e-6)
-    with pytest.raises(TrajsrError, match="one or the other"):  # NVE constraint and NVT thermostat
-        prop.run(start.positions[0], start.velocities[0], 2, rescale_energy_with=HarmonicBond(),
-                 thermostat="bussi", temperature=300.0)
+    assert traj.info["ensemble"] == "NVE, energy rescaled to the start's"
+    for thermostat in ("bussi", None):  # NVE constraint and NVT thermostat (a temperature alone asks for Bussi)
+        with pytest.raises(TrajsrError, match="one or the other"):
+            prop.run(start.positions[0], start.velocities[0], 2, rescale_energy_with=HarmonicBond(),
+                     thermostat=thermostat, temperature=300.0)
+    # a temperature without a thermostat is NVT (Bussi) in the API as on the command line, never a silent NVE
+    assert prop.run(start.positions[0], start.velocities[0], 2, temperature=40.0).info["ensemble"] == \
+        "NVT, bussi at 40 K"
+    assert prop.run(start.positions[0], start.velocities[0], 2).info["ensemble"] == "NVE"
 
 
 def test_thermostats_reach_their_temperature(oscillator_model):
@@ -123,7 +129,7 @@ def test_thermostats_reach_their_temperature(oscillator_model):
         runs = prop.run(np.stack([start.positions[0]] * 64), np.stack([start.velocities[0]] * 64), 300,
                         thermostat=kind, temperature=40.0, thermostat_time_fs=20.0, friction_per_fs=0.05,
                         thermostat_every=every)
-        assert runs[0].n_frames == 301
+        assert runs[0].n_frames == 301 and runs[0].info["ensemble"] == f"NVT, {kind} at 40 K"
         temps = np.array([vibrational_temperature(r.positions[100:], r.velocities[100:], r.masses) for r in runs])
         assert temps.mean() == pytest.approx(40.0, rel=0.15)
         if kind == "bussi":  # the rigid rotation is left alone: the spring never turns
@@ -187,7 +193,7 @@ def test_cli_train_and_propagate(tmp_path, cli, oscillator_model):
               tmp_path / "p.keras", check=False), "exists")  # model and card are the user's files
     out = cli("propagate", "--model", oscillator_model, "--start", tmp_path / "h0.h5", "--frame", 10,
               "--steps", 25, "-o", tmp_path / "run.npz", "--temperature", 40).stdout
-    assert "26 frames, 2 fs apart" in out
+    assert "26 frames, 2 fs apart" in out and "NVT, bussi at 40 K" in out
     # --fill: the same run, each 2 fs stride filled with the same potential's path at the data's 0.5 fs
     out = cli("propagate", "--model", oscillator_model, "--start", tmp_path / "h0.h5", "--frame", 10,
               "--steps", 25, "-o", tmp_path / "fill.h5", "--temperature", 40, "--fill").stdout

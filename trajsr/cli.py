@@ -291,21 +291,21 @@ def cmd_propagate(args):
     if args.rescale_energy_with:
         from .propagation.rescale import calculator_from
         calc = calculator_from(args.rescale_energy_with)
-    thermostat = (args.thermostat or "bussi") if args.temperature is not None else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the guard's message is printed below, once
         traj = prop.run(start.positions[args.frame], start.velocities[args.frame], args.steps,
-                        thermostat=thermostat, temperature=args.temperature,
+                        thermostat=args.thermostat, temperature=args.temperature,
                         thermostat_every=args.thermostat_every or 1, rescale_energy_with=calc, progress=True,
                         seed=args.seed)
     traj.topology = start.topology
+    ensemble = traj.info["ensemble"]
     spacing = f"{prop.stride_fs:g} fs apart"
     if filler is not None and traj.n_frames > 1:
         traj = filler.interpolate(traj, prop.factor)
         spacing = (f"{prop.dt_fs:g} fs apart (each {prop.stride_fs:g} fs stride filled by the same dynamics, with "
                    "velocities)")
     save(traj, args.output, force=args.force)
-    print(f"{traj.n_frames} frames, {spacing} ({(traj.time[-1] - traj.time[0]):g} ps) -> {args.output}")
+    print(f"{traj.n_frames} frames, {spacing} ({(traj.time[-1] - traj.time[0]):g} ps), {ensemble} -> {args.output}")
     if "guard" in traj.info:
         print(f"trajsr: error: {traj.info['guard']}; the frames before it were written", file=sys.stderr)
         return 3

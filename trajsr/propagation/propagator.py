@@ -188,7 +188,8 @@ class Propagator:
         thermostat : {None, "bussi", "langevin"}
             NVT around the learned step at ``temperature`` (K): Bussi stochastic velocity rescaling with
             time constant ``thermostat_time_fs`` (on the vibrations: the rigid rotation is kept, 3N − 6
-            degrees of freedom), or Langevin with ``friction_per_fs``.
+            degrees of freedom), or Langevin with ``friction_per_fs``. A ``temperature`` without a
+            thermostat asks for Bussi (as ``trajsr propagate --temperature`` does); neither: NVE.
         thermostat_every : int
             Strides between thermostat updates, each over that interval (GROMACS's ``nsttcouple``); keep
             the interval well below the thermostat's time constant. The updates run inside the compiled
@@ -234,6 +235,8 @@ class Propagator:
             raise TrajsrError(f"start state has shape {x.shape[1:]} / {v.shape[1:]}; the model is for "
                               f"{len(self.masses)} atoms, 3 coordinates")
         self.check_start(x, v)
+        if thermostat is None and temperature is not None:  # a temperature asks for NVT: never a silent NVE
+            thermostat = "bussi"
         if thermostat and temperature is None:
             raise TrajsrError("a thermostat needs a temperature (K)")
         if thermostat and thermostat not in THERMOSTATS:
@@ -297,6 +300,8 @@ class Propagator:
         time = np.arange(len(xs)) * self.stride_fs / FS_PER_PS
         out = [Trajectory(positions=xs[:, r], velocities=vs[:, r], time=time, elements=self.elements,
                           info=dict(method=f"trajsr {self.family} propagator, {self.stride_fs:g} fs steps",
+                                    ensemble=f"NVT, {thermostat} at {temperature:g} K" if thermostat else
+                                    "NVE" + (", energy rescaled to the start's" if per_stride else ""),
                                     **({"guard": message} if message else {})),
                           source=f"propagator replica {r}") for r in range(xs.shape[1])]
         return out[0] if single else out
