@@ -45,7 +45,7 @@ TESTS = {"ethanol": [f"{ROOT}/data/ethanol/ethanol-gfn2-seed{s}.h5" for s in (10
 #: 2000-4000 cm⁻¹ part of the spectrum of the hydrogens on O or N and on C, wherever the molecule puts them,
 #: and for comparison the fixed O-H/N-H window (3300-4000 cm⁻¹), which malonaldehyde's hydrogen-bonded O-H
 #: stretch, near 2960 cm⁻¹, leaves with a tail
-BANDS = {molecule: ["H on O/N, stretch", "H on C, stretch", "O-H/N-H stretch"]
+BANDS = {molecule: ["O-H/N-H stretch (by atom)", "C-H stretch (by atom)", "O-H/N-H stretch"]
          for molecule in ("ethanol", "malonaldehyde", "uracil")}
 
 

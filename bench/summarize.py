@@ -104,8 +104,8 @@ def spectra_summary():
             where = f"{molecule} ({n}), {r['kept_dt_fs']:g} fs"
             for name, s in r["summary"].items():
                 rows.append(f"| {where} | {name} | {cell(s['overlap'], '.3f')} "
-                            f"| {cell(s['H on O/N, stretch'], '.2f')}x | {cell(s['H on C, stretch'], '.2f')}x "
-                            f"| {cell(s['kinetic_ratio'], '.3f')}x |")
+                            f"| {cell(s['O-H/N-H stretch (by atom)'], '.2f')}x "
+                            f"| {cell(s['C-H stretch (by atom)'], '.2f')}x | {cell(s['kinetic_ratio'], '.3f')}x |")
             rows.append(f"| {where} | differences of the coarse positions | – | – | – | "
                         f"{cell(r['coarse_differences_kinetic_ratio'], '.3f')}x |")
     return "\n".join(rows) if len(rows) > 2 else "(not run yet: no bench/results/spectra-*.json)"

@@ -66,7 +66,7 @@ def test_spectrum_agrees_with_an_independent_numpy_computation(files, cli, tmp_p
 
 
 def test_stretch_bands_by_atom_sum_the_spectra_of_the_bonded_hydrogens(files, tmp_path):
-    """'H on O/N, stretch': the hydroxyl hydrogen's part of the spectrum over 2000-4000 cm⁻¹, found where the
+    """'O-H/N-H stretch (by atom)': the hydroxyl hydrogen's part of the spectrum over 2000-4000 cm⁻¹, found where the
     molecule's own bonds put it (malonaldehyde's hydrogen-bonded O-H stretch sits below the usual window)."""
     from trajsr.spectra import compare, hydrogen_partners, spectrum
     fine = load(files / "fine.h5")
@@ -77,13 +77,14 @@ def test_stretch_bands_by_atom_sum_the_spectra_of_the_bonded_hydrogens(files, tm
     reference = spectrum(fine, "velocities")
     np.testing.assert_allclose(reference.partial.sum(axis=1), reference.intensity, rtol=1e-12)
     bands = compare(reference, reference)["bands"]
-    assert bands["H on O/N, stretch"]["atoms"] == [3] and bands["H on C, stretch"]["atoms"] == [4, 5, 6, 7, 8]
+    assert bands["O-H/N-H stretch (by atom)"]["atoms"] == [3]
+    assert bands["C-H stretch (by atom)"]["atoms"] == [4, 5, 6, 7, 8]
     # independently: the hydroxyl hydrogen's part of the spectrum, by hand, as a share of the compared area
     w, total = numpy_vdos(fine.velocities, fine.masses, fine.dt)
     _, hydroxyl = numpy_vdos(fine.velocities, fine.masses, fine.dt, atoms=[3])
     grid, band = (w >= 300) & (w <= 4000), (w >= 2000) & (w <= 4000)
     share = np.trapezoid(hydroxyl[band], w[band]) / np.trapezoid(total[grid], w[grid])
-    assert bands["H on O/N, stretch"]["reference_share"] == pytest.approx(share, rel=1e-6)
+    assert bands["O-H/N-H stretch (by atom)"]["reference_share"] == pytest.approx(share, rel=1e-6)
     assert 0.02 < share < 0.2
 
 

@@ -161,7 +161,7 @@ def cmd_spectrum(args):
         if ref is not None and spec is not ref:
             c = compare(spec, ref, args.min_wavenumber, args.max_wavenumber)
             comparisons.append(c)
-            bands = ", ".join(f"{name} {b['ratio']:.2f}x" for name, b in c["bands"].items() if b["ratio"] is not None)
+            bands = "; ".join(f"{name} {b['ratio']:.2f}x" for name, b in c["bands"].items() if b["ratio"] is not None)
             print(f"  against the reference: overlap {c['overlap']:.3f} over {c['range_cm1'][0]:.0f}-"
                   f"{c['range_cm1'][1]:.0f} cm⁻¹; band intensity relative to it: {bands or 'no band in range'}")
     if args.json:

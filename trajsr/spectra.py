@@ -60,8 +60,8 @@ BANDS = (
     Band("double bonds, X-H bends", 1500.0, 1900.0),
     Band("C-H stretch", 2700.0, 3300.0, needs=(("C",), ("H",))),
     Band("O-H/N-H stretch", 3300.0, 4000.0, needs=(("O", "N"), ("H",))),
-    Band("H on C, stretch", *STRETCH_REGION, needs=(("C",), ("H",)), hydrogens_on=("C",)),
-    Band("H on O/N, stretch", *STRETCH_REGION, needs=(("O", "N"), ("H",)), hydrogens_on=("O", "N")),
+    Band("C-H stretch (by atom)", *STRETCH_REGION, needs=(("C",), ("H",)), hydrogens_on=("C",)),
+    Band("O-H/N-H stretch (by atom)", *STRETCH_REGION, needs=(("O", "N"), ("H",)), hydrogens_on=("O", "N")),
 )
 
 
