@@ -93,7 +93,7 @@ def shooting_rows(c):
 def spectra_summary():
     """One table over bench/results/spectra-*.json: per molecule, factor and method, the overlap with the
     truth's spectrum, the X-H band intensities and the kinetic energy, median (worst)."""
-    rows = ["| molecule, kept frames | reconstruction | overlap | O–H/N–H stretch | C–H stretch "
+    rows = ["| molecule, kept frames | reconstruction | overlap | O–H/N–H stretch (by atom) | C–H stretch (by atom) "
             "| kinetic energy |",
             "|---|---|---|---|---|---|"]
     cell = lambda s, f: f"{s['median']:{f}} ({s['worst']:{f}})"  # noqa: E731
