@@ -12,8 +12,8 @@ import numpy as np
 from ..card import card_path, write_card
 from ..errors import TrajsrError
 from ..geometry import align, remove_center_of_mass
-from ..physics import internal_velocities
 from ..io import check_writable
+from ..physics import internal_velocities
 from ..modelfile import check_output
 from ..trajectory import check_factor
 from ..training import (architecture_argument, check_work_folder, command_line, distribution_strategy, fit_and_save,
@@ -94,10 +94,10 @@ def fit_propagator(train, *, architecture=None, factor=10, strides=4, substeps=1
                    max_minutes=None, seed=0, strategy="default", work_dir=None, force=False, top=None,
                    dt_fs=None, force_matching_minutes=None, initial=None, callbacks=(), verbose=1, model=None):
     """Train a propagator (``architecture``: a registered family, ``hnn`` by default, ``ode``, ``lstm``, ...;
-    ``model=`` is its earlier spelling) on fine
-    trajectories with velocities; a Hamiltonian family also on files that store forces but no velocities
-    (any spacing: its potential is fitted to the forces alone, with this call's epochs, batch size,
-    learning rate, patience and ``max_minutes``, and there is no rollout fit).
+    ``model=`` is its earlier spelling) on fine trajectories with velocities; a Hamiltonian family also on
+    files that store forces but no velocities (any spacing: its potential is fitted to the forces alone, with
+    this call's epochs, batch size, learning rate, patience and ``max_minutes``, and there is no rollout fit).
+    Writes the model to ``output`` and its card (:mod:`trajsr.card`) beside it.
 
     Parameters are those of :func:`trajsr.interpolation.train.fit`, plus ``strides`` (rollout length of each example)
     and ``substeps`` (integrator steps per stride). ``force_matching_minutes``: first fit a Hamiltonian
