@@ -87,7 +87,7 @@ def test_own_model_trust_propagator_and_python_blocks_run_in_order_at_tiny_size(
         assert (readme_folder / made).exists(), made
     code = re.search(r"## Python\s*```python\n(.*?)```", text, re.S).group(1)
     code = code.replace('factor=10, output="api-model.keras")', 'factor=10, output="api-model.keras", epochs=1, width=8)')
-    assert "epochs=1" in code
+    assert "epochs=1" in code and 'architecture="bilstm"' in code  # the API's name for what to train
     namespace = {}
     with contextlib.redirect_stdout(io.StringIO()):
         exec(compile(code, "README.md", "exec"), namespace)
