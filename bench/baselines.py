@@ -7,6 +7,8 @@ On a freshly made ``ethanol-gfn2`` trajectory (10 ps, seed 101; made if missing)
 """
 import argparse
 import json
+import shlex
+import sys
 from pathlib import Path
 
 from trajsr import get_baseline, load, reconstruction_errors
@@ -41,7 +43,8 @@ def main():
     results = {"ethanol-gfn2 (GFN2-xTB, 0.5 fs, %.1f ps, seed %d)" % (ethanol.time[-1] - ethanol.time[0],
                                                                       args.seed): (0.5, evaluate(ethanol)),
                "6 H2O (MP2/def2-TZVP, 1 fs, 0.3 ps)": (1.0, evaluate(water))}
-    lines = ["# Baselines: MAE over dropped frames (Å)", ""]
+    lines = ["# Baselines: MAE over dropped frames (Å)", "",
+             f"Command: `python {shlex.join(['bench/baselines.py', *sys.argv[1:]])}`.", ""]
     for name, (dt, rows) in results.items():
         lines += [f"## {name}", "", table(["factor", "gap (fs)"] + [f"{m} (Å)" for m in METHODS],
                                           [[f, f"{f * dt:g}"] + [f"{rows[f][m]:.2e}" for m in METHODS]

@@ -10,6 +10,7 @@ bandwidth and talk through gRPC: expect them to lose to one process on both core
 """
 import json
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -95,7 +96,9 @@ def main():
         r["generation_steps_per_s"][f"{p} process{'es' if p > 1 else ''}"] = generation(p)
     base_t = r["training_windows_per_s"]["1 process, 1 core"]
     base_g = r["generation_steps_per_s"]["1 process"]
-    lines = ["# Scaling (bench/scaling.py)", "", f"{n}-core machine. Training: Bi-LSTM width 64, factor 10, "
+    command = "python " + shlex.join(["bench/scaling.py", *sys.argv[1:]])
+    lines = ["# Scaling (bench/scaling.py)", "", f"Command: `{command}`. "
+             f"{n}-core machine. Training: Bi-LSTM width 64, factor 10, "
              "4000 frames of the shipped ethanol trajectory, second-epoch throughput.", "",
              "| training | windows/s | vs 1 core |", "|---|---|---|"]
     lines += [f"| {k} | {v:,.0f} | {v / base_t:.2f}x |" for k, v in r["training_windows_per_s"].items()]

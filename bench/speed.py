@@ -8,6 +8,7 @@ figures are measured in-process after a warm-up. Writes bench/results/speed.md a
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -206,8 +207,10 @@ def report(r, args):
     tf = r["tensorflow_import_s"]
     up = r["upsample_file"]
     gfn2_total = r["gfn2_s_per_ps"] * r["rollout_ps"]
-    lines = ["# Speed (bench/speed.py)", "", f"{args.frames:,} fine frames for upsampling, {r['rollout_ps']:g} ps "
-             "rollouts; 2-core machine; every start-up figure from a fresh process.", "",
+    command = "python " + shlex.join(["bench/speed.py", *sys.argv[1:]])
+    lines = ["# Speed (bench/speed.py)", "", f"Command: `{command}`. {args.frames:,} fine frames for upsampling, "
+             f"{r['rollout_ps']:g} ps rollouts; {os.cpu_count()}-core machine; every start-up figure from a fresh "
+             "process.", "",
              "| what | seconds | ratio |", "|---|---|---|",
              f"| bare `import tensorflow` | {tf:.2f} | 1.0x |",
              f"| `trajsr --help` | {r['trajsr_help_s']:.2f} | {r['trajsr_help_s'] / tf:.2f}x of the TF import |"]

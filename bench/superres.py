@@ -11,6 +11,9 @@ bench/results/superres.{md,json} and superres_vdos.png (best model vs reference 
 """
 import argparse
 import json
+import os
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -101,9 +104,10 @@ def main():
 
 def write_report(results, tests, args, path):
     lines = ["# Super-resolution on held-out ethanol-gfn2 trajectories", "",
-             f"Train seeds {args.train_seeds}, validation {args.valid_seeds}, test {args.test_seeds} (never seen "
-             f"in training); positions only (Hermite uses the reference velocities); training budget "
-             f"{args.minutes:g} min per model on 2 cores; MAE over dropped frames, Å. Shooting: each gap filled by "
+             f"Command: `python {shlex.join(['bench/superres.py', *sys.argv[1:]])}`. Train seeds "
+             f"{args.train_seeds}, validation {args.valid_seeds}, test {args.test_seeds} (never seen in training); "
+             f"positions only (Hermite uses the reference velocities); training budget {args.minutes:g} min per model "
+             f"on {os.cpu_count()} cores; MAE over dropped frames, Å. Shooting: each gap filled by "
              "the path of a Hamiltonian propagator's learned dynamics that joins its two kept frames "
              "(trajsr.interpolation.shooting).", ""]
     best_overall = None

@@ -21,6 +21,8 @@ uncertainty.png (predicted against actual error per gap, first model, first 700 
 """
 import argparse
 import json
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -98,7 +100,9 @@ def main():
     missing = [t for t in args.test + args.hot if not Path(t).exists()]
     if missing:
         raise SystemExit(f"missing test trajectories (make them with trajsr datasets make): {missing[0]} ...")
-    report, lines, plotted = {}, ["# Uncertainty on held-out ethanol trajectories", ""], False
+    report, plotted = {}, False
+    lines = ["# Uncertainty on held-out ethanol trajectories", "",
+             f"Command: `python {shlex.join(['bench/uncertainty.py', *sys.argv[1:]])}`.", ""]
     for model in args.models:
         interp = LearnedInterpolator(model)
         plain = without_calibration(interp)
