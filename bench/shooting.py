@@ -17,36 +17,19 @@ import glob
 import json
 import shlex
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-from trajsr import ShootingInterpolator, get_baseline, load, reconstruction_errors
+from trajsr import ShootingInterpolator, load
 from trajsr.card import read_card, update_card
-from trajsr.observables import kinetic_temperature
+from trajsr.interpolation.card import evaluate
 from trajsr.report import table
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 TESTS = [f"{ROOT}/data/ethanol/ethanol-gfn2-seed{s}.h5" for s in (101, 102, 103)] + \
         [f"{ROOT}/data/ethanol-test/{d}/*.h5" for d in ("t300", "t500", "t700")]
-
-
-def judge(shooting, path, factor, velocities):
-    """One test trajectory at one factor: MAE (Å) of shooting and of the baseline, and the seconds taken."""
-    fine = load(path)
-    coarse = fine.stride(factor)
-    if not velocities:
-        coarse = coarse.replace(velocities=None)
-    start = time.perf_counter()
-    rebuilt = shooting.interpolate(coarse, factor)
-    seconds = time.perf_counter() - start
-    baseline = get_baseline("hermite" if velocities else "spline").interpolate(coarse, factor)
-    return dict(file=Path(path).name, temperature_K=kinetic_temperature(fine, "velocities")["temperature_K"],
-                model_mae_angstrom=reconstruction_errors(fine, rebuilt, factor)["mae_angstrom"],
-                baseline_mae_angstrom=reconstruction_errors(fine, baseline, factor)["mae_angstrom"],
-                seconds=seconds, fine_frames_per_second=rebuilt.n_frames / seconds)
 
 
 def main():
@@ -71,9 +54,12 @@ def main():
              f"Command: `{command}`. Input: {inputs} kept frames. MAE over the dropped frames, Å.", ""]
     results = {}
     for factor in args.factors:
-        per = [judge(shooting, path, factor, args.velocities) for path in tests]
-        for r in per:
-            r[f"{baseline.lower()}_over_model"] = r["baseline_mae_angstrom"] / r["model_mae_angstrom"]
+        per = []
+        for path in tests:  # one at a time: only one fine trajectory in memory
+            r = evaluate(shooting, [load(path)], factor, positions_only=not args.velocities)["per_trajectory"][0]
+            r.update(baseline_mae_angstrom=r[f"{baseline.lower()}_mae_angstrom"],
+                     fine_frames_per_second=((r["frames"] - 1) // factor * factor + 1) / r["seconds"])
+            per.append(r)
             print(factor, r, flush=True)
         ratios = [r[f"{baseline.lower()}_over_model"] for r in per]
         results[factor] = dict(per_trajectory=per, baseline=baseline.lower(), median=float(np.median(ratios)),

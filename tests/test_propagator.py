@@ -332,13 +332,18 @@ def test_shooting_hits_both_ends_of_a_gap(oscillator_model):
 
 
 def test_shooting_jacobian_matches_finite_differences(oscillator_model):
-    """The tangent-linear Jacobian of a gap's end state against its start velocity is the path's own."""
+    """The tangent-linear Jacobian of a gap's end state against its start velocity is the path's own; the
+    one shooting steers with (at twice the step) is close to it."""
+    import tensorflow as tf
     from trajsr.interpolation.shooting import ShootingInterpolator
     shooting = ShootingInterpolator.load(oscillator_model)
     truth = harmonic_trajectory(0.008, np.array([0.3, 1.0, 0.2]), n=9)
     x, v = truth.positions[:3].astype(np.float32), truth.velocities[:3].astype(np.float32)
-    path, linearize, sub = shooting._solver(0.004, 8)
-    end, jac = shooting._batched(linearize, x, v)
+    path, steering, sub = shooting._solver(0.004, 8)
+    n_steps = 8 * sub
+    end, jac = (a.numpy() for a in shooting.step.linearize(tf.constant(x), tf.constant(v), 0.004 / n_steps, n_steps))
+    coarse = shooting._batched(steering, x, v)[1]
+    assert 0 < np.abs(coarse - jac).max() < 0.05 * np.abs(jac).max()
     eps = 0.05  # nm/ps; the spring is nearly linear, so a large step keeps float32 round-off small
     for column in range(6):
         dv = np.zeros_like(v).reshape(3, 6)
@@ -384,6 +389,23 @@ def test_multiple_shooting_step_is_the_least_squares_step():
     dense = np.linalg.lstsq(a, np.stack([miss, jump], 1).ravel(), rcond=None)[0]
     banded = ChainNormalEquations(jx, jv, weight, tau, damping=0.0).step(miss, jump)
     np.testing.assert_allclose(banded.ravel(), dense, rtol=1e-6, atol=1e-9 * np.abs(dense).max())
+
+
+def test_broyden_update_maps_each_gaps_step_onto_its_change():
+    """Each gap's corrected Jacobian reproduces the change its own step caused (the secant condition), is
+    unchanged across that step, and a gap that did not move keeps its Jacobian."""
+    from trajsr.interpolation.multiple_shooting import broyden_update
+    rng = np.random.default_rng(1)
+    jacobian, truth = rng.normal(size=(3, 6, 3)), rng.normal(size=(3, 6, 3))
+    step = rng.normal(size=(3, 3))
+    step[2] = 0.0
+    change = np.einsum("gij,gj->gi", truth, step)
+    updated = broyden_update(jacobian, step, change)
+    np.testing.assert_allclose(np.einsum("gij,gj->gi", updated[:2], step[:2]), change[:2], atol=1e-12)
+    across = np.cross(step[0], rng.normal(size=3))  # orthogonal to gap 0's step: the old map there
+    np.testing.assert_allclose(updated[0] @ across, jacobian[0] @ across, atol=1e-12)
+    np.testing.assert_array_equal(updated[2], jacobian[2])
+    assert not np.allclose(updated[:2], jacobian[:2])
 
 
 def test_forces_read_off_velocity_verlet_frames_are_the_springs():

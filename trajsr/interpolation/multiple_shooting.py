@@ -3,8 +3,12 @@
 The unknowns are one velocity per kept frame, v_0 … v_{K−1} (each 3N). Gap g's residual is its path's
 position miss at the next kept frame, ``w · (x_end(v_g) − x_{g+1})``, and its velocity jump there,
 ``τ · (v_end(v_g) − v_{g+1})``. Gap g touches only v_g and v_{g+1}, so the normal matrix AᵀA is block
-tridiagonal: a band 2·3N − 1 wide, factorised once by banded Cholesky (LAPACK ``pbtrf`` via
-``scipy.linalg.cholesky_banded``) and reused by the chord steps that keep the last Jacobian.
+tridiagonal: a band 2·3N − 1 wide, factorised by banded Cholesky (LAPACK ``pbtrf`` via
+``scipy.linalg.cholesky_banded``).
+
+A gap's end depends on its own start velocity alone, so each gap's Jacobian can be corrected from the
+step it just took (:func:`broyden_update`, Broyden's rank-one update): one linearisation per solve, then a
+path per iteration.
 
 Both run on one BLAS thread: the band's blocks are tiny (3N wide), and OpenBLAS's threads cost more than
 they share, ruinously when the cores are busy (ethanol, 500 kept frames, two busy cores: 4.4 s per
@@ -13,8 +17,33 @@ factorisation on all threads against 6 ms on one).
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 from scipy.linalg import cho_solve_banded, cholesky_banded
-from threadpoolctl import threadpool_limits
+
+_controller = None
+
+
+def one_blas_thread():
+    """A context with BLAS on one thread (threadpoolctl; the libraries are looked up once: a fresh
+    ``threadpool_limits`` walks every loaded library, ~4 ms beside TensorFlow, each call)."""
+    global _controller
+    if _controller is None:
+        from threadpoolctl import ThreadpoolController
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1, user_api="blas")
+
+
+def broyden_update(jacobian, step, change):
+    """Each gap's Jacobian (gaps, M, 3N) corrected so that it maps the start-velocity ``step`` it took
+    (gaps, 3N, nm/ps) onto the ``change`` of its end it caused (gaps, M): Broyden's rank-one update
+    J + (Δe − J Δv) Δvᵀ / |Δv|². Gaps whose velocity did not move keep theirs."""
+    norm = np.einsum("gi,gi->g", step, step)
+    moved = norm > 1e-24
+    if not moved.any():
+        return jacobian
+    misfit = change - np.einsum("gij,gj->gi", jacobian, step)
+    scale = np.where(moved, 1.0 / np.where(moved, norm, 1.0), 0.0)
+    return jacobian + misfit[:, :, None] * (step * scale[:, None])[:, None, :]
 
 
 class ChainNormalEquations:
@@ -42,17 +71,17 @@ class ChainNormalEquations:
         upper = -gap_ps ** 2 * jvt  # block (g, g + 1) = −gap_ps² Jvᵀ
         trace = np.einsum("gii->", diagonal) / ((gaps + 1) * n3)
         diagonal += damping * trace * np.eye(n3)
-        # upper banded storage: band[u + i − j, j] = N[i, j] for j − u <= i <= j
-        u = 2 * n3 - 1
-        band = np.zeros((u + 1, (gaps + 1) * n3))
-        p, q = np.triu_indices(n3)  # diagonal blocks, upper triangle
-        cols = (np.arange(gaps + 1)[:, None] * n3 + q).ravel()
-        band[np.tile(u + p - q, gaps + 1), cols] = diagonal[:, p, q].ravel()
-        p, q = np.meshgrid(np.arange(n3), np.arange(n3), indexing="ij")
-        rows = (np.arange(gaps)[:, None, None] * n3 + p).ravel()
-        cols = ((np.arange(gaps)[:, None, None] + 1) * n3 + q).ravel()
-        band[u + rows - cols, cols] = upper.ravel()
-        with threadpool_limits(1, user_api="blas"):
+        # upper banded storage, band[u + i − j, j] = N[i, j] for j − u <= i <= j: block column c holds the
+        # block above its diagonal block and the diagonal block's upper triangle; stacked with n3 zero rows
+        # on top, band[k, c·n3 + q] = stacked[c, k + q + 1, q], a skewed view of it
+        stacked = np.zeros((gaps + 1, 3 * n3, n3))
+        stacked[1:, n3:2 * n3] = upper
+        stacked[:, 2 * n3:] = diagonal
+        s0, s1, s2 = stacked.strides
+        skewed = as_strided(stacked[:, 1:], shape=(gaps + 1, 2 * n3, n3), strides=(s0, s1, s1 + s2),
+                            writeable=False)
+        band = skewed.transpose(1, 0, 2).reshape(2 * n3, (gaps + 1) * n3)
+        with one_blas_thread():
             self.factor = cholesky_banded(band, lower=False, check_finite=False)
 
     def step(self, miss, jump):
@@ -61,6 +90,6 @@ class ChainNormalEquations:
         gradient = np.zeros((len(miss) + 1, self.n3))
         gradient[:-1] = self.weight * (miss[:, None] @ self.jx)[:, 0] + self.gap_ps * (jump[:, None] @ self.jv)[:, 0]
         gradient[1:] -= self.gap_ps * jump
-        with threadpool_limits(1, user_api="blas"):
+        with one_blas_thread():
             step = cho_solve_banded((self.factor, False), gradient.ravel(), check_finite=False)
         return step.reshape(gradient.shape)

@@ -31,6 +31,12 @@ from ..units import FS_PER_PS
 from .interpolator import Interpolator, check_elements
 from .pinned_paths import pin_and_average
 
+#: Broyden corrects a gap's Jacobian only after a step larger than this (nm/ps); smaller ones are at the
+#: level of the float32 paths' noise along ill-decided directions, and updates from them stall the solve
+#: near 1e-2 nm/ps (ethanol validation), so such a gap keeps its Jacobian (once no gap changes, the last
+#: factorisation is reused: chord steps)
+BROYDEN_ABOVE = 0.1
+
 
 class ShootingInterpolator(Interpolator):
     """Fill each gap with the learned dynamics path that joins its two kept frames.
@@ -46,10 +52,9 @@ class ShootingInterpolator(Interpolator):
         Convergence: the largest velocity update (nm/ps) below which the solve stops (thermal velocities
         are 1–20 nm/ps; float32 paths leave updates of ~5e-5).
     refresh : float
-        The Jacobian is recomputed while the last update was larger than this (nm/ps); smaller updates
-        take chord steps that reuse the last one (a path each, ~1/10 of a Jacobian's cost). On the 12
-        held-out ethanol trajectories most files converge in 2–3 Jacobians and a few chord steps; the
-        hardest (700 K) takes 7, and its error fell by a quarter against a fixed 4 iterations.
+        A gap is linearised afresh while its start velocity's last update was larger than this (nm/ps);
+        after smaller updates its Jacobian is corrected by Broyden's rank-one update (see
+        :meth:`shoot_through`).
     batch : int
         Gaps solved together (memory: one 3N×3N Jacobian per gap).
     """
@@ -155,6 +160,10 @@ class ShootingInterpolator(Interpolator):
         """The compiled ``(path, linearize)`` of the step (:meth:`~trajsr.dynamics.hamiltonian.HamiltonianStep.path`,
         ``.linearize``) for a gap of ``duration_ps`` cut into ``frames``, and ``sub``, the velocity-Verlet
         steps per frame. Both are XLA-compiled ``tf.while_loop``\\ s, cached per (steps, step length).
+
+        The Jacobian only steers the Gauss–Newton steps (the residuals always come from ``path``), so it is
+        carried at twice the step (half the learned Hessians, the bulk of a solve's cost): on ethanol
+        validation trajectories the converged velocities are the same (see :meth:`shoot_through`).
         """
         sub = self.step.substep_count(duration_ps, frames)
         n_steps, h = frames * sub, duration_ps / (frames * sub)
@@ -162,9 +171,11 @@ class ShootingInterpolator(Interpolator):
         if key not in self._solvers:
             import tensorflow as tf
             spec = [tf.TensorSpec([None, len(self.masses), 3], tf.float32)] * 2
-            self._solvers[key] = tuple(
-                tf.function(lambda x, v, f=f: f(x, v, h, n_steps), input_signature=spec, jit_compile=True)
-                for f in (self.step.path, self.step.linearize))
+            coarse = max(1, n_steps // 2)
+            self._solvers[key] = (
+                tf.function(lambda x, v: self.step.path(x, v, h, n_steps), input_signature=spec, jit_compile=True),
+                tf.function(lambda x, v: self.step.linearize(x, v, duration_ps / coarse, coarse),
+                            input_signature=spec, jit_compile=True))
         return (*self._solvers[key], sub)
 
     def _batched(self, fn, *arrays):
@@ -208,9 +219,8 @@ class ShootingInterpolator(Interpolator):
         gaps, n3 = len(x_a), 3 * len(self.masses)
         v = np.asarray(v_guess, np.float64).reshape(gaps, n3).copy()
         for _ in range(self.iterations):
-            end, jac = self._batched(linearize, x_a, v.reshape(x_a.shape))
-            jac = jac[:, :n3]
-            miss = end[:, :n3] - x_b.reshape(gaps, n3)
+            jac = self._batched(linearize, x_a, v.reshape(x_a.shape))[1][:, :n3]
+            miss = self._batched(path, x_a, v.reshape(x_a.shape))[0][:, -1].reshape(gaps, n3) - x_b.reshape(gaps, n3)
             normal = np.einsum("gij,gik->gjk", jac, jac)
             damping = 1e-6 * np.einsum("gii->g", normal)[:, None, None] / n3 * np.eye(n3)
             step = np.linalg.solve(normal + damping, np.einsum("gij,gi->gj", jac, miss)[..., None])[..., 0]
@@ -230,7 +240,13 @@ class ShootingInterpolator(Interpolator):
         Two kept frames alone leave a vibration half a period long undetermined (its end point does not
         depend on its start velocity); the velocity continuity with the neighbouring gaps fixes it.
         Gauss–Newton on all velocities at once: the normal equations are block-tridiagonal
-        (:mod:`.multiple_shooting`).
+        (:mod:`.multiple_shooting`). Every gap is linearised once (at twice the step, see :meth:`_solver`);
+        after that only a gap whose start velocity moved by more than ``refresh`` is linearised again (the
+        spline's first guess is off by up to ~10 nm/ps, but after the first step only a few percent of the
+        gaps, mostly the file's first, still move that far), the others' Jacobians are corrected by the
+        step they took (Broyden) while it is above :data:`BROYDEN_ABOVE`. The earlier solver linearised
+        every gap 2–3 times at the full step; on the held-out ethanol trajectories this one is twice as fast
+        with the same errors (bench/shooting.py, bench/speed.py).
 
         Parameters
         ----------
@@ -248,34 +264,43 @@ class ShootingInterpolator(Interpolator):
             Each gap's path at ``duration_ps · k / frames``, k = 1 … frames (nm, nm/ps).
         velocities_at_kept : ndarray, shape (K, N, 3)
         """
-        from .multiple_shooting import ChainNormalEquations
+        from .multiple_shooting import ChainNormalEquations, broyden_update
         path, linearize, sub = self._solver(duration_ps, frames)
         k, n = positions.shape[:2]
         n3, gaps = 3 * n, k - 1
         v = np.asarray(v_guess, np.float64).reshape(k, n3).copy()
-        x_a = positions[:-1]
-        update = np.inf  # the largest velocity change of the last iteration (nm/ps)
+        x_a, x_b = positions[:-1], positions[1:].reshape(gaps, n3)
+        xs, vs = self._batched(path, x_a, v[:-1].reshape(gaps, n, 3))
+        moved = np.full(gaps, np.inf)  # how far each gap's start velocity moved in the last step (nm/ps)
+        jacobian = step = last_end = None  # the first iteration linearises every gap
         for _ in range(self.iterations):
-            start = v[:-1].reshape(gaps, n, 3)
-            if update > self.refresh:
-                end, jac = self._batched(linearize, x_a, start)
+            end = np.concatenate([xs[:, -1].reshape(gaps, n3), vs[:, -1].reshape(gaps, n3)], -1)
+            fresh, corrected = moved > self.refresh, (moved > BROYDEN_ABOVE) & (moved <= self.refresh)
+            if corrected.any():  # each gap's Jacobian corrected by the step it just took
+                jacobian[corrected] = broyden_update(jacobian[corrected], -step[:-1][corrected],
+                                                     (end - last_end)[corrected])
+            if fresh.any():
+                start = v[:-1].reshape(gaps, n, 3)
+                relinearized = self._batched(linearize, x_a[fresh], start[fresh])[1]
+                if fresh.all():
+                    jacobian = relinearized
+                else:
+                    jacobian[fresh] = relinearized
+            if fresh.any() or corrected.any():
                 try:
-                    normal = ChainNormalEquations(jac[:, :n3], jac[:, n3:], position_weight, duration_ps)
+                    normal = ChainNormalEquations(jacobian[:, :n3], jacobian[:, n3:], position_weight, duration_ps)
                 except np.linalg.LinAlgError:  # a degenerate system (torn molecules): the gap guard judges them
                     break
-            else:  # a chord step: the last Jacobian's factorisation, only the path is new
-                xs, vs = self._batched(path, x_a, start)
-                end = np.concatenate([xs[:, -1].reshape(gaps, n3), vs[:, -1].reshape(gaps, n3)], -1)
-            miss = (end[:, :n3] - positions[1:].reshape(gaps, n3)) * position_weight
+            miss = (end[:, :n3] - x_b) * position_weight
             jump = (end[:, n3:] - v[1:]) * duration_ps
             step = normal.step(miss, jump)
             if not np.isfinite(step).all():  # non-finite paths (torn molecules): keep the last velocities
                 break
             v -= step
-            update = np.abs(step).max()
-            if update < self.tolerance:
+            moved, last_end = np.abs(step[:-1]).max(-1), end
+            xs, vs = self._batched(path, x_a, v[:-1].reshape(gaps, n, 3))
+            if np.abs(step).max() < self.tolerance:
                 break
-        xs, vs = self._batched(path, x_a, v[:-1].reshape(gaps, n, 3))
         return xs[:, sub - 1::sub], vs[:, sub - 1::sub], v.reshape(k, n, 3)
 
     def bridge(self, positions, velocities, dt: float, factor: int, signals: bool = False):
