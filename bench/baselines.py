@@ -36,7 +36,7 @@ def main():
     args = parser.parse_args()
     path = Path(args.data) / f"ethanol-gfn2-seed{args.seed}.h5"
     if not path.exists():
-        make("ethanol-gfn2", seeds=[args.seed], steps=20000, out_dir=args.data)
+        make("ethanol-gfn2", seeds=[args.seed], md_steps=20000, out_dir=args.data)
     ethanol = load(path)
     water_path = next((ROOT.parent / "shared" / "data" / "mbgdml-water").glob("6h2o*.npz"))
     water = load(water_path, dt_fs=1.0)  # 1 fs spacing (the file stores no time)

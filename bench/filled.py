@@ -70,9 +70,9 @@ def main():
     start = time.perf_counter()
     n_eq = int(round(args.equilibration_fs / prop.stride_fs))
     if n_eq:
-        eq = prop.run(x0, v0, n_eq, thermostat="langevin", temperature=args.temperature, friction_per_fs=0.01, seed=1)
+        eq = prop.run(x0, v0, n_eq, thermostat="langevin", temperature_K=args.temperature, friction_per_fs=0.01, seed=1)
         x0, v0 = np.stack([r.positions[-1] for r in eq]), np.stack([r.velocities[-1] for r in eq])
-    runs = prop.run(x0, v0, strides, thermostat="bussi", temperature=args.temperature,
+    runs = prop.run(x0, v0, strides, thermostat="bussi", temperature_K=args.temperature,
                     thermostat_time_fs=args.tau_fs, seed=0)
     run_seconds = time.perf_counter() - start
     if any("guard" in r.info for r in runs):

@@ -140,11 +140,11 @@ def judge_nvt(prop, temperature_k, folder, tau_fs, seed, every_fs, equilibration
     every = max(1, round(every_fs / prop.stride_fs))
     n_eq = int(round(equilibration_fs / prop.stride_fs))
     if n_eq:
-        eq = prop.run(x0, v0, n_eq, thermostat="langevin", temperature=temperature_k, friction_per_fs=0.01,
+        eq = prop.run(x0, v0, n_eq, thermostat="langevin", temperature_K=temperature_k, friction_per_fs=0.01,
                       seed=seed + 1000, thermostat_every=every)
         x0, v0 = np.stack([r.positions[-1] for r in eq]), np.stack([r.velocities[-1] for r in eq])
     out["equilibration_fs"] = n_eq * prop.stride_fs
-    runs = {kind: prop.run(x0, v0, n * sampling, thermostat=kind, temperature=temperature_k, thermostat_time_fs=tau_fs,
+    runs = {kind: prop.run(x0, v0, n * sampling, thermostat=kind, temperature_K=temperature_k, thermostat_time_fs=tau_fs,
                            friction_per_fs=0.01, seed=seed, thermostat_every=every)
             for kind in ("bussi", "langevin")}
     out["seconds"] = time.perf_counter() - start

@@ -79,7 +79,7 @@ def generation(processes, steps=2000):
     from trajsr.datasets import make
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        make("ethanol-gfn2", seeds=list(range(1, 1 + 2 * processes)), steps=steps, out_dir=tmp,
+        make("ethanol-gfn2", seeds=list(range(1, 1 + 2 * processes)), md_steps=steps, out_dir=tmp,
              processes=processes, progress=False)
         seconds = time.perf_counter() - t0
     total = 2 * processes * (steps + 2000)  # 1 ps of Langevin equilibration (2000 steps) precedes each run

@@ -100,7 +100,7 @@ def main(argv=None):
     def ensure(seed_list):  # make what is missing (the test seeds only after training)
         missing = [s for s in seed_list if not path(s).exists()]
         if missing:
-            make(args.dataset, seeds=missing, steps=args.steps, out_dir=folders[0])
+            make(args.dataset, seeds=missing, md_steps=args.steps, out_dir=folders[0])
 
     all_seeds = seeds(args.train_seeds) + seeds(args.valid_seeds) + seeds(args.test_seeds)
     ensure(seeds(args.train_seeds) + seeds(args.valid_seeds))

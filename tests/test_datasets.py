@@ -31,7 +31,7 @@ def test_alanine_dipeptide_nve_conserves_energy(tmp_path, cli):
 
 
 def test_ethanol_gfn2_recipe(tmp_path):
-    (path,) = make("ethanol-gfn2", seeds=[5], steps=40, out_dir=tmp_path, progress=False)
+    (path,) = make("ethanol-gfn2", seeds=[5], md_steps=40, out_dir=tmp_path, progress=False)
     traj = load(path)
     assert traj.elements.count("H") == 6 and traj.info["method"].startswith("GFN2-xTB")
     assert traj.info["seed"] == 5 and traj.info["temperature_K"] == 500.0
@@ -108,7 +108,14 @@ def test_own_molecule_walkthrough_at_tiny_size(tmp_path):
     manifest = json.loads((tmp_path / "methanol" / "manifest.json").read_text())["datasets"]
     assert len(manifest) == 4 and manifest[0]["recipe"]["formula"] == "CH4O" and manifest[0]["processes"] >= 1
     card = json.loads((tmp_path / "methanol-f10.json").read_text())
-    assert card["evaluation"]["per_trajectory"][0]["file"] == "methanol-gfn2-seed4.h5"
+    row = card["evaluation"]["per_trajectory"][0]
+    assert row["file"] == "methanol-gfn2-seed4.h5"
+    # labelled by the kinetic temperature the test file holds, its recipe's target beside it
+    from trajsr.observables import kinetic_temperature
+    held_out = load(tmp_path / "methanol" / "methanol-gfn2-seed4.h5")
+    assert row["temperature_K"] == pytest.approx(kinetic_temperature(held_out)["temperature_K"])
+    assert row["target_temperature_K"] == held_out.info["temperature_K"] != row["temperature_K"]
+    assert row["seconds"] > 0
     assert {"median", "worst"} <= set(card["evaluation"]["spline_over_model"])
     assert "hermite_over_model" in card["evaluation"]
     assert proc.stdout.count("MAE") >= 1

@@ -199,12 +199,26 @@ def test_propagator_api_refuses_bad_settings(ethanol):
     from trajsr.propagation.propagator import Propagator
     prop = Propagator.load(PROPAGATOR)
     x, v = ethanol.positions[0], ethanol.velocities[0]
-    for kwargs, words in ((dict(thermostat="bussi", temperature=300, thermostat_time_fs=0), "thermostat_time_fs"),
-                          (dict(thermostat="langevin", temperature=300, friction_per_fs=-1), "friction_per_fs"),
-                          (dict(thermostat="bussi", temperature="300"), "temperature"),
+    for kwargs, words in ((dict(thermostat="bussi", temperature_K=300, thermostat_time_fs=0), "thermostat_time_fs"),
+                          (dict(thermostat="langevin", temperature_K=300, friction_per_fs=-1), "friction_per_fs"),
+                          (dict(thermostat="bussi", temperature_K="300"), "temperature_K"),
+                          (dict(thermostat="bussi", temperature="300"), "temperature_K"),
+                          (dict(temperature_K=300, temperature=500), "temperature_K=300 and temperature=500"),
                           (dict(seed=-1), "seed")):
         with pytest.raises(TrajsrError, match=words):
             prop.run(x, v, 2, **kwargs)
+    # the earlier spelling is the same argument: the same thermostat, the same run
+    runs = [prop.run(x, v, 2, seed=3, **{name: 400.0}) for name in ("temperature_K", "temperature")]
+    assert runs[0].info["ensemble"] == runs[1].info["ensemble"] == "NVT, bussi at 400 K"
+    np.testing.assert_array_equal(runs[0].velocities, runs[1].velocities)
+
+
+def test_datasets_make_takes_one_spelling_of_each_argument(tmp_path):
+    from trajsr import datasets
+    for kwargs in (dict(md_steps=4, steps=6), dict(temperature_K=300, temperature=400)):
+        with pytest.raises(TrajsrError, match="earlier spelling"):
+            datasets.make("ethanol-gfn2", seeds=[0], out_dir=tmp_path, progress=False, **kwargs)
+    assert not any(tmp_path.iterdir())
 
 
 def test_train_refuses_options_of_the_other_task_and_help_shows_defaults(cli, tmp_path, ethanol):

@@ -90,8 +90,8 @@ def cmd_datasets(args):
         if args.method:  # the same molecule at another level of theory: its own built-in recipe
             args.names = [datasets.at_level(args.names[0], args.method)]
         spec = datasets.builtin_spec(args.names[0], args.equilibration_fs)
-    paths = datasets.make(args.names[0] if args.names else None, seeds=args.seed, steps=args.steps,
-                          temperature=args.temperature, out_dir=args.out_dir, processes=args.processes,
+    paths = datasets.make(args.names[0] if args.names else None, seeds=args.seed, md_steps=args.steps,
+                          temperature_K=args.temperature, out_dir=args.out_dir, processes=args.processes,
                           force=args.force, spec=spec, thermostat=args.thermostat, tau_fs=args.tau_fs,
                           save_every=args.save_every)
     print("\n".join(str(p) for p in paths))
@@ -294,7 +294,7 @@ def cmd_propagate(args):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the guard's message is printed below, once
         traj = prop.run(start.positions[args.frame], start.velocities[args.frame], args.steps,
-                        thermostat=args.thermostat, temperature=args.temperature,
+                        thermostat=args.thermostat, temperature_K=args.temperature,
                         thermostat_every=args.thermostat_every or 1, rescale_energy_with=calc, progress=True,
                         seed=args.seed)
     traj.topology = start.topology

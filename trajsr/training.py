@@ -60,10 +60,8 @@ def standard_callbacks(monitor: str, patience: int, max_minutes=None, work=None)
 def architecture_argument(architecture: str | None, model: str | None, default: str) -> str:
     """The architecture a training call asked for: ``architecture``, or ``model``, its earlier spelling
     (elsewhere a model is a ``.keras`` file); one of them, not both."""
-    if architecture is not None and model is not None:
-        raise TrajsrError(f"architecture={architecture!r} and model={model!r} (its earlier spelling) are the same "
-                          "argument: give one")
-    return architecture or model or default
+    from .spelling import renamed
+    return renamed("architecture", architecture, "model", model, default)
 
 
 def command_line() -> str:

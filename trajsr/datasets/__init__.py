@@ -151,16 +151,17 @@ def _make_one(args):
     return str(path), summary, time.perf_counter() - start
 
 
-def make(name: str | None = None, seeds=(0,), steps: int | None = None, temperature: float | None = None,
+def make(name: str | None = None, seeds=(0,), md_steps: int | None = None, temperature_K: float | None = None,
          out_dir=".", processes: int | None = None, progress: bool = True, force: bool = False,
          spec: dict | None = None, thermostat: str | None = None, tau_fs: float = 100.0,
-         save_every: int = 1) -> list:
+         save_every: int = 1, *, steps: int | None = None, temperature: float | None = None) -> list:
     """Make dataset ``name`` (or the recipe ``spec`` of your own molecule, see
     :func:`trajsr.datasets.custom.geometry_spec` and :func:`~trajsr.datasets.custom.pdb_spec`) for each
     seed, one process per core; returns the written paths and records them in ``out_dir/manifest.json``.
 
-    Files are named ``{name}-seed{seed}.h5`` in ``out_dir``. ``steps`` counts 0.5 fs NVE steps,
-    ``temperature`` is in K (default: the recipe's, 500 K for GFN2-xTB molecules). GFN2-xTB recipes
+    Files are named ``{name}-seed{seed}.h5`` in ``out_dir``. ``md_steps`` counts the reference MD's
+    0.5 fs steps, ``temperature_K`` is in K (default: the recipe's, 500 K for GFN2-xTB molecules);
+    ``steps`` and ``temperature`` are their earlier spellings. GFN2-xTB recipes
     take ``thermostat="bussi"`` or ``"langevin"`` (NVT production run, time constant ``tau_fs`` in fs, for
     Langevin the inverse friction, instead of NVE) and
     ``save_every`` (keep every n-th step; ``steps`` a multiple of it).
@@ -168,7 +169,10 @@ def make(name: str | None = None, seeds=(0,), steps: int | None = None, temperat
     import time
 
     from ..io.atomic import check_writable
+    from ..spelling import renamed
     from . import manifest
+    steps = renamed("md_steps", md_steps, "steps", steps)
+    temperature = renamed("temperature_K", temperature_K, "temperature", temperature)
     if spec is None:
         if not name:
             raise TrajsrError("datasets make needs a dataset NAME, --geometry FILE or --pdb FILE")

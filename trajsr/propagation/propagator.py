@@ -173,10 +173,9 @@ class Propagator:
 
     # -- the run loop ------------------------------------------------------------------------------
     def run(self, positions, velocities, n_steps: int, *, thermostat: str | None = None,
-            temperature: float | None = None, thermostat_time_fs: float = 100.0, friction_per_fs: float = 0.01,
+            temperature_K: float | None = None, thermostat_time_fs: float = 100.0, friction_per_fs: float = 0.01,
             thermostat_every: int = 1, rescale_energy_with=None, guard: bool = True, bond_factor: float = 1.8,
-            chunk: int = CHUNK_STRIDES,
-            seed: int = 0, progress: bool = False):
+            chunk: int = CHUNK_STRIDES, seed: int = 0, progress: bool = False, temperature: float | None = None):
         """Roll the learned dynamics forward ``n_steps`` strides.
 
         Parameters
@@ -186,10 +185,12 @@ class Propagator:
         n_steps : int
             Learned steps (strides of :attr:`stride_fs` fs).
         thermostat : {None, "bussi", "langevin"}
-            NVT around the learned step at ``temperature`` (K): Bussi stochastic velocity rescaling with
+            NVT around the learned step at ``temperature_K``: Bussi stochastic velocity rescaling with
             time constant ``thermostat_time_fs`` (on the vibrations: the rigid rotation is kept, 3N − 6
-            degrees of freedom), or Langevin with ``friction_per_fs``. A ``temperature`` without a
+            degrees of freedom), or Langevin with ``friction_per_fs``. A temperature without a
             thermostat asks for Bussi (as ``trajsr propagate --temperature`` does); neither: NVE.
+        temperature_K : float, optional
+            The thermostat's temperature (K); ``temperature`` is its earlier spelling.
         thermostat_every : int
             Strides between thermostat updates, each over that interval (GROMACS's ``nsttcouple``); keep
             the interval well below the thermostat's time constant. The updates run inside the compiled
@@ -211,6 +212,8 @@ class Propagator:
             ``n_steps + 1`` frames (fewer if the guard stopped it; ``info["guard"]`` says why), with
             velocities; one per replica for batched input.
         """
+        from ..spelling import renamed
+        temperature = renamed("temperature_K", temperature_K, "temperature", temperature)
         _check_count(n_steps, "n_steps")
         _check_count(chunk, "chunk")
         _check_count(thermostat_every, "thermostat_every")
@@ -219,7 +222,7 @@ class Propagator:
         if x.size == 0 or x.ndim not in (2, 3):
             raise TrajsrError(f"start positions must have shape (N, 3) or (replicas, N, 3), got {x.shape}")
         if temperature is not None:
-            _check_positive(temperature, "temperature", "K")
+            _check_positive(temperature, "temperature_K", "K")
         _check_positive(thermostat_time_fs, "thermostat_time_fs", "fs")
         _check_positive(friction_per_fs, "friction_per_fs", "1/fs")
         _check_positive(bond_factor, "bond_factor", "")
