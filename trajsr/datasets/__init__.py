@@ -1,6 +1,7 @@
 """Reference datasets: a registry of recipes that make fine-stride trajectories, and the shipped ones.
 
-``list_datasets()`` shows what can be made and what is shipped in ``datasets/``; ``make(name, ...)``
+``RECIPES`` holds what can be made and :func:`shipped` what is shipped in ``datasets/`` (``trajsr
+datasets list`` shows both); ``make(name, ...)``
 runs the recipe (one process per core for several seeds, each single-threaded) and writes trajsr-h5.
 """
 from __future__ import annotations

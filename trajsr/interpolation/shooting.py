@@ -193,45 +193,6 @@ class ShootingInterpolator(Interpolator):
             outputs.append([r.numpy()[:size] for r in fn(*(tf.constant(x) for x in part))])
         return [np.concatenate(out).astype(np.float64) for out in zip(*outputs)]
 
-    def shoot(self, x_a, x_b, v_guess, duration_ps: float, frames: int):
-        """Solve the boundary-value problem of each gap on its own (Gauss–Newton on its end position, at most
-        ``iterations``, until no velocity changes by more than ``tolerance``).
-
-        Parameters
-        ----------
-        x_a, x_b : ndarray, shape (gaps, N, 3)
-            Positions (nm) at the gap's start and at ``duration_ps`` later.
-        v_guess : ndarray, shape (gaps, N, 3)
-            First guess of the start velocity (nm/ps).
-        duration_ps : float
-            Length of the gap (ps).
-        frames : int
-            Frames the gap is cut into (the path is returned at each of them).
-
-        Returns
-        -------
-        positions, velocities : ndarray, shape (gaps, frames, N, 3)
-            The path at ``duration_ps · k / frames``, k = 1 … frames (nm, nm/ps).
-        miss : ndarray, shape (gaps,)
-            RMS distance (nm, per Cartesian component) between the path's end and ``x_b``.
-        """
-        path, linearize, sub = self._solver(duration_ps, frames)
-        gaps, n3 = len(x_a), 3 * len(self.masses)
-        v = np.asarray(v_guess, np.float64).reshape(gaps, n3).copy()
-        for _ in range(self.iterations):
-            jac = self._batched(linearize, x_a, v.reshape(x_a.shape))[1][:, :n3]
-            miss = self._batched(path, x_a, v.reshape(x_a.shape))[0][:, -1].reshape(gaps, n3) - x_b.reshape(gaps, n3)
-            normal = np.einsum("gij,gik->gjk", jac, jac)
-            damping = 1e-6 * np.einsum("gii->g", normal)[:, None, None] / n3 * np.eye(n3)
-            step = np.linalg.solve(normal + damping, np.einsum("gij,gi->gj", jac, miss)[..., None])[..., 0]
-            v -= step
-            if np.abs(step).max() < self.tolerance:
-                break
-        xs, vs = self._batched(path, x_a, v.reshape(x_a.shape))
-        xs, vs = xs[:, sub - 1::sub], vs[:, sub - 1::sub]
-        miss = (xs[:, -1] - x_b).reshape(gaps, n3)
-        return xs, vs, np.sqrt(np.mean(miss ** 2, -1))
-
     def shoot_through(self, positions, v_guess, duration_ps: float, frames: int, position_weight: float = 3.0):
         """Multiple shooting along a whole coarse trajectory: one velocity per kept frame such that every
         gap's path lands on the next kept frame *and* arrives with the velocity the next gap starts with
