@@ -182,7 +182,8 @@ def make(name: str | None = None, seeds=(0,), md_steps: int | None = None, tempe
     steps = recipe.steps if steps is None else int(steps)
     temperature = recipe.temperature if temperature is None else float(temperature)
     if steps < 1 or not (temperature > 0 and temperature < float("inf")):
-        raise TrajsrError(f"datasets make: steps must be >= 1 and temperature positive (K); got {steps}, {temperature}")
+        raise TrajsrError(f"datasets make: md_steps (--md-steps, 0.5 fs MD steps) must be >= 1 and temperature_K "
+                          f"(--temperature) positive (K); got {steps}, {temperature}")
     if thermostat is not None or save_every != 1:
         if not (spec["kind"] in ("gfn2", "gfn1") or spec["kind"] == "builtin" and "xTB" in spec["method"]):
             raise TrajsrError(f"datasets make: --thermostat and --save-every apply to xTB recipes only, "
