@@ -16,13 +16,13 @@ bench/results/adapt-ethanol-gfn1.{md,json}.
 import argparse
 import glob
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from trajsr.card import command_line
 from trajsr import ShootingInterpolator, get_baseline, load, reconstruction_errors
 from trajsr.adapt import adapt
 from trajsr.observables import kinetic_temperature
@@ -81,7 +81,7 @@ def main():
               (("shipped", "spline"), ("adapted", "spline"), ("adapted_paths", "spline"),
                ("shipped_velocities", "hermite"), ("adapted_velocities", "hermite"))}
     summary = {name: dict(median=float(np.median(v)), worst=float(np.min(v))) for name, v in ratios.items()}
-    command = " ".join(["python bench/adapt.py", *sys.argv[1:]])
+    command = command_line("bench/adapt.py")
     dt_fs = load(tests[0]).dt * 1000 * args.factor
     head = ["trajectory", "T (K)", "spline (Å)", "shipped (Å)", "adapted (Å)", "paths only (Å)", "Hermite (Å)",
             "shipped + v (Å)", "adapted + v (Å)", "force error before -> after", "adapt (s): forces, paths"]

@@ -7,10 +7,9 @@ On a freshly made ``ethanol-gfn2`` trajectory (10 ps, seed 101; made if missing)
 """
 import argparse
 import json
-import shlex
-import sys
 from pathlib import Path
 
+from trajsr.card import command_line
 from trajsr import get_baseline, load, reconstruction_errors
 from trajsr.datasets import make
 from trajsr.report import table
@@ -44,7 +43,7 @@ def main():
                                                                       args.seed): (0.5, evaluate(ethanol)),
                "6 H2O (MP2/def2-TZVP, 1 fs, 0.3 ps)": (1.0, evaluate(water))}
     lines = ["# Baselines: MAE over dropped frames (Å)", "",
-             f"Command: `python {shlex.join(['bench/baselines.py', *sys.argv[1:]])}`.", ""]
+             f"Command: `{command_line('bench/baselines.py')}`.", ""]
     for name, (dt, rows) in results.items():
         lines += [f"## {name}", "", table(["factor", "gap (fs)"] + [f"{m} (Å)" for m in METHODS],
                                           [[f, f"{f * dt:g}"] + [f"{rows[f][m]:.2e}" for m in METHODS]

@@ -16,12 +16,12 @@ Writes bench/results/filled-MODEL.{md,json}.
 import argparse
 import glob
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from trajsr.card import command_line
 from trajsr import ShootingInterpolator, load
 from trajsr.observables import kinetic_temperature
 from trajsr.propagation.propagator import Propagator
@@ -103,7 +103,7 @@ def main():
     shift = np.mean([f["bend_centroid_cm1"][0] - f["bend_centroid_cm1"][1] for f in model])
     band = lambda pair, b: [f["bands"][b] for f in pair]  # noqa: E731
     result = dict(
-        command=" ".join(["python bench/filled.py", *sys.argv[1:]]), model=Path(args.model).name,
+        command=command_line("bench/filled.py"), model=Path(args.model).name,
         reference_runs=[Path(f).name for f in files], reference_ps_per_run=float(refs[0].time[-1] - refs[0].time[0]),
         reference_vibrational_temperature_K=kelvin(refs), filled_vibrational_temperature_K=kelvin(filled),
         floor=floor, filled=model, at_stride=at_stride, propagate_seconds=run_seconds, fill_seconds=fill_seconds,

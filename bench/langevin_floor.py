@@ -19,7 +19,6 @@ import argparse
 import glob
 import json
 import multiprocessing
-import shlex
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -120,8 +119,9 @@ def main():
     methods = list(rows[0]["mae_angstrom"])
     spline = "cubic spline"
     gaps = "all gaps" if args.every == 1 else f"every {args.every}th gap"
+    from trajsr.card import command_line
     lines = ["# What a Hamiltonian path can rebuild of a Langevin trajectory: the exact potential's floor", "",
-             f"Command: `python bench/{Path(__file__).name} {shlex.join(sys.argv[1:])}`. GFN2-xTB ethanol, "
+             f"Command: `{command_line('bench/langevin_floor.py')}`. GFN2-xTB ethanol, "
              f"factor {FACTOR} (5 fs between kept frames), {gaps}. MAE over the dropped frames "
              "(Å); in brackets how many times below the cubic spline. \"Exact potential, velocities\": GFN2-xTB "
              "paths from both kept frames with their exact velocities, pinned to both ends and averaged "

@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from trajsr import Propagator, fit_propagator, load
-from trajsr.card import update_card
+from trajsr.card import command_line, update_card
 from trajsr.datasets.xtb import gfn2_calculator
 from trajsr.interpolation.card import shipped_check
 from trajsr.observables import (compare_sampling, energy_drift, hydrogen_hops_per_ps,
@@ -284,7 +284,7 @@ def main():
     prop = Propagator.load(model)
     starts = [load(f) for f in files(args.starts)]
     label = args.ship or Path(model).stem  # the shipped name, not a scratch file's
-    command = "python bench/propagator.py " + " ".join(sys.argv[1:])
+    command = command_line("bench/propagator.py")
     results = dict(model=str(model), label=label, family=prop.family, stride_fs=prop.stride_fs,
                    training_minutes=minutes, nvt={}, thermostat_every_fs=args.thermostat_every_fs,
                    equilibration_fs=args.equilibration_fs, sampling=args.sampling, command=command,

@@ -10,7 +10,6 @@ bandwidth and talk through gRPC: expect them to lose to one process on both core
 """
 import json
 import os
-import shlex
 import socket
 import subprocess
 import sys
@@ -96,7 +95,8 @@ def main():
         r["generation_steps_per_s"][f"{p} process{'es' if p > 1 else ''}"] = generation(p)
     base_t = r["training_windows_per_s"]["1 process, 1 core"]
     base_g = r["generation_steps_per_s"]["1 process"]
-    command = "python " + shlex.join(["bench/scaling.py", *sys.argv[1:]])
+    from trajsr.card import command_line
+    command = command_line("bench/scaling.py")
     lines = ["# Scaling (bench/scaling.py)", "", f"Command: `{command}`. "
              f"{n}-core machine. Training: Bi-LSTM width 64, factor 10, "
              "4000 frames of the shipped ethanol trajectory, second-epoch throughput.", "",

@@ -15,14 +15,12 @@ bench/results/{NAME}.{md,json}, one per factor (default NAME: shooting[-velociti
 import argparse
 import glob
 import json
-import shlex
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from trajsr import ShootingInterpolator, load
-from trajsr.card import read_card, update_card
+from trajsr.card import command_line, read_card, update_card
 from trajsr.interpolation.card import evaluate
 from trajsr.report import table
 
@@ -49,7 +47,7 @@ def main():
     shooting = ShootingInterpolator.load(args.model)
     inputs = ("positions and velocities at the kept frames; the baseline is cubic Hermite through the same"
               if args.velocities else "positions only; the baseline is SciPy's cubic spline through the same")
-    command = "python bench/shooting.py " + shlex.join(sys.argv[1:])
+    command = command_line("bench/shooting.py")
     title = [f"# Shooting with `{Path(args.model).name}` on {len(tests)} {args.about or 'held-out'} trajectories", "",
              f"Command: `{command}`. Input: {inputs} kept frames. MAE over the dropped frames, Å.", ""]
     results = {}

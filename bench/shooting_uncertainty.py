@@ -28,7 +28,6 @@ import argparse
 import json
 import shlex
 import subprocess
-import sys
 import tempfile
 import time
 import warnings
@@ -37,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from trajsr import load
-from trajsr.card import update_card
+from trajsr.card import command_line, update_card
 from trajsr.interpolation.gapreport import GapReport
 from trajsr.interpolation.shooting import ShootingInterpolator
 from trajsr.interpolation.shooting_uncertainty import stored_calibrations
@@ -161,7 +160,7 @@ def main():
     if missing:
         raise SystemExit(f"missing trajectories (python bench/make_data.py): {missing[0]} ...")
     interp = ShootingInterpolator.load(ROOT / args.model)
-    command = shlex.join(["python", "bench/shooting_uncertainty.py", *sys.argv[1:]])
+    command = command_line("bench/shooting_uncertainty.py")
     calibrated = sorted({int(key.split(" x")[1].split()[0]) for key in stored_calibrations(interp.step)})
     report = {"model": args.model, "command": command, "factors": {},
               "calibrate_command": f"trajsr calibrate {args.model} --validation data/ethanol-calib/*/*.h5 --factors "

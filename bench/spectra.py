@@ -22,12 +22,12 @@ bench/results/spectra-MOLECULE.{md,json}.
 import argparse
 import glob
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from trajsr.card import command_line
 from trajsr import ShootingInterpolator, get_baseline, load
 from trajsr.interpolation.learned import LearnedInterpolator
 from trajsr.observables import kinetic_temperature
@@ -96,7 +96,7 @@ def main():
     if not tests:
         raise SystemExit(f"no test trajectories; make them first: python bench/make_data.py '{args.molecule}-test/*'")
     bands = BANDS[args.molecule]
-    command = " ".join(["python bench/spectra.py", *sys.argv[1:]])
+    command = command_line("bench/spectra.py")
     lines = [f"# Spectra and kinetic energy from positions only: {args.molecule}, {len(tests)} held-out trajectories",
              "", f"Command: `{command}`. Spectra from central differences of positions at 0.5 fs (reconstruction "
              "and truth alike), overlap over 300-4000 cm⁻¹; band intensity (the X-H stretches: the 2000-4000 "

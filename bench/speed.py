@@ -8,7 +8,6 @@ figures are measured in-process after a warm-up. Writes bench/results/speed.md a
 import argparse
 import json
 import os
-import shlex
 import statistics
 import subprocess
 import sys
@@ -207,7 +206,8 @@ def report(r, args):
     tf = r["tensorflow_import_s"]
     up = r["upsample_file"]
     gfn2_total = r["gfn2_s_per_ps"] * r["rollout_ps"]
-    command = "python " + shlex.join(["bench/speed.py", *sys.argv[1:]])
+    from trajsr.card import command_line
+    command = command_line("bench/speed.py")
     lines = ["# Speed (bench/speed.py)", "", f"Command: `{command}`. {args.frames:,} fine frames for upsampling, "
              f"{r['rollout_ps']:g} ps rollouts; {os.cpu_count()}-core machine; every start-up figure from a fresh "
              "process.", "",

@@ -12,13 +12,12 @@ bench/results/superres.{md,json} and superres_vdos.png (best model vs reference 
 import argparse
 import json
 import os
-import shlex
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from trajsr.card import command_line
 from trajsr import LearnedInterpolator, fit, get_baseline, load, reconstruction_errors, vdos_overlap
 from trajsr.interpolation.names import model_names
 from trajsr.interpolation.shooting import ShootingInterpolator
@@ -104,7 +103,7 @@ def main():
 
 def write_report(results, tests, args, path):
     lines = ["# Super-resolution on held-out ethanol-gfn2 trajectories", "",
-             f"Command: `python {shlex.join(['bench/superres.py', *sys.argv[1:]])}`. Train seeds "
+             f"Command: `{command_line('bench/superres.py')}`. Train seeds "
              f"{args.train_seeds}, validation {args.valid_seeds}, test {args.test_seeds} (never seen in training); "
              f"positions only (Hermite uses the reference velocities); training budget {args.minutes:g} min per model "
              f"on {os.cpu_count()} cores; MAE over dropped frames, Å. Shooting: each gap filled by "

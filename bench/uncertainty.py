@@ -21,14 +21,13 @@ uncertainty.png (predicted against actual error per gap, first model, first 700 
 """
 import argparse
 import json
-import shlex
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from scipy.stats import spearmanr
 
+from trajsr.card import command_line
 from trajsr import get_baseline, load, reconstruction_errors
 from trajsr.interpolation.learned import LearnedInterpolator
 from trajsr.metrics import uncertainty_errors
@@ -102,7 +101,7 @@ def main():
         raise SystemExit(f"missing test trajectories (make them with trajsr datasets make): {missing[0]} ...")
     report, plotted = {}, False
     lines = ["# Uncertainty on held-out ethanol trajectories", "",
-             f"Command: `python {shlex.join(['bench/uncertainty.py', *sys.argv[1:]])}`.", ""]
+             f"Command: `{command_line('bench/uncertainty.py')}`.", ""]
     for model in args.models:
         interp = LearnedInterpolator(model)
         plain = without_calibration(interp)

@@ -30,14 +30,13 @@ Writes bench/results/water.{md,json}.
 import argparse
 import json
 import os
-import shlex
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from trajsr.card import command_line
 from trajsr import get_baseline, load, reconstruction_errors
 from trajsr.observables import kinetic_temperature
 from trajsr.report import table
@@ -117,7 +116,7 @@ def main():
     if not Path(args.file).exists():
         raise SystemExit(f"{args.file}: not found (the shared third-party data; set TRAJSR_SHARED_DATA)")
     traj = load(args.file, dt_fs=1.0)
-    command = shlex.join(["python", "bench/water.py", *sys.argv[1:]])
+    command = command_line("bench/water.py")
     report = {"command": command, "file": Path(args.file).name}
     lines = ["# Six MP2 waters (mbGDML, 1 fs, 0.3 ps): propagators from the file's own forces", "", f"`{command}`", "",
              "Kept frames 5 fs apart; each fold's model saw only the other 200 fs of this one file (200 frames of "

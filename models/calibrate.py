@@ -13,12 +13,11 @@ their median and worst.
 """
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
 from trajsr import load
-from trajsr.card import read_card, update_card
+from trajsr.card import command_line, read_card, update_card
 from trajsr.interpolation.card import evaluate, shipped_check
 from trajsr.interpolation.calibrate import calibrate_model
 
@@ -45,7 +44,7 @@ def main(argv=None):
     tests = [load(t) for t in args.test]
     evaluation = evaluate(interp, tests, interp.factor)
     ratios = [r["spline_over_model"] for r in evaluation["per_trajectory"]]
-    record = dict(command="python models/calibrate.py " + " ".join(sys.argv[1:] if argv is None else argv),
+    record = dict(command=command_line("models/calibrate.py", argv),
                   validation=[Path(v).name for v in args.validation], training=[Path(t).name for t in args.training],
                   minutes=round(minutes, 2), calibration=calibration.fitted_on,
                   test=[dict(file=r["file"], temperature_K=r["temperature_K"], **r["uncertainty"])

@@ -8,13 +8,12 @@ next to the cubic spline's, and this command). Trajectories missing from --data 
 """
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
 from trajsr import LearnedInterpolator, fit, get_baseline, load, reconstruction_errors
 from trajsr.datasets import get_recipe, make
-from trajsr.card import machine, update_card
+from trajsr.card import command_line, machine, update_card
 from trajsr.interpolation.card import shipped_check
 from trajsr.units import PS_PER_FS
 
@@ -121,7 +120,7 @@ def main(argv=None):
                 data_generation=data_generation([path(s) for s in all_seeds]),
                 held_out=held_out)
     # the card trajsr's fit wrote (settings, training record, validation figures) gains the recipe's sections
-    update_card(out, card, command="python models/recipe.py " + " ".join(sys.argv[1:] if argv is None else argv))
+    update_card(out, card, command=command_line("models/recipe.py", argv))
     shipped_check(out)  # where the dataset has a shipped trajectory
     print(f"{args.name}: held-out MAE {held_out['model_mae_angstrom']:.2e} Å, spline "
           f"{held_out['spline_mae_angstrom']:.2e} Å ({held_out['spline_over_model']:.1f}x), "

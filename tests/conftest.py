@@ -15,15 +15,36 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def run_cli(*args, check=True):
-    """Run ``trajsr ARGS`` as a user would: in a subprocess, or (``check=False``: a call expected to fail,
-    almost always before any work) in this process, which saves the ~2.5 s start of a fresh interpreter."""
-    if not check:
-        return run_cli_in_process(*args)
-    proc = subprocess.run([sys.executable, "-m", "trajsr.cli", *map(str, args)], capture_output=True,
-                          text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    """Run ``trajsr ARGS``: ``trajsr.cli.main(ARGS)`` in this process (the console entry point's own call,
+    without the ~7 s TensorFlow start of a fresh interpreter, paid ~90 times over the suite), or, with
+    ``TRAJSR_TEST_SUBPROCESS=1``, in a fresh interpreter as a user's shell would. The tests that need a
+    fresh process (console noise, signals, installs) start one themselves."""
+    if os.environ.get("TRAJSR_TEST_SUBPROCESS") == "1":
+        proc = subprocess.run([sys.executable, "-m", "trajsr.cli", *map(str, args)], capture_output=True,
+                              text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    else:
+        proc = run_cli_in_process(*args)
     if check and proc.returncode != 0:
         raise AssertionError(f"trajsr {' '.join(map(str, args))} failed:\n{proc.stderr}")
     return proc
+
+
+def run_line(line, cwd=None, env=None, check=True):
+    """A README line ``trajsr ARGS`` as a reader's shell runs it: bash expands it (quotes, braces such as
+    ``seed{1..3}``, variables from ``env``) into the argument list, which :func:`run_cli` runs in ``cwd``."""
+    import contextlib
+    assert line.startswith("trajsr "), line
+    environment = dict(os.environ, **(env or {}))
+    expanded = subprocess.run(["bash", "-c", "printf '%s\\0' " + line.removeprefix("trajsr ")], cwd=cwd,
+                              env=environment, capture_output=True, text=True, check=True).stdout
+    saved = dict(os.environ)
+    os.environ.update(env or {})
+    try:
+        with contextlib.chdir(cwd or os.getcwd()):
+            return run_cli(*expanded.split("\0")[:-1], check=check)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def run_cli_in_process(*args):
@@ -31,12 +52,13 @@ def run_cli_in_process(*args):
     exception that escapes main() is a traceback the user would see: it becomes exit 1 with it on stderr."""
     import contextlib
     import io
+    import signal
     import traceback
     import warnings
 
     from trajsr.cli import main
     out, err = io.StringIO(), io.StringIO()
-    format_warning = warnings.formatwarning
+    format_warning, on_sigterm = warnings.formatwarning, signal.getsignal(signal.SIGTERM)
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
         warnings.simplefilter("default")  # Python's own defaults, as in a fresh interpreter
         for category in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
@@ -52,6 +74,7 @@ def run_cli_in_process(*args):
             code = 1
         finally:
             warnings.formatwarning = format_warning
+            signal.signal(signal.SIGTERM, on_sigterm)  # main() installs its own
     return subprocess.CompletedProcess(["trajsr", *map(str, args)], code, out.getvalue(), err.getvalue())
 
 

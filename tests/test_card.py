@@ -46,3 +46,15 @@ def test_recipe_adds_its_sections_to_the_card_training_wrote(tmp_path):
     assert card["held_out"]["command"].startswith("python models/recipe.py --data")
     assert card["held_out"]["per_file"][0]["file"] == "ethanol-gfn2-seed3.h5"
     assert card["shipped_check"]["file"] == "ethanol-gfn2-seed0.h5" and "cores" in card["machine"]
+
+
+def test_recorded_commands_can_be_pasted_again():
+    """Cards and bench results record their command shell-quoted (a glob stays a glob for the next reader)
+    and name the CLI's own arguments while trajsr.cli.main runs, also when it is called from Python."""
+    from trajsr.card import command_line, running
+    assert command_line("bench/shooting.py", ["--tests", "data/t*/*.h5", "a b"]) == \
+        "python bench/shooting.py --tests 'data/t*/*.h5' 'a b'"
+    with running(["trajsr", "train", "x y.h5"]):
+        assert command_line() == "trajsr train 'x y.h5'"
+        assert command_line("models/recipe.py", []) == "python models/recipe.py"  # a script names itself
+    assert "trajsr train" not in command_line()

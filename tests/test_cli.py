@@ -159,11 +159,12 @@ def test_readme_walkthrough_runs_as_written(tmp_path, cli):
 
 
 def _run_in(folder, args):
-    import os
-    import subprocess
-    import sys
-    return subprocess.run([sys.executable, "-m", "trajsr.cli", *args], cwd=folder, capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    """``trajsr ARGS`` in ``folder`` (in this process, as every CLI call of the tests: conftest.run_cli)."""
+    import contextlib
+
+    from .conftest import run_cli
+    with contextlib.chdir(folder):
+        return run_cli(*args, check=False)
 
 
 def test_regular_install_runs_the_demo(tmp_path):

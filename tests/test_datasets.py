@@ -89,11 +89,8 @@ def test_own_molecule_walkthrough_at_tiny_size(tmp_path):
     """The README's methanol lines, with the sizes cut down: make, train (card), stride, upsample, evaluate."""
     import json
     import re
-    import shlex
-    import subprocess
-    import sys
 
-    from .conftest import ROOT
+    from .conftest import ROOT, run_line
     block = re.search(r"<!-- own-molecule -->\s*```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
     tiny = {"--md-steps 40000": "--md-steps 400 --equilibration-fs 20",
             "--max-minutes 20": "--epochs 1 --width 8 --context 2"}
@@ -102,9 +99,7 @@ def test_own_molecule_walkthrough_at_tiny_size(tmp_path):
     for line in block.strip().splitlines():
         for big, small in tiny.items():
             line = line.replace(big, small)
-        proc = subprocess.run([sys.executable, "-m", "trajsr.cli", *shlex.split(line)[1:]], cwd=tmp_path,
-                              capture_output=True, text=True)
-        assert proc.returncode == 0, f"{line}\n{proc.stderr[-2000:]}"
+        proc = run_line(line, tmp_path)
     manifest = json.loads((tmp_path / "methanol" / "manifest.json").read_text())["datasets"]
     assert len(manifest) == 4 and manifest[0]["recipe"]["formula"] == "CH4O" and manifest[0]["processes"] >= 1
     card = json.loads((tmp_path / "methanol-f10.json").read_text())
@@ -206,13 +201,9 @@ def test_interrupted_make_keeps_what_it_finished_and_a_rerun_goes_on(tmp_path):
 def test_readme_slurm_array_lines_make_and_merge(tmp_path):
     """The README's job-array template as written, for tasks 1 and 2 at tiny size (mol.xyz: the methanol
     example): each task makes its seed into parts/TASK, the merge lists both in data/manifest.json."""
-    import os
     import re
-    import shlex
-    import subprocess
-    import sys
 
-    from .conftest import ROOT
+    from .conftest import ROOT, run_line
     block = re.search(r"<!-- slurm-array -->\s*```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
     lines = [line for line in block.splitlines() if line.startswith("trajsr ")]
     assert [line.split()[1:3] for line in lines] == [["datasets", "make"], ["datasets", "merge"]]
@@ -223,13 +214,8 @@ def test_readme_slurm_array_lines_make_and_merge(tmp_path):
         line = lines[0]
         for big, small in tiny.items():
             line = line.replace(big, small)
-        command = f"{shlex.quote(sys.executable)} -m trajsr.cli {line.removeprefix('trajsr ')}"
-        proc = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True,
-                              env=dict(os.environ, SLURM_ARRAY_TASK_ID=str(task)))
-        assert proc.returncode == 0, proc.stderr[-2000:]
-    command = f"{shlex.quote(sys.executable)} -m trajsr.cli {lines[1].removeprefix('trajsr ')}"
-    proc = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+        run_line(line, tmp_path, env=dict(SLURM_ARRAY_TASK_ID=str(task)))
+    run_line(lines[1], tmp_path)
     manifest = json.loads((tmp_path / "data" / "manifest.json").read_text())["datasets"]
     assert sorted(entry["seed"] for entry in manifest) == [1, 2]
     assert sorted(p.name for p in (tmp_path / "data").glob("*.h5")) == ["methanol-gfn2-seed1.h5",

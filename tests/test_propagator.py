@@ -66,7 +66,7 @@ def oscillator_model(tmp_path_factory):
     rng = np.random.default_rng(0)
     trajs = [harmonic_trajectory(a, rng.normal(size=3)) for a in (0.004, 0.006, 0.008, 0.010, 0.012, 0.007)]
     path = tmp_path_factory.mktemp("prop") / "hnn.keras"
-    fit_propagator(trajs[:-1], validation=trajs[-1:], model="hnn", factor=4, strides=3, substeps=4, width=32,
+    fit_propagator(trajs[:-1], validation=trajs[-1:], model="hnn", factor=4, strides=2, substeps=2, width=32,
                    epochs=12, learning_rate=3e-3, window_step=2, verbose=0, output=path)
     return path
 

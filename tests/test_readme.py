@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import ROOT, run_line
 
 
 def block(marker: str, language: str) -> str:
@@ -43,19 +43,12 @@ def test_own_model_trust_propagator_and_python_blocks_run_in_order_at_tiny_size(
     """In one folder, in README order: the walk-through's coarse file, "Then your own model" (datasets
     make, train), the trust section's calibrate line on that model, the learned propagator's lines and
     the Python section, with the sizes cut down (fewer MD steps, one epoch)."""
-    import shlex
-    import subprocess
-    import sys
     text = (ROOT / "README.md").read_text()
 
     def run(line, tiny=()):
         for big, small in tiny:
             line = line.replace(big, small)
-        # through bash, as a reader would (brace expansion: seed{1..3})
-        command = f"{shlex.quote(sys.executable)} -m trajsr.cli {line.removeprefix('trajsr ')}"
-        proc = subprocess.run(["bash", "-c", command], cwd=readme_folder, capture_output=True, text=True)
-        assert proc.returncode == 0, f"{line}\n{proc.stderr[-2000:]}"
-        return proc
+        return run_line(line, readme_folder)  # expanded by bash, as a reader's shell would (seed{1..3})
 
     def lines(marker_or_start):
         found = re.search(marker_or_start, text, re.S)
@@ -110,8 +103,10 @@ def test_shooting_calibration_block_runs_at_tiny_size(readme_folder):
                                                   ["trajsr", "stride"], ["trajsr", "upsample"]]
     commands[0] += " --data data --md-steps 300 --equilibration-fs 20"  # the recipe's length: minutes of GFN2-xTB
     for command in commands:
-        command = command.replace("python ", f"{sys.executable} ", 1).replace(
-            "trajsr ", f"{sys.executable} -m trajsr.cli ", 1)
+        if command.startswith("trajsr "):
+            proc = run_line(command, readme_folder)
+            continue
+        command = command.replace("python ", f"{sys.executable} ", 1)
         proc = subprocess.run(["bash", "-c", command], cwd=readme_folder, capture_output=True, text=True)
         assert proc.returncode == 0, f"{command}\n{proc.stderr[-2000:]}"
     assert len(list((readme_folder / "data" / "ethanol-calib").glob("*/*.h5"))) == 6

@@ -154,7 +154,8 @@ def adapt(base, trajectories, output, *, max_minutes: float = 5.0, learning_rate
     from .io import check_writable
     from .modelfile import check_output, load_model
     from .propagation.forces import fit_forces
-    from .training import command_line, save_model
+    from .card import command_line
+    from .training import save_model
     output = check_output(output, force)
     card_path = check_writable(Path(output).with_suffix(".json"), force)  # the card is the user's file too
     if not max_minutes > 0 or not learning_rate > 0:

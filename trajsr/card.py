@@ -8,9 +8,12 @@ with the command that produced it. The evaluation a card holds is made by
 :func:`trajsr.interpolation.card.evaluate`."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
+import shlex
+import sys
 from pathlib import Path
 
 from .io.atomic import atomic_path
@@ -22,13 +25,43 @@ UNITS = {"mae": "Å", "dt_fs": "fs", "temperature_K": "K", "seconds": "s"}
 def write_card(path, *, metadata: dict, settings: dict, evaluation: dict | None, evaluated_on: str,
                force: bool = False) -> Path:
     """Write the card (JSON) to ``path``: data, settings, training record, evaluation, command, machine."""
-    from .training import command_line
     card = dict(model=settings.get("model"), task=settings.get("task"), factor=settings.get("factor"),
                 elements=metadata.get("elements"), dt_fs=metadata.get("dt_fs"), settings=settings,
                 training=metadata.get("training"), evaluated_on=evaluated_on, evaluation=evaluation,
                 units=UNITS, command=command_line(), machine=machine())
     save_card(path, card, force)
     return Path(path)
+
+
+#: the command ``trajsr.cli.main`` is running (program first), while it runs: see :func:`command_line`
+_running: list[str] | None = None
+
+
+@contextlib.contextmanager
+def running(command: list[str]):
+    """Inside, :func:`command_line` names ``command`` (a list of words, program first): ``trajsr.cli.main``
+    runs each subcommand in it, so a card records ``trajsr ARGS`` also when ``main`` is called from Python."""
+    global _running
+    before, _running = _running, [str(word) for word in command]
+    try:
+        yield
+    finally:
+        _running = before
+
+
+def command_line(script: str | None = None, argv: list | None = None) -> str:
+    """The command that produced this process's results, shell-quoted so it can be pasted again.
+
+    ``trajsr ARGS`` while the CLI runs (:func:`running`); for a script, ``python SCRIPT ARGS`` with
+    ``script`` as the reader types it from the repository root (``bench/speed.py``) and ``argv`` its
+    arguments (default ``sys.argv[1:]``); else this interpreter's own ``sys.argv``."""
+    if script is None and _running is not None:
+        return shlex.join(_running)
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    if script is not None:
+        return shlex.join(["python", script, *argv])
+    program = "trajsr" if Path(sys.argv[0]).name in ("trajsr", "cli.py") else sys.argv[0]
+    return shlex.join([program, *argv])
 
 
 def machine() -> str:

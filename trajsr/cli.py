@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 from . import cli_reports
+from .card import running
 from .console import Terminated, import_tensorflow, terminate
 from .errors import TrajsrError
 from .units import ANGSTROM_PER_NM
@@ -346,11 +347,13 @@ def main(argv=None) -> int:
     from .options import build_parser
     parser = build_parser({name[4:]: f for module in (globals(), vars(cli_reports)) for name, f in module.items()
                            if name.startswith("cmd_")})
+    argv = sys.argv[1:] if argv is None else [str(word) for word in argv]
     args = parser.parse_args(argv)
     warnings.formatwarning = lambda message, category, *a, **k: f"trajsr: warning: {message}\n"
     signal.signal(signal.SIGTERM, terminate)
     try:
-        status = args.func(args)
+        with running(["trajsr", *argv]):  # what the cards written now record
+            status = args.func(args)
     except TrajsrError as err:
         print(f"trajsr: error: {err}", file=sys.stderr)
         return 2

@@ -10,7 +10,6 @@ import csv
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -62,12 +61,6 @@ def architecture_argument(architecture: str | None, model: str | None, default: 
     (elsewhere a model is a ``.keras`` file); one of them, not both."""
     from .spelling import renamed
     return renamed("architecture", architecture, "model", model, default)
-
-
-def command_line() -> str:
-    """This process's command line as a user would type it again (``trajsr ...`` for the CLI)."""
-    program = "trajsr" if Path(sys.argv[0]).name in ("trajsr", "cli.py") else sys.argv[0]
-    return " ".join([program, *sys.argv[1:]])
 
 
 def distribution_strategy(name: str = "default"):

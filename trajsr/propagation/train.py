@@ -9,14 +9,14 @@ from __future__ import annotations
 from ..backend import keras
 import numpy as np
 
-from ..card import card_path, write_card
+from ..card import card_path, command_line, write_card
 from ..errors import TrajsrError
 from ..geometry import align, remove_center_of_mass
 from ..io import check_writable
 from ..physics import internal_velocities
 from ..modelfile import check_output
 from ..trajectory import check_factor
-from ..training import (architecture_argument, check_work_folder, command_line, distribution_strategy, fit_and_save,
+from ..training import (architecture_argument, check_work_folder, distribution_strategy, fit_and_save,
                         is_chief, split_data, work_folder)
 from ..units import ANGSTROM_PER_NM, FS_PER_PS
 from .model import build_propagator, propagator_families, propagator_step
