@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 from trajsr.card import read_card
+from trajsr.interpolation.card import mean_mae
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,29 +20,20 @@ def models_table():
             "|---|---|---|---|---|---|---|---|"]
     for card_path in sorted((ROOT / "models").glob("*.json")):
         c = read_card(card_path)
-        h = c.get("held_out", {})
         if c.get("task") == "propagate":
             rows.append(propagator_row(c))
             rows += shooting_rows(c)
             continue
-        test = c.get("test_set")
-        if test:  # the 12-trajectory test set of a calibrated card (300-700 K)
-            rows_ = test["per_trajectory"]
-            h = dict(model_mae_angstrom=sum(r["model_mae_angstrom"] for r in rows_) / len(rows_),
-                     spline_mae_angstrom=sum(r["spline_mae_angstrom"] for r in rows_) / len(rows_),
-                     spline_over_model_median=test["spline_over_model_median"],
-                     spline_over_model_worst=test["spline_over_model_worst"])
-            tested = f"{len(rows_)} trajectories at {temperatures(rows_)}"
-        elif all(r.get("temperature_K") for r in h["per_file"]):
-            tested = f"{len(h['per_file'])} trajectories at {temperatures(h['per_file'])}"
-        else:
-            tested = str(c["test_seeds"])
-        ratio = (f"median {h['spline_over_model_median']:.1f}x, worst {h['spline_over_model_worst']:.1f}x"
-                 if "spline_over_model_median" in h else f"{h['spline_over_model']:.1f}x (of the means)")
+        evaluation = c.get("test_set") or c["held_out"]  # a calibrated card's 12-trajectory test set, if any
+        per = evaluation["per_trajectory"]
+        model, spline = mean_mae(evaluation)
+        ratio = f"median {evaluation['spline_over_model']['median']:.1f}x, worst " \
+                f"{evaluation['spline_over_model']['worst']:.1f}x"
+        tested = f"{len(per)} trajectories at {temperatures(per)}"
         width = f", width {c['width']}" if "width" in c else ""
         trust = ""
-        if "uncertainty" in c:
-            u = c["uncertainty"]["summary"]
+        if "uncertainty" in evaluation:
+            u = evaluation["uncertainty"]
             trust = (f"; σ covers {u['coverage_90_median']:.0%} (median; furthest {u['coverage_90_furthest']:.0%}), "
                      f"Spearman {u['spearman_gap_median']:.2f}")
         train = c["train_seeds"]
@@ -49,7 +41,7 @@ def models_table():
                  else f"{len(train)} training trajectories")
         rows.append(f"| `{c['name']}.keras` | upsample ({c['model']}{width}) | {c['dataset']} {seeds}, "
                     f"tested on {tested} | {c['factor']} | "
-                    f"{h['model_mae_angstrom']:.2e} | {h['spline_mae_angstrom']:.2e} | "
+                    f"{model:.2e} | {spline:.2e} | "
                     f"{ratio}{trust} | {c['training_minutes']:.1f} min |")
     return "\n".join(rows)
 

@@ -5,16 +5,19 @@
 
 writes models/NAME.keras and models/NAME.json (the card: data, seeds, training time, held-out MAE in Å
 next to the cubic spline's, and this command). Trajectories missing from --data are made first.
+
+    python models/recipe.py --name ethanol-gfn2-f10 --evaluate --test-seeds 101-103
+
+re-evaluates a model already in models/ on the held-out seeds (its card's ``held_out``, with this command).
 """
 import argparse
-import statistics
 import time
 from pathlib import Path
 
-from trajsr import LearnedInterpolator, fit, get_baseline, load, reconstruction_errors
+from trajsr import LearnedInterpolator, fit, load
 from trajsr.datasets import get_recipe, make
 from trajsr.card import command_line, machine, update_card
-from trajsr.interpolation.card import shipped_check
+from trajsr.interpolation.card import evaluate, mean_mae, shipped_check
 from trajsr.units import PS_PER_FS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,32 +29,6 @@ def seeds(text):
         lo, _, hi = part.partition("-")
         out += list(range(int(lo), int(hi or lo) + 1))
     return out
-
-
-def held_out_errors(model_path, paths, factor):
-    """MAE (Å) of the model, of the cubic spline and (velocities stored) of cubic Hermite on each held-out
-    trajectory; their means, and the median and worst spline/model ratio."""
-    interp = LearnedInterpolator(model_path)
-    rows = []
-    for path in paths:
-        fine = load(path)
-        coarse = fine.stride(factor)
-        start = time.perf_counter()
-        rebuilt = interp.interpolate(coarse)
-        seconds = time.perf_counter() - start
-        rows.append(dict(file=Path(path).name, temperature_K=fine.info.get("temperature_K"),
-                         model_mae_angstrom=reconstruction_errors(fine, rebuilt, factor),
-                         spline_mae_angstrom=reconstruction_errors(
-                             fine, get_baseline("spline").interpolate(coarse, factor), factor)["mae_angstrom"],
-                         fine_frames_per_second=rebuilt.n_frames / seconds))
-        if fine.velocities is not None:
-            rows[-1]["hermite_mae_angstrom"] = reconstruction_errors(
-                fine, get_baseline("hermite").interpolate(coarse, factor), factor)["mae_angstrom"]
-    model = sum(r["model_mae_angstrom"]["mae_angstrom"] for r in rows) / len(rows)
-    spline = sum(r["spline_mae_angstrom"] for r in rows) / len(rows)
-    ratios = [r["spline_mae_angstrom"] / r["model_mae_angstrom"]["mae_angstrom"] for r in rows]
-    return dict(per_file=rows, model_mae_angstrom=model, spline_mae_angstrom=spline, spline_over_model=spline / model,
-                spline_over_model_median=statistics.median(ratios), spline_over_model_worst=min(ratios))
 
 
 def data_generation(paths):
@@ -86,6 +63,8 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--check-shipped", action="store_true",
                    help="only re-evaluate models/NAME on the shipped trajectory and record it in its card")
+    p.add_argument("--evaluate", action="store_true",
+                   help="only re-evaluate models/NAME on the --test-seeds and record it in its card")
     args = p.parse_args(argv)
     if args.check_shipped:
         print(shipped_check(Path(args.out) / f"{args.name}.json"))
@@ -101,16 +80,22 @@ def main(argv=None):
         if missing:
             make(args.dataset, seeds=missing, md_steps=args.steps, out_dir=folders[0])
 
+    out = Path(args.out) / f"{args.name}.keras"
+    command = command_line("models/recipe.py", argv)
+    if args.evaluate:
+        ensure(seeds(args.test_seeds))
+        held_out = held_out_evaluation(out, [path(s) for s in seeds(args.test_seeds)])
+        update_card(out, dict(held_out=held_out), command=command)
+        return
     all_seeds = seeds(args.train_seeds) + seeds(args.valid_seeds) + seeds(args.test_seeds)
     ensure(seeds(args.train_seeds) + seeds(args.valid_seeds))
-    out = Path(args.out) / f"{args.name}.keras"
     start = time.time()
     fit([path(s) for s in seeds(args.train_seeds)], validation=[path(s) for s in seeds(args.valid_seeds)],
         architecture=args.model, factor=args.factor, context=args.context, width=args.width, epochs=500,
         window_step=args.window_step, max_minutes=args.minutes, seed=args.seed, output=out, force=True, verbose=2)
     minutes = (time.time() - start) / 60
     ensure(seeds(args.test_seeds))
-    held_out = held_out_errors(out, [path(s) for s in seeds(args.test_seeds)], args.factor)
+    held_out = held_out_evaluation(out, [path(s) for s in seeds(args.test_seeds)])
     card = dict(name=args.name, model=args.model, dataset=args.dataset, method=get_recipe(args.dataset).method,
                 factor=args.factor, context=args.context, width=args.width, input="positions only",
                 train_seeds=seeds(args.train_seeds), validation_seeds=seeds(args.valid_seeds),
@@ -120,11 +105,22 @@ def main(argv=None):
                 data_generation=data_generation([path(s) for s in all_seeds]),
                 held_out=held_out)
     # the card trajsr's fit wrote (settings, training record, validation figures) gains the recipe's sections
-    update_card(out, card, command=command_line("models/recipe.py", argv))
+    update_card(out, card, command=command)
     shipped_check(out)  # where the dataset has a shipped trajectory
-    print(f"{args.name}: held-out MAE {held_out['model_mae_angstrom']:.2e} Å, spline "
-          f"{held_out['spline_mae_angstrom']:.2e} Å ({held_out['spline_over_model']:.1f}x), "
-          f"trained {minutes:.1f} min")
+    print(f"{args.name}: trained {minutes:.1f} min")
+
+
+def held_out_evaluation(model_path, paths) -> dict:
+    """The model against the spline (and Hermite) on each held-out trajectory (``evaluate``: MAE in Å,
+    measured temperature, median and worst ratio), printed."""
+    interp = LearnedInterpolator(model_path)
+    evaluation = evaluate(interp, [load(p) for p in paths], interp.factor)
+    model, spline = mean_mae(evaluation)
+    ratio = evaluation["spline_over_model"]
+    print(f"{Path(model_path).stem}: held-out MAE {model:.2e} Å, spline {spline:.2e} Å (mean over "
+          f"{ratio['trajectories']} trajectories); spline/model median {ratio['median']:.1f}x, "
+          f"worst {ratio['worst']:.1f}x")
+    return evaluation
 
 
 if __name__ == "__main__":

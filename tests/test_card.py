@@ -44,7 +44,8 @@ def test_recipe_adds_its_sections_to_the_card_training_wrote(tmp_path):
     assert card["settings"]["model"] == "rnn" and card["training"]["files"]  # what fit wrote
     assert card["train_seeds"] == [1] and card["test_seeds"] == [3]  # what the recipe adds
     assert card["held_out"]["command"].startswith("python models/recipe.py --data")
-    assert card["held_out"]["per_file"][0]["file"] == "ethanol-gfn2-seed3.h5"
+    assert card["held_out"]["per_trajectory"][0]["file"] == "ethanol-gfn2-seed3.h5"
+    assert card["held_out"]["per_trajectory"][0]["temperature_K"] > 0  # measured
     assert card["shipped_check"]["file"] == "ethanol-gfn2-seed0.h5" and "cores" in card["machine"]
 
 

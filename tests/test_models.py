@@ -154,20 +154,17 @@ def test_shipped_models_reproduce_their_cards(card, tmp_path):
     copy.write_text(json.dumps(dict(info, dataset="methanol-gfn2")))
     before = copy.read_text()
     assert shipped_check(copy) is None and copy.read_text() == before
-    for section, rows in (("held_out", "per_file"), ("test_set", "per_trajectory")):
-        summary = info.get(section, {})
-        if "spline_over_model_median" not in summary:
+    for section in ("held_out", "test_set"):  # the one evaluation format: its median and worst are its rows'
+        if section not in info:
             continue
-        # the card's median and worst are those of its own rows (a section without rows repeats the test set's)
-        table = summary.get(rows) or info["test_set"]["per_trajectory"]
-        ratios = [r["spline_mae_angstrom"] / _mae(r["model_mae_angstrom"]) for r in table]
-        assert summary["spline_over_model_median"] == pytest.approx(float(np.median(ratios)))
-        assert summary["spline_over_model_worst"] == pytest.approx(min(ratios))
-
-
-def _mae(value):
-    """A card's model MAE (Å): a number, or a reconstruction_errors dict."""
-    return value["mae_angstrom"] if isinstance(value, dict) else value
+        evaluation = info[section]
+        ratios = [r["spline_mae_angstrom"] / r["model_mae_angstrom"] for r in evaluation["per_trajectory"]]
+        assert all(r["spline_over_model"] == pytest.approx(q) for r, q in zip(evaluation["per_trajectory"], ratios))
+        assert evaluation["spline_over_model"]["median"] == pytest.approx(float(np.median(ratios)))
+        assert evaluation["spline_over_model"]["worst"] == pytest.approx(min(ratios))
+        assert evaluation["spline_over_model"]["trajectories"] == len(ratios) >= 3
+        assert all(r["temperature_K"] > 0 for r in evaluation["per_trajectory"])  # measured, every row
+        assert evaluation["command"].startswith("python models/")
 
 
 def test_saved_models_carry_no_optimizer_state(tmp_path, ethanol):
@@ -203,7 +200,7 @@ def test_shipped_test_sets_never_overlap_training_or_validation(card):
     calibration = info.get("uncertainty", {})
     seen |= set(calibration.get("validation", [])) | set(calibration.get("training", []))
     tested = {r["file"] for r in info.get("test_set", {}).get("per_trajectory", [])}
-    tested |= {r["file"] for r in info.get("held_out", {}).get("per_file", [])}
+    tested |= {r["file"] for r in info.get("held_out", {}).get("per_trajectory", [])}
     seen |= set(info.get("train_files", [])) | set(info.get("validation_files", []))  # propagator cards
     tested |= set(info.get("test_files", []))
     tested |= {r["file"] for by_factor in info.get("shooting", {}).values() for f in by_factor.values()
@@ -213,8 +210,10 @@ def test_shipped_test_sets_never_overlap_training_or_validation(card):
     assert seen and tested, "a card must name the files it was trained on and those it was tested on"
     assert not tested & seen
     if calibration:  # a calibrated card's test figures: coverage near 90%, and their median and worst
-        summary = calibration["summary"]
-        assert 0.5 < summary["coverage_90_median"] < 1.0 and len(calibration["test"]) >= 6
+        test = info.get("test_set")  # an interpolator's evaluation, else shooting's (bench/shooting_uncertainty.py)
+        summary, rows = (test["uncertainty"], test["per_trajectory"]) if test else (calibration["summary"],
+                                                                                   calibration["test"])
+        assert 0.5 < summary["coverage_90_median"] < 1.0 and len(rows) >= 6
 
 
 def test_shipped_model_predicts_the_same_with_and_without_its_calibration(ethanol):

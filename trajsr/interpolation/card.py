@@ -62,6 +62,13 @@ def evaluate(interpolator, trajectories, factor: int, positions_only: bool = Fal
     return dict(per_trajectory=rows, **summary)
 
 
+def mean_mae(evaluation: dict) -> tuple[float, float]:
+    """The model's and the spline's MAE (Å), each averaged over the trajectories of an :func:`evaluate`."""
+    rows = evaluation["per_trajectory"]
+    return (statistics.mean(r["model_mae_angstrom"] for r in rows),
+            statistics.mean(r["spline_mae_angstrom"] for r in rows))
+
+
 def _mae(reference, rebuilt, factor) -> float:
     return reconstruction_errors(reference, rebuilt, factor)["mae_angstrom"]
 
