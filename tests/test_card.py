@@ -47,6 +47,18 @@ def test_recipe_adds_its_sections_to_the_card_training_wrote(tmp_path):
     assert card["held_out"]["per_trajectory"][0]["file"] == "ethanol-gfn2-seed3.h5"
     assert card["held_out"]["per_trajectory"][0]["temperature_K"] > 0  # measured
     assert card["shipped_check"]["file"] == "ethanol-gfn2-seed0.h5" and "cores" in card["machine"]
+    # models/calibrate.py --evaluate: the test figures in the same format, the calibration kept
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("calibrate", ROOT / "models" / "calibrate.py")
+    calibrate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(calibrate)
+    calibrate.main(["--name", "tiny", "--out", str(tmp_path), "--evaluate", "--test", str(data / "ethanol-gfn2-seed3.h5")])
+    again = read_card(tmp_path / "tiny.keras")
+    assert again["test_set"]["per_trajectory"][0]["model_mae_angstrom"] == pytest.approx(
+        card["held_out"]["per_trajectory"][0]["model_mae_angstrom"])  # the same model on the same file
+    assert {"coverage_90_median", "spearman_gap_median"} <= set(again["test_set"]["uncertainty"])
+    assert again["test_set"]["command"].startswith("python models/calibrate.py --name tiny")
+    assert again["held_out"] == card["held_out"]  # an interpolator of its own: only test_set is rewritten
 
 
 def test_recorded_commands_can_be_pasted_again():
