@@ -45,18 +45,13 @@ def align(positions: np.ndarray, reference: np.ndarray, masses=None):
     com : ndarray, shape (..., 1, 3)
         The removed centre of mass (nm).
     rotation : ndarray, shape (..., 3, 3)
-        Apply :func:`unalign` with ``com`` and ``rotation`` to undo.
+        ``aligned @ rotationᵀ + com`` gives ``positions`` back (``rotation`` is orthogonal).
     """
     masses = np.ones(positions.shape[-2]) if masses is None else masses
     centred, com = remove_center_of_mass(positions, masses)
     ref, _ = remove_center_of_mass(reference, masses)
     rotation = kabsch_rotation(centred, ref, masses)
     return centred @ rotation, com, rotation
-
-
-def unalign(aligned: np.ndarray, com: np.ndarray, rotation: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`align`: rotate back (``R`` is orthogonal) and restore the centre of mass."""
-    return aligned @ np.swapaxes(rotation, -1, -2) + com
 
 
 def unwrap(positions: np.ndarray, unitcell_vectors: np.ndarray) -> np.ndarray:
@@ -74,14 +69,6 @@ def unwrap(positions: np.ndarray, unitcell_vectors: np.ndarray) -> np.ndarray:
     step = np.diff(frac, axis=0)
     step -= np.round(step)
     frac = np.concatenate([frac[:1], frac[:1] + np.cumsum(step, axis=0)])
-    return np.einsum("faj,fji->fai", frac, unitcell_vectors)
-
-
-def wrap(positions: np.ndarray, unitcell_vectors: np.ndarray) -> np.ndarray:
-    """Put every atom inside the primary cell (fractional coordinates in [0, 1))."""
-    inverse = np.linalg.inv(unitcell_vectors)
-    frac = np.einsum("fai,fij->faj", positions, inverse)
-    frac -= np.floor(frac)
     return np.einsum("faj,fji->fai", frac, unitcell_vectors)
 
 
