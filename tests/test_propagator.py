@@ -434,3 +434,33 @@ def test_guard_lets_a_proton_transfer_pass_but_stops_a_hydrogen_that_flies_off()
     flown[1] = [0.1, 0.25, 0.0]  # far from both oxygens
     index, message = guard.check(flown[None, None], v, 0, 5.0)
     assert index == 0 and "bond O0-H1" in message
+
+
+def test_compiled_rollouts_are_kept_between_runs(tmp_path):
+    """A second `trajsr propagate` loads the XLA program the first compiled (kept in
+    $XDG_CACHE_HOME/trajsr/xla) and rolls out the same frames; with TRAJSR_XLA_CACHE="" nothing is kept."""
+    import os
+    import subprocess
+    import sys
+
+    from trajsr import load
+    from .conftest import ROOT
+
+    def propagate(out, home, **settings):
+        env = {k: v for k, v in os.environ.items() if k not in ("TF_XLA_FLAGS", "TRAJSR_XLA_CACHE")}
+        env.update(XDG_CACHE_HOME=str(home), **settings)
+        subprocess.run([sys.executable, "-m", "trajsr.cli", "propagate", "--model",
+                        str(ROOT / "models" / "ethanol-gfn2-prop-f10.keras"), "--start",
+                        str(ROOT / "datasets" / "ethanol-gfn2-seed0.h5"), "--steps", "1500", "-o", str(out)],
+                       check=True, capture_output=True, env=env)  # 1500 strides: rolled out through XLA
+        return load(out)
+
+    first = propagate(tmp_path / "a.h5", tmp_path / "home")
+    cache = tmp_path / "home" / "trajsr" / "xla"
+    kept = sorted(p.name for p in cache.iterdir())
+    assert kept and all(name.endswith(".pb") for name in kept)  # no temporary file left
+    again = propagate(tmp_path / "b.h5", tmp_path / "home")
+    assert sorted(p.name for p in cache.iterdir()) == kept  # loaded, not compiled anew
+    np.testing.assert_array_equal(again.positions, first.positions)
+    propagate(tmp_path / "c.h5", tmp_path / "elsewhere", TRAJSR_XLA_CACHE="")
+    assert not (tmp_path / "elsewhere" / "trajsr").exists()
