@@ -31,6 +31,7 @@ from trajsr.card import command_line
 from trajsr import get_baseline, load, reconstruction_errors
 from trajsr.interpolation.learned import LearnedInterpolator
 from trajsr.metrics import uncertainty_errors
+from trajsr.observables import kinetic_temperature
 from trajsr.plots import plot_uncertainty
 from trajsr.report import table
 
@@ -68,7 +69,8 @@ def one(interp, plain, path, factor):
     figures, gap_sigma, gap_error = uncertainty_errors(reference, fine, factor, fine.uncertainty)
     model_gap, safe_gap, spline_gap = (gap_mae(reference, x, factor, interp.context) for x in (fine, safe, spline))
     flags = fine.info["gap_flags"]
-    return {"file": Path(path).name, "temperature_K": reference.info.get("temperature_K"),
+    return {"file": Path(path).name, "temperature_K": kinetic_temperature(reference)["temperature_K"],
+            "target_temperature_K": reference.info.get("temperature_K"),
             "coverage_90": figures["coverage_90"], "spearman_gap": figures["spearman_gap"],
             "gaps": figures["gaps"], "replaced": int(safe.info["gap_flags"]["replaced"].sum()),
             "out_of_distribution": float(flags["out_of_distribution"].mean()),
@@ -112,9 +114,9 @@ def main():
             row, (gap_sigma, gap_error) = one(interp, plain, path, interp.factor)
             rows.append(row)
             pooled.append((gap_sigma, gap_error))
-            if not plotted and row["temperature_K"] == 700.0:
+            if not plotted and row["target_temperature_K"] == 700.0:
                 plot_uncertainty(gap_sigma, gap_error, RESULTS / "uncertainty.png", force=True,
-                                 title=f"{Path(model).stem}, {row['file']} (700 K)")
+                                 title=f"{Path(model).stem}, {row['file']} ({row['temperature_K']:.0f} K)")
                 plotted = True
             print(json.dumps(row))
         for path in args.hot:
@@ -153,10 +155,10 @@ def section(name, interp, rows, hot, s):
     out = [f"## {name} (factor {interp.factor})", "",
            f"Calibrated on {', '.join(Path(f).name for f in cal.fitted_on.get('files', []))} "
            f"({cal.fitted_on.get('windows')} windows); default --max-uncertainty {cal.max_uncertainty * 10:.2e} Å.",
-           "", table(["trajectory", "T (K)", "coverage of 90%", "Spearman", "OOD gaps", "replaced",
+           "", table(["trajectory", "T (K, kinetic)", "coverage of 90%", "Spearman", "OOD gaps", "replaced",
                       "MAE (Å)", "with fallback", "spline", "largest gap MAE: model / fallback / spline (Å)",
                       "time x"],
-                     [[r["file"], f"{r['temperature_K']:g}", f"{r['coverage_90']:.1%}", f"{r['spearman_gap']:.2f}",
+                     [[r["file"], f"{r['temperature_K']:.0f}", f"{r['coverage_90']:.1%}", f"{r['spearman_gap']:.2f}",
                        f"{r['out_of_distribution']:.1%}", f"{r['replaced']}/{r['gaps']}", f"{r['mae_angstrom']:.2e}",
                        f"{r['mae_fallback_angstrom']:.2e}", f"{r['mae_spline_angstrom']:.2e}",
                        f"{r['max_gap_mae_angstrom']:.3f} / {r['max_gap_mae_fallback_angstrom']:.3f} / "

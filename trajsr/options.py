@@ -175,7 +175,7 @@ def build_parser(commands: dict) -> Parser:
                    help="write each rebuilt atom's uncertainty (nm; trajsr .h5: dataset 'uncertainty', other "
                         "formats: OUTPUT.uncertainty.npz); a calibrated model or propagator (trajsr calibrate). It "
                         "tells hotter, harder or unfamiliar trajectories and gaps from easy ones, but ranks the gaps "
-                        "within one trajectory only weakly (Spearman 0.1-0.4: see README)")
+                        "within one trajectory only weakly (median Spearman 0.0-0.4: see README)")
     p.add_argument("--max-uncertainty", type=or_default(POSITIVE), nargs="?", const="default", metavar="Å",
                    help="replace gaps whose uncertainty exceeds this (Å; alone: the model's default from "
                         "validation) by Hermite (velocities stored) or the spline")
