@@ -119,3 +119,14 @@ def tiny_model(tmp_path_factory, ethanol):
     fit([ethanol[:600]], validation=[ethanol[600:]], model="bilstm", factor=5, context=2, width=8, epochs=2,
         window_step=4, verbose=0, output=path)
     return path
+
+
+@pytest.fixture
+def readme_folder(tmp_path):
+    """A folder laid out like the repository root for what the blocks read (datasets/, models/)."""
+    for name in ("datasets", "models"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    yield tmp_path
+    os.chdir(cwd)

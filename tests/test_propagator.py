@@ -438,7 +438,7 @@ def test_guard_lets_a_proton_transfer_pass_but_stops_a_hydrogen_that_flies_off()
 
 def test_compiled_rollouts_are_kept_between_runs(tmp_path):
     """A second `trajsr propagate` loads the XLA program the first compiled (kept in
-    $XDG_CACHE_HOME/trajsr/xla) and rolls out the same frames; with TRAJSR_XLA_CACHE="" nothing is kept."""
+    $XDG_CACHE_HOME/trajsr/xla) and rolls out the same frames."""
     import os
     import subprocess
     import sys
@@ -462,5 +462,24 @@ def test_compiled_rollouts_are_kept_between_runs(tmp_path):
     again = propagate(tmp_path / "b.h5", tmp_path / "home")
     assert sorted(p.name for p in cache.iterdir()) == kept  # loaded, not compiled anew
     np.testing.assert_array_equal(again.positions, first.positions)
-    propagate(tmp_path / "c.h5", tmp_path / "elsewhere", TRAJSR_XLA_CACHE="")
-    assert not (tmp_path / "elsewhere" / "trajsr").exists()
+
+
+def test_xla_cache_folder_is_chosen_or_left_alone(tmp_path, monkeypatch):
+    """TRAJSR_XLA_CACHE="" keeps nothing; a user's own TF_XLA_FLAGS cache and an unwritable place are left as
+    they are (nothing set, nothing made)."""
+    import os
+
+    from trajsr.console import keep_compiled_programs
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TF_XLA_FLAGS", "--tf_xla_auto_jit=0")
+    monkeypatch.setenv("TRAJSR_XLA_CACHE", "")
+    assert keep_compiled_programs() is None and os.environ["TF_XLA_FLAGS"] == "--tf_xla_auto_jit=0"
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("TRAJSR_XLA_CACHE", str(tmp_path / "file" / "xla"))  # below a file: cannot be made
+    assert keep_compiled_programs() is None and os.environ["TF_XLA_FLAGS"] == "--tf_xla_auto_jit=0"
+    monkeypatch.setenv("TRAJSR_XLA_CACHE", str(tmp_path / "mine"))
+    assert keep_compiled_programs() == tmp_path / "mine"
+    assert os.environ["TF_XLA_FLAGS"] == f"--tf_xla_auto_jit=0 --tf_xla_persistent_cache_directory={tmp_path / 'mine'}"
+    monkeypatch.setenv("TRAJSR_XLA_CACHE", str(tmp_path / "other"))  # the user's own cache flag wins
+    assert keep_compiled_programs() is None and not (tmp_path / "other").exists()
+    assert not (tmp_path / "home").exists()
