@@ -477,6 +477,8 @@ def test_xla_cache_folder_is_chosen_or_left_alone(tmp_path, monkeypatch):
     (tmp_path / "file").write_text("")
     monkeypatch.setenv("TRAJSR_XLA_CACHE", str(tmp_path / "file" / "xla"))  # below a file: cannot be made
     assert keep_compiled_programs() is None and os.environ["TF_XLA_FLAGS"] == "--tf_xla_auto_jit=0"
+    monkeypatch.setenv("TRAJSR_XLA_CACHE", str(tmp_path / "my cache"))  # TF would split the flag there
+    assert keep_compiled_programs() is None and not (tmp_path / "my cache").exists()
     monkeypatch.setenv("TRAJSR_XLA_CACHE", str(tmp_path / "mine"))
     assert keep_compiled_programs() == tmp_path / "mine"
     assert os.environ["TF_XLA_FLAGS"] == f"--tf_xla_auto_jit=0 --tf_xla_persistent_cache_directory={tmp_path / 'mine'}"

@@ -82,27 +82,26 @@ def terminate(signum, frame):
     raise Terminated()
 
 
-#: where compiled XLA programs are kept between runs; ``TRAJSR_XLA_CACHE`` names another folder, or "" for none
-XLA_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "trajsr" / "xla"
-
-
 def keep_compiled_programs() -> Path | None:
-    """Point TensorFlow's persistent XLA cache at :data:`XLA_CACHE` (before TensorFlow is imported), so a
+    """Point TensorFlow's persistent XLA cache at ``$XDG_CACHE_HOME/trajsr/xla`` (``~/.cache/trajsr/xla``;
+    ``TRAJSR_XLA_CACHE`` names another folder, or "" for none) before TensorFlow is imported, so a
     rollout's compilation (~1.5 s of every ``trajsr propagate``) is paid once per machine and program. An
     entry is used only when its program matches exactly (TensorFlow compares the whole HLO), written to a
     temporary file and renamed (runs in parallel are safe). Nothing is set when the user's ``TF_XLA_FLAGS``
-    already name a cache or the folder cannot be written; returns the folder in use."""
+    already name a cache or the folder cannot be written (or has white space in its path); returns the folder in use."""
     flags = os.environ.get("TF_XLA_FLAGS", "")
     if "tf_xla_persistent_cache_directory" in flags:
         return None
-    folder = os.environ.get("TRAJSR_XLA_CACHE", str(XLA_CACHE))
-    if not folder:
-        return None
     try:
+        folder = os.environ.get("TRAJSR_XLA_CACHE")
+        if folder is None:
+            folder = str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "trajsr" / "xla")
+        if not folder or any(c.isspace() for c in folder):  # TF_XLA_FLAGS is split at white space
+            return None
         Path(folder).mkdir(parents=True, exist_ok=True)
         if not os.access(folder, os.W_OK):
             return None
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: no home folder to be found
         return None
     os.environ["TF_XLA_FLAGS"] = f"{flags} --tf_xla_persistent_cache_directory={folder}".strip()
     return Path(folder)
