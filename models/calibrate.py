@@ -47,6 +47,8 @@ def main(argv=None):
     card_path = out.with_suffix(".json")
     command = command_line("models/calibrate.py", argv)
     if args.evaluate:  # the test figures again, the calibration as it is
+        if not out.exists():
+            p.error(f"--evaluate: {out} does not exist (calibrate it first, without --evaluate)")
         interp = LearnedInterpolator(out)
         evaluation = evaluate(interp, [load(t) for t in args.test], interp.factor)
         card = read_card(card_path)

@@ -83,6 +83,8 @@ def main(argv=None):
     out = Path(args.out) / f"{args.name}.keras"
     command = command_line("models/recipe.py", argv)
     if args.evaluate:
+        if not out.exists():
+            p.error(f"--evaluate: {out} does not exist (train it first, without --evaluate)")
         ensure(seeds(args.test_seeds))
         held_out = held_out_evaluation(out, [path(s) for s in seeds(args.test_seeds)])
         update_card(out, dict(held_out=held_out), command=command)
