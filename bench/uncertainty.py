@@ -69,7 +69,7 @@ def one(interp, plain, path, factor):
     figures, gap_sigma, gap_error = uncertainty_errors(reference, fine, factor, fine.uncertainty)
     model_gap, safe_gap, spline_gap = (gap_mae(reference, x, factor, interp.context) for x in (fine, safe, spline))
     flags = fine.info["gap_flags"]
-    return {"file": Path(path).name, "temperature_K": kinetic_temperature(reference)["temperature_K"],
+    return {"file": Path(path).name, "temperature_K": kinetic_temperature(reference, vibrations=False)["temperature_K"],
             "target_temperature_K": reference.info.get("temperature_K"),
             "coverage_90": figures["coverage_90"], "spearman_gap": figures["spearman_gap"],
             "gaps": figures["gaps"], "replaced": int(safe.info["gap_flags"]["replaced"].sum()),

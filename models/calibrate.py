@@ -53,9 +53,10 @@ def main(argv=None):
         evaluation = evaluate(interp, [load(t) for t in args.test], interp.factor)
         card = read_card(card_path)
         calibration = {k: v for k, v in card.get("uncertainty", {}).items() if k not in ("test", "summary")}
-        update_card(card_path, test_sections(evaluation, ensemble=len(card.get("members", [])) > 1),
-                    command=command)  # the figures an earlier calibrate run kept beside its record go
-        update_card(card_path, dict(uncertainty=calibration))
+        # one write: the new test figures, and the calibration record without the figures an earlier
+        # calibrate run kept beside it
+        update_card(card_path, dict(test_sections(evaluation, len(card.get("members", [])) > 1, command),
+                                    uncertainty=calibration))
         return report(args.name, evaluation)
     start = time.time()
     calibration, interp = calibrate_model(members, args.validation, out, training=args.training, force=True)
@@ -79,20 +80,21 @@ def main(argv=None):
                                   train_seeds=c["train_seeds"], command=c["command"],
                                   held_out_mae_angstrom=mean_mae(c["held_out"])[0]) for c in cards])
     card["uncertainty"] = record
-    card.update({key: dict(section, command=command)
-                 for key, section in test_sections(evaluation, len(members) > 1).items()})
+    card.update(test_sections(evaluation, len(members) > 1, command))
     update_card(card_path, card, new=True)
     if len(members) > 1:  # re-evaluated on the shipped trajectory by the tests
         shipped_check(card_path)
     report(args.name, evaluation)
 
 
-def test_sections(evaluation, ensemble: bool) -> dict:
-    """The card's sections an evaluation on the test files fills: ``test_set``; an ensemble's headline
-    ``held_out`` figures and ``test_seeds`` are its test set's too."""
-    sections = dict(test_set=evaluation)
+def test_sections(evaluation, ensemble: bool, command: str) -> dict:
+    """The card's sections an evaluation on the test files fills, each with the ``command`` that made it:
+    ``test_set``; an ensemble's headline ``held_out`` figures and its ``test_seeds`` (a list) are its test
+    set's too."""
+    sections = dict(test_set=dict(evaluation, command=command))
     if ensemble:
-        sections.update(held_out=evaluation, test_seeds=[r["file"] for r in evaluation["per_trajectory"]])
+        sections.update(held_out=dict(evaluation, command=command),
+                        test_seeds=[r["file"] for r in evaluation["per_trajectory"]])
     return sections
 
 

@@ -112,6 +112,10 @@ def test_temperature_agrees_with_the_stored_velocities(files, cli, tmp_path):
     truth = temperature(fine.velocities, fine.masses).mean()
     assert got[str(files / "fine.h5")]["temperature_K"] == pytest.approx(truth, rel=1e-10)
     assert got[str(files / "fine.h5")]["source"] == "velocities"
+    from trajsr.observables import kinetic_temperature
+    alone = kinetic_temperature(fine, vibrations=False)  # what evaluate labels rows with: no rotation split
+    assert alone["temperature_K"] == got[str(files / "fine.h5")]["temperature_K"]
+    assert alone["by_element"] is None and got[str(files / "fine.h5")]["by_element"]
     assert got[str(files / "fine_x.h5")]["temperature_K"] == pytest.approx(truth, rel=0.02)  # 0.5 fs differences
     # 5 fs differences read low, and the command says so
     low = cli("temperature", files / "c10.h5", "--source", "positions")

@@ -54,14 +54,12 @@ def command_line(script: str | None = None, argv: list | None = None) -> str:
 
     ``trajsr ARGS`` while the CLI runs (:func:`running`); for a script, ``python SCRIPT ARGS`` with
     ``script`` as the reader types it from the repository root (``bench/speed.py``) and ``argv`` its
-    arguments (default ``sys.argv[1:]``); else this interpreter's own ``sys.argv``."""
+    arguments (default ``sys.argv[1:]``); else this interpreter's own ``sys.argv`` (the CLI never gets
+    here: ``trajsr.cli.main`` runs every subcommand inside :func:`running`)."""
     if script is None and _running is not None:
         return shlex.join(_running)
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
-    if script is not None:
-        return shlex.join(["python", script, *argv])
-    program = "trajsr" if Path(sys.argv[0]).name in ("trajsr", "cli.py") else sys.argv[0]
-    return shlex.join([program, *argv])
+    return shlex.join(["python", script, *argv] if script is not None else [sys.argv[0], *argv])
 
 
 def machine() -> str:

@@ -296,7 +296,7 @@ def rigid_distances(traj: Trajectory, frames: int = 50) -> int:
     return int(np.count_nonzero(length.max(0) - length.min(0) < RIGID_TOLERANCE))
 
 
-def kinetic_temperature(traj: Trajectory, source: str = "auto") -> dict:
+def kinetic_temperature(traj: Trajectory, source: str = "auto", vibrations: bool = True) -> dict:
     """The kinetic temperature a trajectory file holds, averaged over its frames.
 
     Parameters
@@ -305,6 +305,9 @@ def kinetic_temperature(traj: Trajectory, source: str = "auto") -> dict:
     source : {"auto", "velocities", "positions"}
         Where the velocities come from (:func:`velocities_of`); differences of positions more than ~1 fs
         apart read the fast vibrations slow, hence the temperature low.
+    vibrations : bool
+        Also split off the rigid rotation (the vibrational and per-element temperatures below: a rotation
+        fitted to every frame); False leaves them None.
 
     Returns
     -------
@@ -329,9 +332,10 @@ def kinetic_temperature(traj: Trajectory, source: str = "auto") -> dict:
     return dict(source=velocity_source(traj, source), frames=traj.n_frames, dt_fs=spacing, degrees_of_freedom=dof,
                 rigid=rigid,
                 temperature_K=float(kelvin.mean()), temperature_std_K=float(kelvin.std()),
-                vibrational_temperature_K=None if rigid else float(vibrational_temperature(traj.positions, v,
-                                                                                           traj.masses).mean()),
-                by_element=None if rigid else by_element(traj.positions, v, traj.masses, traj.elements))
+                vibrational_temperature_K=None if rigid or not vibrations else float(
+                    vibrational_temperature(traj.positions, v, traj.masses).mean()),
+                by_element=None if rigid or not vibrations else by_element(traj.positions, v, traj.masses,
+                                                                            traj.elements))
 
 
 def temperature_by_element_error_bars(runs) -> dict:

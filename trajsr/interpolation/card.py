@@ -79,7 +79,7 @@ def _kinetic_temperature(traj) -> float | None:
     from ..observables import kinetic_temperature
     if traj.velocities is None and (traj.time is None or traj.n_frames < 3):
         return None
-    return kinetic_temperature(traj)["temperature_K"]
+    return kinetic_temperature(traj, vibrations=False)["temperature_K"]
 
 
 def shipped_check(card) -> dict | None:
