@@ -201,7 +201,7 @@ def judge_nve(prop, starts, rollout_ps, energy_every, calc):
         ref = at_stride(test, prop.stride_fs)
         fig = compare_sampling(ref, traj)
         fig.pop("vdos_overlap")
-        per.append(dict(start=test.source, temperature_K=test.info.get("temperature_K"),
+        per.append(dict(start=os.path.relpath(test.source, ROOT), temperature_K=test.info.get("temperature_K"),
                         survived_ps=float(traj.time[-1]), failure=traj.info.get("guard"),
                         seconds_per_start_batched=seconds, drift_mev_atom_ps=energy_drift(t, e, traj.n_atoms), **fig))
         print("  NVE", Path(test.source).name, {k: v for k, v in per[-1].items() if k != "start"}, flush=True)

@@ -12,6 +12,7 @@ bench/results/superres.{md,json} and superres_vdos.png (best model vs reference 
 import argparse
 import json
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -83,7 +84,7 @@ def main():
             net, history = fit([path(s) for s in seeds(args.train_seeds)],
                                validation=[path(s) for s in seeds(args.valid_seeds)], model=name, factor=factor,
                                epochs=500, window_step=args.window_step, max_minutes=args.minutes, output=model_path,
-                               force=True, work_dir=Path("/tmp") / f"bench-{name}-{factor}", verbose=0)
+                               force=True, work_dir=Path(tempfile.gettempdir()) / f"bench-{name}-{factor}", verbose=0)
             minutes = (time.time() - start) / 60
             interp = LearnedInterpolator(model_path)
             rows[name] = dict(score(tests, interp.interpolate, factor), params=net.count_params(),

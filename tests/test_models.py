@@ -189,6 +189,37 @@ def test_shipped_models_carry_no_optimizer_state(path):
         assert "optimizer" not in h or len(h["optimizer"].get("vars", {})) == 0
 
 
+def test_shipped_files_name_no_folder_outside_the_repository():
+    """Cards, results, manifests and the model files' own records name inputs relative to the repository:
+    a path of the machine they were made on (``/tmp/...``, ``/home/...``) means nothing to a reader."""
+    import re
+    import subprocess
+    import zipfile
+    absolute = re.compile(r"(?<![\w.~-])/(?:tmp|home|work|root|Users|scratch|mnt|var|opt|private)/")
+    listed = subprocess.run(["git", "ls-files", "models", "bench/results", "datasets", "README.md",
+                             "ARCHITECTURE.md"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    found = []
+    for name in listed:
+        path = ROOT / name
+        if path.suffix == ".keras":
+            with zipfile.ZipFile(path) as z:
+                text = z.read("config.json").decode()
+        elif path.suffix in (".json", ".md", ".csv", ".txt", ".cfg", ".yaml"):
+            text = path.read_text()
+        else:
+            continue
+        found += [f"{name}: {m.group(0)}" for m in absolute.finditer(text)]
+    assert len(listed) > 20 and not found, found[:5]
+
+
+def test_cards_record_input_files_relative_to_the_current_folder(tmp_path, monkeypatch):
+    from trajsr.card import recorded_paths
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    inside, outside = tmp_path / "data" / "a.h5", Path("/elsewhere/b.h5")
+    assert recorded_paths([inside, outside, "data/c.h5"]) == ["data/a.h5", "/elsewhere/b.h5", "data/c.h5"]
+
+
 @pytest.mark.parametrize("card", sorted((ROOT / "models").glob("*-f*.json")), ids=lambda p: p.stem)
 def test_shipped_test_sets_never_overlap_training_or_validation(card):
     """The files a card's test figures come from were never used to train, select or calibrate the model."""

@@ -154,7 +154,7 @@ def adapt(base, trajectories, output, *, max_minutes: float = 5.0, learning_rate
     from .io import check_writable
     from .modelfile import check_output, load_model
     from .propagation.forces import fit_forces
-    from .card import command_line
+    from .card import command_line, recorded_paths
     from .training import save_model
     output = check_output(output, force)
     card_path = check_writable(Path(output).with_suffix(".json"), force)  # the card is the user's file too
@@ -188,7 +188,7 @@ def adapt(base, trajectories, output, *, max_minutes: float = 5.0, learning_rate
     if not kept:  # the held-back frames say the fine-tuning did not help: the base stays as it was
         step.set_weights(weights)
     card = dict(name=Path(output).stem, task="propagate", adapted_from=Path(base).name, command=command_line(),
-                files=[str(t.source) for t in trajectories], fitted_to="forces" if with_forces else "paths",
+                files=recorded_paths(t.source for t in trajectories), fitted_to="forces" if with_forces else "paths",
                 frames_trained=int(sum(map(len, train))),
                 frames_held_back=int(sum(map(len, held))), epochs=epochs,
                 minutes=round((time.monotonic() - start) / 60, 2), adapted=kept,

@@ -62,6 +62,17 @@ def command_line(script: str | None = None, argv: list | None = None) -> str:
     return shlex.join(["python", script, *argv] if script is not None else [sys.argv[0], *argv])
 
 
+def recorded_paths(paths) -> list[str]:
+    """Input files as a card records them: relative to the current folder when they lie below it (so a card
+    shipped with a repository names no folder of the machine it was made on), else as given."""
+    here = Path.cwd().resolve()
+    out = []
+    for path in paths:
+        absolute = Path(path).resolve()
+        out.append(str(absolute.relative_to(here)) if absolute.is_relative_to(here) else str(path))
+    return out
+
+
 def machine() -> str:
     """What a card's timings were measured on: architecture, cores, Python."""
     return (f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} "

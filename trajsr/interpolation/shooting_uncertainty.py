@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..card import recorded_paths
 from ..errors import TrajsrError
 from ..units import FS_PER_PS, KB_KJ_PER_MOL_PER_K
 from .uncertainty import Calibration, fit_calibration
@@ -143,7 +144,7 @@ def calibrate_shooting(interp, trajectories, factors, training=()) -> dict:
             key = calibration_key(mode, factor, trajectories[0].dt * FS_PER_PS * factor)
             out[key] = fit_calibration(parts, np.concatenate([c[1] for c in collected]),
                                        np.concatenate([c[2] for c in collected]), groups, training_parts,
-                                       fitted_on={"files": [str(t.source) for t in trajectories],
-                                                  "training_files": [str(t.source) for t in training],
+                                       fitted_on={"files": recorded_paths(t.source for t in trajectories),
+                                                  "training_files": recorded_paths(t.source for t in training),
                                                   "mode": MODES[mode], "factor": int(factor)})
     return out

@@ -6,7 +6,7 @@ callbacks, resume and saving are the shared skeleton of :mod:`trajsr.training`.
 from __future__ import annotations
 
 from ..backend import keras
-from ..card import card_path
+from ..card import card_path, recorded_paths
 from ..errors import TrajsrError
 from ..io import check_writable
 from ..modelfile import check_output
@@ -80,7 +80,8 @@ def fit(train, *, architecture: str | None = None, factor: int = 10, context: in
     stats = normalization_stats(train_windows)  # training data only
     metadata = dict(elements=first.elements, dt_fs=first.dt * FS_PER_PS, reference=reference.tolist(),
                     units={"positions": "nm", "time": "ps", "dt_fs": "fs"},
-                    training=dict(files=[t.source for t in trajs], validation=[t.source for t in valid],
+                    training=dict(files=recorded_paths(t.source for t in trajs),
+                                  validation=recorded_paths(t.source for t in valid),
                                   positions_sha256=hashes["training"], seed=seed, windows=len(train_windows)))
     with strategy_.scope():
         net = build_model(architecture, n_atoms=first.n_atoms, factor=factor, context=context,
@@ -97,8 +98,8 @@ def fit(train, *, architecture: str | None = None, factor: int = 10, context: in
                               drop_remainder=even)
     settings = dict(task="interpolate", model=architecture, factor=factor, context=context, width=width,
                     with_velocities=with_velocities, solver=solver, batch_size=batch_size, learning_rate=learning_rate,
-                    window_step=window_step, seed=seed, files=[t.source for t in trajs],
-                    validation=[t.source for t in valid], test=[t.source for t in tests])
+                    window_step=window_step, seed=seed, files=recorded_paths(t.source for t in trajs),
+                    validation=recorded_paths(t.source for t in valid), test=recorded_paths(t.source for t in tests))
     history = fit_and_save(net, train_ds, valid_ds, metadata=layer.metadata, settings=settings, epochs=epochs,
                            patience=patience,
                            max_minutes=max_minutes, output=output, work_dir=work_dir, force=force,

@@ -37,6 +37,7 @@ import dataclasses
 import numpy as np
 from scipy.optimize import minimize
 
+from ..card import recorded_paths
 from ..errors import TrajsrError
 from ..metrics import Z90
 from ..units import ANGSTROM_PER_NM
@@ -341,12 +342,13 @@ def calibrate(interp, trajectories, training=(), step: int | None = None) -> Cal
     ``training`` trajectories (some of the training data) set the out-of-distribution limits and D = 1.
     """
     parts, errors, baseline_errors, groups = window_parts(interp, trajectories, step)
-    training_parts, files = None, [str(t.source) for t in training]
+    training_parts, files = None, recorded_paths(t.source for t in training)
     if training:
         frames = sum(t.n_frames for t in training)
         training_parts = window_parts(interp, training, step=max(interp.factor, frames // TRAINING_WINDOWS))[0]
     return fit_calibration(parts, errors, baseline_errors, groups, training_parts,
-                           fitted_on={"files": [str(t.source) for t in trajectories], "training_files": files})
+                           fitted_on={"files": recorded_paths(t.source for t in trajectories),
+                                      "training_files": files})
 
 
 def store(model, calibration: Calibration) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..backend import keras
 import numpy as np
 
-from ..card import card_path, command_line, write_card
+from ..card import card_path, command_line, recorded_paths, write_card
 from ..errors import TrajsrError
 from ..geometry import align, remove_center_of_mass
 from ..io import check_writable
@@ -132,7 +132,8 @@ def fit_propagator(train, *, architecture=None, factor=10, strides=4, substeps=1
     masses = first.masses
     reference, _ = remove_center_of_mass(first.positions[0], masses)
     metadata = dict(elements=first.elements, units={"positions": "nm", "velocities": "nm/ps", "energy": "kJ/mol"},
-                    training=dict(files=[t.source for t in trajs], validation=[t.source for t in valid], seed=seed,
+                    training=dict(files=recorded_paths(t.source for t in trajs),
+                                  validation=recorded_paths(t.source for t in valid), seed=seed,
                                   strides=strides, command=command_line()))
     with strategy_.scope():
         net = build_propagator(architecture, masses=masses, reference=reference, factor=factor,
@@ -148,7 +149,7 @@ def fit_propagator(train, *, architecture=None, factor=10, strides=4, substeps=1
     settings = dict(task="propagate", model=architecture, factor=factor, strides=strides, substeps=substeps,
                     width=width, batch_size=batch_size, learning_rate=learning_rate, window_step=window_step, seed=seed,
                     force_matching_minutes=force_matching_minutes, initial=str(initial) if initial else None,
-                    files=[t.source for t in trajs], validation=[t.source for t in valid])
+                    files=recorded_paths(t.source for t in trajs), validation=recorded_paths(t.source for t in valid))
     check_work_folder(work_folder(output, work_dir), settings)  # before the minutes of force matching
     if force_matching_minutes or forces_only:
         from .forces import fit_forces
