@@ -78,7 +78,7 @@ def test_adapt_moves_the_potential_to_the_files_forces(gfn1, cli, tmp_path):
 def test_adapt_without_forces_fits_the_paths_between_kept_frames(gfn1, cli, tmp_path):
     run = load(gfn1 / "run.extxyz")
     save(run.replace(forces=None, potential_energy=None, velocities=None), tmp_path / "positions.h5")
-    out = cli("adapt", PROPAGATOR, tmp_path / "positions.h5", "-o", tmp_path / "p.keras", "--max-minutes", 0.2).stdout
+    out = cli("adapt", PROPAGATOR, tmp_path / "positions.h5", "-o", tmp_path / "p.keras", "--max-minutes", 0.05).stdout
     card = json.loads((tmp_path / "p.json").read_text())
     assert card["fitted_to"] == "paths" and card["held_back"]["before"]["force_error"] is None
     assert "to the paths of 33 frames" in out and (tmp_path / "p.keras").exists()

@@ -44,7 +44,7 @@ def test_own_model_trust_propagator_and_python_blocks_run_in_order_at_tiny_size(
     # files stand in for eight; the bracketed options are optional)
     propagator = lines(r"## Learned propagator \(surrogate integrator\)\s*```bash\n(.*?)```")
     assert [line.split()[1] for line in propagator] == ["train", "train", "propagate"]
-    cuts = (("{1..8}", "{1..4}"), ("--width 256", "--width 8 --epochs 1"),
+    cuts = (("{1..8}", "{1..4}"), ("--width 256", "--width 8 --epochs 1 --strides 2"),
             ("--force-matching-minutes 12", "--force-matching-minutes 0.05"), ("--steps 20000", "--steps 200"))
     assert all(any(big in line for line in propagator) for big, _ in cuts)
     for line in propagator:

@@ -104,8 +104,10 @@ def fit_propagator(train, *, architecture=None, factor=10, strides=4, substeps=1
     family's potential to the forces the velocity-Verlet training frames hold
     (:func:`trajsr.propagation.forces.fit_forces`) for at most this long. ``initial``: a propagator
     ``.keras`` of the same family and width to start from (its weights and normalisation; e.g. a
-    force-matched potential fine-tuned to another stride). Returns the unrolled ``keras.Model`` and the history;
-    the saved ``.keras`` file is loaded with :meth:`trajsr.Propagator.load`.
+    force-matched potential fine-tuned to another stride). Every training batch holds ``batch_size`` examples
+    (each shuffled epoch leaves out its last, smaller one, different examples each time), so the unrolled
+    rollout is traced once. Returns the unrolled ``keras.Model`` and the history; the saved ``.keras`` file is
+    loaded with :meth:`trajsr.Propagator.load`.
     """
     import tensorflow as tf
     architecture = architecture_argument(architecture, model, "hnn")
@@ -182,8 +184,10 @@ def fit_propagator(train, *, architecture=None, factor=10, strides=4, substeps=1
             ds = ds.shuffle(min(len(y), 200_000), seed=seed)
         options = tf.data.Options()  # multi-worker: each worker takes its share of the examples
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-        return ds.batch(batch_size, drop_remainder=strategy != "default").prefetch(tf.data.AUTOTUNE).with_options(
-            options)
+        # training batches of one shape: the unrolled rollout's graph is traced once, not again for a last,
+        # smaller batch (~7 s each on 2 cores); the shuffle drops different examples each epoch
+        whole = strategy != "default" or (shuffle and len(y) > batch_size)
+        return ds.batch(batch_size, drop_remainder=whole).prefetch(tf.data.AUTOTUNE).with_options(options)
     train_ds = dataset(trajs, True, window_step)
     valid_ds = dataset(valid, False, max(window_step, factor)) if valid else None
     history = fit_and_save(net, train_ds, valid_ds, metadata=step.metadata, settings=settings, epochs=epochs,
