@@ -40,7 +40,8 @@ def judge(path, base, factor, minutes):
     truth = load(path)
     coarse = truth.stride(factor)
     positions_only = coarse.replace(velocities=None)
-    row = dict(file=Path(path).name, temperature_K=kinetic_temperature(truth, "velocities")["temperature_K"])
+    measured = kinetic_temperature(truth, "velocities", vibrations=False)["temperature_K"]
+    row = dict(file=Path(path).name, temperature_K=measured)
     row["spline"] = mae(truth, get_baseline("spline"), positions_only, factor)
     row["hermite"] = mae(truth, get_baseline("hermite"), coarse, factor)
     shipped = ShootingInterpolator.load(base)

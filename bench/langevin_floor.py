@@ -91,7 +91,7 @@ def judge(path, every, processes):
                "propagator, positions only": on_gaps(shooting.interpolate(positions_only, FACTOR).positions),
                "cubic spline": on_gaps(get_baseline("spline").interpolate(positions_only, FACTOR).positions)}
     return dict(file=Path(path).name, method=fine.info.get("method", ""), gaps=int(len(gaps)),
-                temperature_K=kinetic_temperature(fine, "velocities")["temperature_K"],
+                temperature_K=kinetic_temperature(fine, "velocities", vibrations=False)["temperature_K"],
                 mae_angstrom={k: float(np.abs(x - truth).mean() * ANGSTROM_PER_NM) for k, x in dropped.items()},
                 oracle_seconds=seconds)
 

@@ -77,7 +77,8 @@ def one(interp, path, factor):
         warnings.simplefilter("always")
         report.warn_if_out_of_distribution(path)
     top = np.argsort(gap_sigma)[::-1][: max(1, len(gap_sigma) // 20)]
-    return {"file": Path(path).name, "temperature_K": float(kinetic_temperature(reference)["temperature_K"]),
+    measured = kinetic_temperature(reference, vibrations=False)["temperature_K"]
+    return {"file": Path(path).name, "temperature_K": float(measured),
             "coverage_90": figures["coverage_90"], "spearman_gap": figures["spearman_gap"], "gaps": figures["gaps"],
             "worst_gap_in_top_5pc": bool(np.argmax(gap_error) in top),
             "out_of_distribution": float(fine.info["gap_flags"]["out_of_distribution"].mean()),

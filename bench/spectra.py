@@ -65,9 +65,12 @@ def judge(path, factor, judged, bands):
     truth = load(path)
     coarse = truth.stride(factor).replace(velocities=None)
     reference = spectrum(truth, "positions")
-    kinetic = kinetic_temperature(truth, "velocities")["temperature_K"]
+
+    def kinetic_of(traj, source):  # K over 3N − 3 (no rotation fitted to every frame: not needed here)
+        return kinetic_temperature(traj, source, vibrations=False)["temperature_K"]
+    kinetic = kinetic_of(truth, "velocities")
     row = dict(file=Path(path).name, temperature_K=kinetic, methods={},
-               coarse_differences_kinetic_ratio=kinetic_temperature(coarse, "positions")["temperature_K"] / kinetic)
+               coarse_differences_kinetic_ratio=kinetic_of(coarse, "positions") / kinetic)
     for name, interp in judged:
         start = time.perf_counter()
         rebuilt = interp.interpolate(coarse, factor)
@@ -75,7 +78,7 @@ def judge(path, factor, judged, bands):
         c = compare(spectrum(rebuilt, "positions"), reference)
         row["methods"][name] = dict(overlap=c["overlap"], fine_frames_per_second=rebuilt.n_frames / seconds,
                                     **{band: c["bands"][band]["ratio"] for band in bands},
-                                    kinetic_ratio=kinetic_temperature(rebuilt, "velocities")["temperature_K"] / kinetic)
+                                    kinetic_ratio=kinetic_of(rebuilt, "velocities") / kinetic)
     # every comparison holds the truth's share of each band: take it from the last one
     row["truth_share"] = {band: c["bands"][band]["reference_share"] for band in bands}
     return row

@@ -69,7 +69,8 @@ def fold(traj, k, minutes, width, seed, work, base=None, adapted=True):
     shooting = ShootingInterpolator.load(output)
     coarse = test.stride(5)
     row = {"fold": k, "test_fs": [100 * k, 100 * k + 100], "train_frames": int(sum(t.n_frames for t in train)),
-           "temperature_K": float(kinetic_temperature(test)["temperature_K"]), "training_seconds": seconds,
+           "temperature_K": float(kinetic_temperature(test, vibrations=False)["temperature_K"]),
+           "training_seconds": seconds,
            "model": "from the file's forces alone" if base is None else
            f"{Path(base).name}{' adapted to the forces' if adapted else ' as is'}"}
     for mode, data, baseline in (("positions only", coarse.replace(velocities=None), "spline"),
