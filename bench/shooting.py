@@ -21,7 +21,7 @@ import numpy as np
 
 from trajsr import ShootingInterpolator, load
 from trajsr.card import command_line, read_card, update_card
-from trajsr.interpolation.card import evaluate
+from trajsr.interpolation.card import evaluate, evaluation_of
 from trajsr.report import table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +40,8 @@ def main():
                    "(default: shooting[-velocities]-fF)")
     p.add_argument("--about", help="what the test trajectories are, for the title (default: held-out)")
     p.add_argument("--record", action="store_true",
-                   help="also write the median and worst ratios into the model's card (MODEL.json)")
+                   help="also write the evaluation (per trajectory, median and worst ratio) into the model's card "
+                       "(MODEL.json)")
     args = p.parse_args()
     tests = sorted({f for pattern in args.tests for f in glob.glob(pattern)})
     baseline = "Hermite" if args.velocities else "spline"
@@ -55,15 +56,14 @@ def main():
         per = []
         for path in tests:  # one at a time: only one fine trajectory in memory
             r = evaluate(shooting, [load(path)], factor, positions_only=not args.velocities)["per_trajectory"][0]
-            r.update(baseline_mae_angstrom=r[f"{baseline.lower()}_mae_angstrom"],
-                     fine_frames_per_second=((r["frames"] - 1) // factor * factor + 1) / r["seconds"])
+            r["fine_frames_per_second"] = ((r["frames"] - 1) // factor * factor + 1) / r["seconds"]
             per.append(r)
             print(factor, r, flush=True)
-        ratios = [r[f"{baseline.lower()}_over_model"] for r in per]
-        results[factor] = dict(per_trajectory=per, baseline=baseline.lower(), median=float(np.median(ratios)),
-                               worst=float(np.min(ratios)))
+        results[factor] = evaluation_of(per)  # the format of every card's evaluation
+        key = baseline.lower()
+        ratios = [r[f"{key}_over_model"] for r in per]
         rows = [[r["file"], f"{r['temperature_K']:.0f}", f"{r['model_mae_angstrom']:.2e}",
-                 f"{r['baseline_mae_angstrom']:.2e}", f"{ratio:.1f}x", f"{r['fine_frames_per_second']:,.0f}"]
+                 f"{r[f'{key}_mae_angstrom']:.2e}", f"{ratio:.1f}x", f"{r['fine_frames_per_second']:,.0f}"]
                 for r, ratio in zip(per, ratios)]
         dt_fs = load(tests[0]).dt * 1000 * factor
         text = "\n".join(title + [
@@ -83,15 +83,13 @@ def main():
 
 
 def record(card_path, results, velocities, command):
-    """Add the per-factor median and worst ratios (and the per-trajectory MAEs) to the propagator's card (the
-    one its training wrote) under ``shooting``; its other sections stay."""
+    """Add each factor's evaluation (:func:`trajsr.interpolation.card.evaluate`'s format: per trajectory, and
+    the median, worst and best ratio to the spline, and to Hermite with velocities) with its command to the
+    propagator's card (the one its training wrote) under ``shooting``; its other sections stay."""
     shooting = read_card(card_path).get("shooting", {}) if card_path.exists() else {}
     entry = shooting.setdefault("with velocities" if velocities else "positions only", {})
-    for factor, r in results.items():
-        entry[str(factor)] = dict(baseline=r["baseline"], median=r["median"], worst=r["worst"], command=command,
-                                  per_trajectory=[{k: t[k] for k in ("file", "temperature_K", "model_mae_angstrom",
-                                                                     "baseline_mae_angstrom")}
-                                                  for t in r["per_trajectory"]])
+    for factor, evaluation in results.items():
+        entry[str(factor)] = dict(evaluation, command=command)
     update_card(card_path, {"shooting": shooting})
 
 

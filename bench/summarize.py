@@ -72,16 +72,18 @@ def propagator_row(c):
 
 
 def shooting_rows(c):
-    """A propagator card's upsampling lines (bench/shooting.py --record): one per input and factor."""
+    """A propagator card's upsampling lines (bench/shooting.py --record, an evaluation per input and factor):
+    judged against the spline from positions only, against Hermite with the files' velocities."""
     rows = []
     for mode, by_factor in c.get("shooting", {}).items():
-        for factor, r in sorted(by_factor.items(), key=lambda kv: int(kv[0])):
-            per = r["per_trajectory"]
+        baseline = "hermite" if mode == "with velocities" else "spline"
+        for factor, evaluation in sorted(by_factor.items(), key=lambda kv: int(kv[0])):
+            per, ratio = evaluation["per_trajectory"], evaluation[f"{baseline}_over_model"]
             mean = lambda key: sum(t[key] for t in per) / len(per)  # noqa: E731
             rows.append(f"| `{c['name']}.keras` | upsample (shooting, {mode}) | tested on {len(per)} trajectories "
                         f"at {temperatures(per)} | {factor} | {mean('model_mae_angstrom'):.2e} | "
-                        f"{mean('baseline_mae_angstrom'):.2e} ({r['baseline']}) | median {r['median']:.1f}x, worst "
-                        f"{r['worst']:.1f}x below {r['baseline']} | (the propagator's) |")
+                        f"{mean(f'{baseline}_mae_angstrom'):.2e} ({baseline}) | median {ratio['median']:.1f}x, worst "
+                        f"{ratio['worst']:.1f}x below {baseline} | (the propagator's) |")
     return rows
 
 

@@ -154,17 +154,24 @@ def test_shipped_models_reproduce_their_cards(card, tmp_path):
     copy.write_text(json.dumps(dict(info, dataset="methanol-gfn2")))
     before = copy.read_text()
     assert shipped_check(copy) is None and copy.read_text() == before
-    for section in ("held_out", "test_set"):  # the one evaluation format: its median and worst are its rows'
-        if section not in info:
-            continue
-        evaluation = info[section]
-        ratios = [r["spline_mae_angstrom"] / r["model_mae_angstrom"] for r in evaluation["per_trajectory"]]
-        assert all(r["spline_over_model"] == pytest.approx(q) for r, q in zip(evaluation["per_trajectory"], ratios))
-        assert evaluation["spline_over_model"]["median"] == pytest.approx(float(np.median(ratios)))
-        assert evaluation["spline_over_model"]["worst"] == pytest.approx(min(ratios))
-        assert evaluation["spline_over_model"]["trajectories"] == len(ratios) >= 3
-        assert all(r["temperature_K"] > 0 for r in evaluation["per_trajectory"])  # measured, every row
-        assert evaluation["command"].startswith("python models/")
+    # the one evaluation format (interpolators' held-out figures, propagators' shooting per input and factor):
+    # its median and worst are its rows', every row labelled by its measured temperature
+    evaluations = [(info[section], "python models/", ("spline",)) for section in ("held_out", "test_set")
+                   if section in info]
+    evaluations += [(evaluation, "python bench/shooting.py", ("hermite",) if mode == "with velocities" else ("spline",))
+                    for mode, by_factor in info.get("shooting", {}).items() for evaluation in by_factor.values()]
+    assert evaluations, "every shipped card holds how its model does on held-out trajectories"
+    for evaluation, command, baselines in evaluations:
+        rows = evaluation["per_trajectory"]
+        for baseline in baselines:
+            ratios = [r[f"{baseline}_mae_angstrom"] / r["model_mae_angstrom"] for r in rows]
+            assert all(r[f"{baseline}_over_model"] == pytest.approx(q) for r, q in zip(rows, ratios))
+            summary = evaluation[f"{baseline}_over_model"]
+            assert summary["median"] == pytest.approx(float(np.median(ratios)))
+            assert summary["worst"] == pytest.approx(min(ratios))
+            assert summary["trajectories"] == len(ratios) >= 3
+        assert all(r["temperature_K"] > 0 and r["frames"] > 0 for r in rows)  # measured, every row
+        assert evaluation["command"].startswith(command)
 
 
 def test_saved_models_carry_no_optimizer_state(tmp_path, ethanol):

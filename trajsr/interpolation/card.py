@@ -47,13 +47,20 @@ def evaluate(interpolator, trajectories, factor: int, positions_only: bool = Fal
             row["hermite_mae_angstrom"] = _mae(traj, get_baseline("hermite").interpolate(coarse, factor), factor)
             row["hermite_over_model"] = row["hermite_mae_angstrom"] / row["model_mae_angstrom"]
         rows.append(row)
+    return evaluation_of(rows)
+
+
+def evaluation_of(rows: list) -> dict:
+    """An evaluation (:func:`evaluate`'s format) from its per-trajectory rows, e.g. rows evaluated one file at a
+    time to hold one fine trajectory in memory: the rows, and the median, worst and best of each ratio (and
+    the uncertainty's coverage and Spearman, where every row has them) over them."""
     summary = {}
     for key in ("spline_over_model", "hermite_over_model"):
         values = [r[key] for r in rows if key in r]
         if values:
             summary[key] = dict(median=statistics.median(values), worst=min(values), best=max(values),
                                 trajectories=len(values))
-    if calibrated:
+    if rows and all("uncertainty" in r for r in rows):
         coverage = [r["uncertainty"]["coverage_90"] for r in rows]
         rho = [r["uncertainty"]["spearman_gap"] for r in rows]
         summary["uncertainty"] = dict(coverage_90_median=statistics.median(coverage),
