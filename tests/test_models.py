@@ -158,7 +158,7 @@ def test_shipped_models_reproduce_their_cards(card, tmp_path):
     # its median and worst are its rows', every row labelled by its measured temperature
     evaluations = [(info[section], "python models/", ("spline",)) for section in ("held_out", "test_set")
                    if section in info]
-    evaluations += [(evaluation, "python bench/shooting.py", ("hermite",) if mode == "with velocities" else ("spline",))
+    evaluations += [(evaluation, "python bench/shooting.py", ("hermite" if mode == "with velocities" else "spline",))
                     for mode, by_factor in info.get("shooting", {}).items() for evaluation in by_factor.values()]
     assert evaluations, "every shipped card holds how its model does on held-out trajectories"
     for evaluation, command, baselines in evaluations:

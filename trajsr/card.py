@@ -68,7 +68,7 @@ def recorded_paths(paths) -> list[str]:
     here = Path.cwd().resolve()
     out = []
     for path in paths:
-        absolute = Path(path).resolve()
+        absolute = Path(str(path)).resolve()
         out.append(str(absolute.relative_to(here)) if absolute.is_relative_to(here) else str(path))
     return out
 
