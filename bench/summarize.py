@@ -79,10 +79,10 @@ def shooting_rows(c):
         baseline = "hermite" if mode == "with velocities" else "spline"
         for factor, evaluation in sorted(by_factor.items(), key=lambda kv: int(kv[0])):
             per, ratio = evaluation["per_trajectory"], evaluation[f"{baseline}_over_model"]
-            mean = lambda key: sum(t[key] for t in per) / len(per)  # noqa: E731
+            model, base = mean_mae(evaluation, baseline)
             rows.append(f"| `{c['name']}.keras` | upsample (shooting, {mode}) | tested on {len(per)} trajectories "
-                        f"at {temperatures(per)} | {factor} | {mean('model_mae_angstrom'):.2e} | "
-                        f"{mean(f'{baseline}_mae_angstrom'):.2e} ({baseline}) | median {ratio['median']:.1f}x, worst "
+                        f"at {temperatures(per)} | {factor} | {model:.2e} | "
+                        f"{base:.2e} ({baseline}) | median {ratio['median']:.1f}x, worst "
                         f"{ratio['worst']:.1f}x below {baseline} | (the propagator's) |")
     return rows
 

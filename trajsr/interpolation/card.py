@@ -69,11 +69,12 @@ def evaluation_of(rows: list) -> dict:
     return dict(per_trajectory=rows, **summary)
 
 
-def mean_mae(evaluation: dict) -> tuple[float, float]:
-    """The model's and the spline's MAE (Å), each averaged over the trajectories of an :func:`evaluate`."""
+def mean_mae(evaluation: dict, baseline: str = "spline") -> tuple[float, float]:
+    """The model's and the ``baseline``'s (``"spline"``, or ``"hermite"`` where the files store velocities)
+    MAE (Å), each averaged over the trajectories of an :func:`evaluate`."""
     rows = evaluation["per_trajectory"]
     return (statistics.mean(r["model_mae_angstrom"] for r in rows),
-            statistics.mean(r["spline_mae_angstrom"] for r in rows))
+            statistics.mean(r[f"{baseline}_mae_angstrom"] for r in rows))
 
 
 def _mae(reference, rebuilt, factor) -> float:
