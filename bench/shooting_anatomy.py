@@ -33,6 +33,8 @@ from shooting_uncertainty import TEST  # bench/ beside this script
 from trajsr import load
 from trajsr.card import command_line
 from trajsr.interpolation.shooting import ShootingInterpolator
+from trajsr.interpolation.uncertainty import gap_error
+from trajsr.metrics import uncertainty_errors
 from trajsr.observables import kinetic_temperature
 from trajsr.report import table
 from trajsr.units import ANGSTROM_PER_NM
@@ -44,8 +46,7 @@ RESULTS = ROOT / "bench" / "results"
 def per_gap(fine, truth, factor):
     """RMS component error of each gap's dropped frames (Å)."""
     gaps, n = (len(truth) - 1) // factor, truth.shape[1]
-    error = (fine - truth)[:-1].reshape(gaps, factor, n, 3)[:, 1:]
-    return np.sqrt(np.mean(error ** 2, axis=(1, 2, 3))) * ANGSTROM_PER_NM
+    return gap_error((fine - truth)[:-1].reshape(gaps, factor, n, 3)[:, 1:]) * ANGSTROM_PER_NM
 
 
 def at_gaps(per_kept):
@@ -75,20 +76,17 @@ def one(interp, second, path, factor):
     traj = traj[: (traj.n_frames - 1) // factor * factor + 1]
     truth, dt = traj.positions, traj.dt * factor
     kept, true_v = truth[::factor], traj.velocities[::factor]
-    estimated = interp.shoot_positions(kept, dt, factor)[2]
-    rebuilt = interp.bridge(kept, estimated, dt, factor)[0]
-    error = per_gap(rebuilt, truth, factor)
+    # shooting from positions only, with σ: per gap σ and error (Å); the kept frames' velocities it found
+    fine = interp.interpolate(traj.stride(factor).replace(velocities=None), factor, uncertainty=True)
+    sigma, error = uncertainty_errors(traj, fine, factor, fine.uncertainty)[1:]
+    estimated = fine.velocities[::factor]
     error_true_v = per_gap(interp.bridge(kept, true_v, dt, factor)[0], truth, factor)
     velocity_error = (estimated - true_v).reshape(len(kept), -1)  # nm/ps
     centred = velocity_error - velocity_error.mean(0)
     norm = np.mean(np.sum(centred ** 2, 1))
     lag = {f"lag{n}": float(np.mean(np.sum(centred[:-n] * centred[n:], 1)) / norm) for n in (1, 2, 5)}
-    coarse = traj.stride(factor).replace(velocities=None)
-    fine = interp.interpolate(coarse, factor, uncertainty=True)
-    sigma = np.sqrt(np.mean(fine.uncertainty[:-1].reshape(len(kept) - 1, factor, -1)[:, 1:] ** 2, axis=(1, 2)))
     other_v = second.shoot_positions(kept, dt, factor)[2]
-    other = second.bridge(kept, other_v, dt, factor)[0]
-    disagreement = per_gap(rebuilt, other, factor)
+    disagreement = per_gap(fine.positions, second.bridge(kept, other_v, dt, factor)[0], factor)
     miss = self_test(interp, kept, estimated, dt, factor)
 
     def rho(signal):
