@@ -264,7 +264,7 @@ class ShootingInterpolator(Interpolator):
                 break
         return xs[:, sub - 1::sub], vs[:, sub - 1::sub], v.reshape(k, n, 3)
 
-    def bridge(self, positions, velocities, dt: float, factor: int, signals: bool = False):
+    def bridge(self, positions, velocities, dt: float, factor: int, signals: bool = False, forward=None):
         """Fill every gap from kept frames that carry velocities: the learned path forward from the left
         frame and backward (time reversed) from the right one, each bent onto the other end's position and
         velocity by a cubic Hermite term, then averaged. The learned dynamics gives the shape of the
@@ -279,6 +279,10 @@ class ShootingInterpolator(Interpolator):
             Frames each gap is cut into.
         signals : bool
             Also return what the uncertainty is made of (see :mod:`.shooting_uncertainty`).
+        forward : tuple of ndarray, shape (K − 1, factor, N, 3), optional
+            Each gap's learned path from its left end at its fine frames (nm, nm/ps) where it has been run
+            already: multiple shooting ends on the paths of the velocities it returns
+            (:meth:`shoot_positions`), the same numbers.
 
         Returns
         -------
@@ -296,7 +300,8 @@ class ShootingInterpolator(Interpolator):
                     np.concatenate([v[:, None], vs[:, sub - 1::sub]], 1))
 
         x_a, v_a, x_b, v_b = positions[:-1], velocities[:-1], positions[1:], velocities[1:]
-        forward = run(x_a, v_a)
+        forward = run(x_a, v_a) if forward is None else (np.concatenate([x_a[:, None], forward[0]], 1),
+                                                         np.concatenate([v_a[:, None], forward[1]], 1))
         back_x, back_v = run(x_b, -v_b)
         backward = back_x[:, ::-1], -back_v[:, ::-1]  # in forward time
         fine_x, fine_v, bent, bends = pin_and_average(forward, backward, x_a, v_a, x_b, v_b, dt)
@@ -320,7 +325,8 @@ class ShootingInterpolator(Interpolator):
         :func:`.uncertainty.apply_calibration`); ``threshold`` (nm) replaces the gaps above it."""
         if calibration is None:
             if velocities is None:
-                velocities = self.shoot_positions(positions, dt, factor, starts_file)[2]
+                paths, arrivals, velocities = self.shoot_positions(positions, dt, factor, starts_file)
+                return self.bridge(positions, velocities, dt, factor, forward=(paths, arrivals))
             return self.bridge(positions, velocities, dt, factor)
         from .uncertainty import apply_calibration
         (fine_x, fine_v), parts = self.fill_with_parts(positions, velocities, dt, factor, starts_file)
@@ -332,13 +338,14 @@ class ShootingInterpolator(Interpolator):
         """:meth:`fill` and the uncertainty signals of every gap (:func:`.shooting_uncertainty.gap_parts`):
         ``((positions, velocities), parts)``."""
         from .shooting_uncertainty import gap_parts
-        residual, used = None, velocities
+        residual, used, forward = None, velocities, None
         if velocities is None:
             paths, arrivals, used = self.shoot_positions(positions, dt, factor, starts_file)
             # what multiple shooting could not reconcile at each kept frame: position miss, velocity jump
             residual = {"miss": np.sqrt(np.mean((paths[:, -1] - positions[1:]) ** 2, axis=-1)),
                         "jump": np.sqrt(np.mean((arrivals[:, -1] - used[1:]) ** 2, axis=-1)) * dt}
-        fine_x, fine_v, signals = self.bridge(positions, used, dt, factor, signals=True)
+            forward = paths, arrivals
+        fine_x, fine_v, signals = self.bridge(positions, used, dt, factor, signals=True, forward=forward)
         return (fine_x, fine_v), gap_parts(self.step, positions, used, signals, residual)
 
     def shoot_positions(self, positions, dt: float, frames: int, starts_file: bool = True):
