@@ -351,6 +351,22 @@ def test_shooting_jacobian_matches_finite_differences(oscillator_model):
     np.testing.assert_allclose(end[:, :6], shooting._batched(path, x, v)[0][:, -1].reshape(3, 6), atol=1e-6)
 
 
+def test_shooting_bridges_on_the_paths_multiple_shooting_ended_on():
+    """From positions only, each gap's forward half is the path multiple shooting ended on (not run again):
+    the same fine trajectory as bridging the velocities it found from scratch, at every frame."""
+    from trajsr.interpolation.shooting import ShootingInterpolator
+    from .test_wrong_answers import PROPAGATOR
+    shooting = ShootingInterpolator.load(PROPAGATOR)
+    coarse = load(Path(__file__).parents[1] / "datasets" / "ethanol-gfn2-seed0.h5").stride(10)[:80]
+    x, dt = coarse.positions, coarse.dt
+    fine_x, fine_v = shooting.fill(x, None, dt, 10)
+    again_x, again_v = shooting.bridge(x, shooting.shoot_positions(x, dt, 10)[2], dt, 10)
+    assert fine_x.shape == again_x.shape == (791, 9, 3)
+    np.testing.assert_allclose(fine_x, again_x, rtol=0, atol=1e-6)  # nm
+    np.testing.assert_allclose(fine_v, again_v, rtol=0, atol=1e-4)  # nm/ps
+    assert np.abs(fine_x[10::10] - x[1:]).max() < 1e-6  # and it still passes through the kept frames
+
+
 def test_learned_hessian_written_out_matches_reverse_mode():
     """The chain rule written out (HamiltonianStep.acceleration_and_jacobian) against 3N reverse passes
     through the shipped ethanol propagator's potential, at frames of the shipped trajectory."""
