@@ -136,8 +136,9 @@ dyn = VelocityVerlet(atoms, 0.5 * units.fs)
 dyn.run(10)
 t = time.perf_counter(); dyn.run({steps}); print((time.perf_counter() - t) / ({steps} * 0.5e-3))
 """
-    out = subprocess.run([PY, "-c", code], capture_output=True, text=True, env={"OMP_NUM_THREADS": "1",
-                                                                              **dict(__import__("os").environ)})
+    # one thread whatever the caller's environment says (set after it, so it wins)
+    out = subprocess.run([PY, "-c", code], capture_output=True, text=True,
+                         env=dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1"))
     return float(out.stdout.split()[-1])
 
 
