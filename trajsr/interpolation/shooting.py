@@ -282,7 +282,7 @@ class ShootingInterpolator(Interpolator):
             Frames each gap is cut into.
         signals : bool
             Also return what the uncertainty is made of (see :mod:`.shooting_uncertainty`).
-        forward : tuple of ndarray, shape (K − 1, factor, N, 3), optional
+        forward : pair of ndarray, shape (K − 1, factor, N, 3), optional
             Each gap's learned path from its left end at its fine frames (nm, nm/ps) where it has been run
             already: multiple shooting ends on the paths of the velocities it returns
             (:meth:`shoot_positions`), the same numbers.
@@ -327,10 +327,10 @@ class ShootingInterpolator(Interpolator):
         spacing) also the per-gap flags and, with ``uncertainty``, σ (see
         :func:`.uncertainty.apply_calibration`); ``threshold`` (nm) replaces the gaps above it."""
         if calibration is None:
+            forward = None  # from positions only, the paths multiple shooting ended on
             if velocities is None:
-                paths, arrivals, velocities = self.shoot_positions(positions, dt, factor, starts_file)
-                return self.bridge(positions, velocities, dt, factor, forward=(paths, arrivals))
-            return self.bridge(positions, velocities, dt, factor)
+                *forward, velocities = self.shoot_positions(positions, dt, factor, starts_file)
+            return self.bridge(positions, velocities, dt, factor, forward=forward)
         from .uncertainty import apply_calibration
         (fine_x, fine_v), parts = self.fill_with_parts(positions, velocities, dt, factor, starts_file)
         extra = apply_calibration(fine_x, positions, velocities, dt, factor, parts, calibration, threshold,
