@@ -353,7 +353,8 @@ def test_shooting_jacobian_matches_finite_differences(oscillator_model):
 
 def test_shooting_bridges_on_the_paths_multiple_shooting_ended_on():
     """From positions only, each gap's forward half is the path multiple shooting ended on (not run again):
-    the same fine trajectory as bridging the velocities it found from scratch, at every frame."""
+    the same fine trajectory as bridging the velocities it found from scratch, at every frame; and the two
+    solves that find them, run side by side, give what each gives alone."""
     from trajsr.interpolation.shooting import ShootingInterpolator
     from .test_wrong_answers import PROPAGATOR
     shooting = ShootingInterpolator.load(PROPAGATOR)
@@ -365,6 +366,14 @@ def test_shooting_bridges_on_the_paths_multiple_shooting_ended_on():
     np.testing.assert_allclose(fine_x, again_x, rtol=0, atol=1e-6)  # nm
     np.testing.assert_allclose(fine_v, again_v, rtol=0, atol=1e-4)  # nm/ps
     assert np.abs(fine_x[10::10] - x[1:]).max() < 1e-6  # and it still passes through the kept frames
+    # the first frames' backward solve runs beside the whole one (threads): each as it is run alone
+    from scipy.interpolate import CubicSpline
+    guess = CubicSpline(np.arange(len(x)) * dt, x, axis=0)(np.arange(len(x)) * dt, 1)
+    head, keep = 6 * shooting.context, 3 * shooting.context
+    v = shooting.shoot_positions(x, dt, 10)[2]
+    backward = shooting.shoot_through(x[:head][::-1], -guess[:head][::-1], dt, 10)[2]
+    np.testing.assert_array_equal(v[:keep], -backward[::-1][:keep])
+    np.testing.assert_array_equal(v[keep:], shooting.shoot_through(x, guess, dt, 10)[2][keep:])
 
 
 def test_learned_hessian_written_out_matches_reverse_mode():

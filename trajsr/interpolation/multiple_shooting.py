@@ -16,21 +16,29 @@ factorisation on all threads against 6 ms on one).
 """
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 from scipy.linalg import cho_solve_banded, cholesky_banded
 
 _controller = None
+#: BLAS's thread count is global: solves side by side (threads) take turns at setting and restoring it
+_blas_lock = threading.Lock()
 
 
+@contextmanager
 def one_blas_thread():
     """A context with BLAS on one thread (threadpoolctl; the libraries are looked up once: a fresh
     ``threadpool_limits`` walks every loaded library, ~4 ms beside TensorFlow, each call)."""
     global _controller
-    if _controller is None:
-        from threadpoolctl import ThreadpoolController
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
+    with _blas_lock:
+        if _controller is None:
+            from threadpoolctl import ThreadpoolController
+            _controller = ThreadpoolController()
+        with _controller.limit(limits=1, user_api="blas"):
+            yield
 
 
 def broyden_update(jacobian, step, change):

@@ -23,6 +23,7 @@ Units: nm, nm/ps, ps.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -362,18 +363,24 @@ class ShootingInterpolator(Interpolator):
         solved backwards in time over the first ``6 · context`` frames, where they are the well-decided end
         (the first gap's error: 32x the median down to about 2x). Only where ``positions`` start the file:
         a streamed chunk's first frames overlap the chunk before, whose gaps are written from the whole solve.
+
+        The two solves run side by side (a thread each; TensorFlow releases the GIL while a compiled path
+        runs): the whole solve's factorisations keep one core busy and the other idle, the head's paths fill it
+        (ethanol at 5 fs on 2 cores: ~8% fewer seconds a file, the same numbers).
         """
         from scipy.interpolate import CubicSpline
         kept = np.arange(len(positions)) * dt
         guess = CubicSpline(kept, positions, axis=0)(kept, 1)
-        xs, vs, v = self.shoot_through(positions, guess, dt, frames)
         head = min(len(positions), 6 * self.context)
         if head < 3 or not starts_file:
-            return xs, vs, v
+            return self.shoot_through(positions, guess, dt, frames)
+        path, _, sub = self._solver(dt, frames)  # made here, so that both threads find the same one
+        with ThreadPoolExecutor(1) as pool:
+            back = pool.submit(self.shoot_through, positions[:head][::-1], -guess[:head][::-1], dt, frames)
+            xs, vs, v = self.shoot_through(positions, guess, dt, frames)
+            back = back.result()[2]
         keep = min(3 * self.context, head - 1)
-        back = self.shoot_through(positions[:head][::-1], -guess[:head][::-1], dt, frames)[2]
         v[:keep] = -back[::-1][:keep]
-        path, _, sub = self._solver(dt, frames)
         head_x, head_v = self._batched(path, positions[:keep], v[:keep])
         xs[:keep], vs[:keep] = head_x[:, sub - 1::sub], head_v[:, sub - 1::sub]
         return xs, vs, v
