@@ -3,8 +3,8 @@
 The unknowns are one velocity per kept frame, v_0 … v_{K−1} (each 3N). Gap g's residual is its path's
 position miss at the next kept frame, ``w · (x_end(v_g) − x_{g+1})``, and its velocity jump there,
 ``τ · (v_end(v_g) − v_{g+1})``. Gap g touches only v_g and v_{g+1}, so the normal matrix AᵀA is block
-tridiagonal: a band 2·3N − 1 wide, factorised by banded Cholesky (LAPACK ``pbtrf`` via
-``scipy.linalg.cholesky_banded``).
+tridiagonal: a band 2·3N − 1 wide, factorised by banded Cholesky (LAPACK ``pbtrf``, with
+``scipy.linalg.cho_solve_banded`` for the steps).
 
 A gap's end depends on its own start velocity alone, so each gap's Jacobian can be corrected from the
 step it just took (:func:`broyden_update`, Broyden's rank-one update): one linearisation per solve, then a
@@ -21,7 +21,8 @@ from contextlib import contextmanager
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
-from scipy.linalg import cho_solve_banded, cholesky_banded
+from scipy.linalg import cho_solve_banded
+from scipy.linalg.lapack import dpbtrf
 
 _controller = None
 #: BLAS's thread count is global: solves side by side (threads) take turns at setting and restoring it
@@ -72,25 +73,25 @@ class ChainNormalEquations:
     def __init__(self, jx, jv, position_weight: float, gap_ps: float, damping: float = 1e-9):
         gaps, n3 = jx.shape[:2]
         self.jx, self.jv, self.weight, self.gap_ps, self.n3 = jx, jv, position_weight, gap_ps, n3
-        diagonal = np.zeros((gaps + 1, n3, n3))
+        # LAPACK's upper band storage, band[u + i − j, j] = N[i, j] for j − u <= i <= j (u = 2·3N − 1),
+        # Fortran order: block column c holds the block above its diagonal block, then the diagonal block's
+        # upper triangle. Written in place into ``columns`` (block column c transposed, behind 3N zeros:
+        # columns[c, q, n3 + i] = N[(c − 1)·n3 + i, c·n3 + q], columns[c, q, 2·n3 + i] = N[c·n3 + i, c·n3 + q]),
+        # of which the band is a skewed view, band[k, c·n3 + q] = columns[c, q, k + q + 1]
+        columns = np.zeros((gaps + 1, n3, 3 * n3))
+        diagonal = columns[:, :, 2 * n3:].transpose(0, 2, 1)
+        s0, s1, s2 = columns.strides
+        diagonal_entries = as_strided(columns[:, :, 2 * n3:], shape=(gaps + 1, n3), strides=(s0, s1 + s2))
         jxt, jvt = np.transpose(jx, (0, 2, 1)), np.transpose(jv, (0, 2, 1))
         diagonal[:-1] = position_weight ** 2 * (jxt @ jx) + gap_ps ** 2 * (jvt @ jv)
-        diagonal[1:] += gap_ps ** 2 * np.eye(n3)
-        upper = -gap_ps ** 2 * jvt  # block (g, g + 1) = −gap_ps² Jvᵀ
-        trace = np.einsum("gii->", diagonal) / ((gaps + 1) * n3)
-        diagonal += damping * trace * np.eye(n3)
-        # upper banded storage, band[u + i − j, j] = N[i, j] for j − u <= i <= j: block column c holds the
-        # block above its diagonal block and the diagonal block's upper triangle; stacked with n3 zero rows
-        # on top, band[k, c·n3 + q] = stacked[c, k + q + 1, q], a skewed view of it
-        stacked = np.zeros((gaps + 1, 3 * n3, n3))
-        stacked[1:, n3:2 * n3] = upper
-        stacked[:, 2 * n3:] = diagonal
-        s0, s1, s2 = stacked.strides
-        skewed = as_strided(stacked[:, 1:], shape=(gaps + 1, 2 * n3, n3), strides=(s0, s1, s1 + s2),
-                            writeable=False)
-        band = skewed.transpose(1, 0, 2).reshape(2 * n3, (gaps + 1) * n3)
+        diagonal_entries[1:] += gap_ps ** 2
+        np.multiply(jvt, -gap_ps ** 2, out=columns[1:, :, n3:2 * n3].transpose(0, 2, 1))  # −gap_ps² Jvᵀ
+        diagonal_entries += damping * diagonal_entries.sum() / ((gaps + 1) * n3)
+        band = as_strided(columns[:, :, 1:], shape=(gaps + 1, n3, 2 * n3), strides=(s0, s1 + s2, s2))
         with one_blas_thread():
-            self.factor = cholesky_banded(band, lower=False, check_finite=False)
+            self.factor, info = dpbtrf(band.reshape(-1, 2 * n3).T, lower=0, overwrite_ab=1)
+        if info:
+            raise np.linalg.LinAlgError(f"the normal equations are not positive definite (LAPACK pbtrf: {info})")
 
     def step(self, miss, jump):
         """The Gauss–Newton step (K, 3N) nm/ps to subtract from the velocities, for the weighted residual
