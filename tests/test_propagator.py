@@ -489,6 +489,35 @@ def test_compiled_rollouts_are_kept_between_runs(tmp_path):
     np.testing.assert_array_equal(again.positions, first.positions)
 
 
+def test_kept_programs_are_trimmed_least_recently_used_first(tmp_path, monkeypatch):
+    """Every new model or setting adds compiled programs that nothing else removes: the folder is trimmed to
+    TRAJSR_XLA_CACHE_MB, the least recently used (read or written) first, and nothing but TensorFlow's own
+    entries is touched; a limit that is not a size is one error, from the CLI before the command starts."""
+    import os
+    import time
+
+    from trajsr.console import keep_compiled_programs
+    from .conftest import ROOT, run_cli
+    folder, now = tmp_path / "xla", time.time()
+    folder.mkdir()
+    for day in range(5):  # 0.4 MB each, program 0 written 5 days ago ... program 4 one day ago
+        program = folder / f"xla_compile_cache__{day}__0__XLA_CPU_JIT.pb"
+        program.write_bytes(bytes(400_000))
+        os.utime(program, (now - 86400 * (5 - day),) * 2)
+    os.utime(folder / "xla_compile_cache__0__0__XLA_CPU_JIT.pb", (now, now - 86400 * 5))  # but read today
+    (folder / "notes.txt").write_bytes(bytes(5_000_000))  # not TensorFlow's: left alone, whatever its size
+    monkeypatch.delenv("TF_XLA_FLAGS", raising=False)
+    monkeypatch.setenv("TRAJSR_XLA_CACHE", str(folder))
+    monkeypatch.setenv("TRAJSR_XLA_CACHE_MB", "1")
+    assert keep_compiled_programs() == folder
+    assert sorted(p.name.split("__")[1] for p in folder.iterdir() if p.suffix == ".pb") == ["0", "4"]
+    assert (folder / "notes.txt").stat().st_size == 5_000_000
+    for bad in ("lots", "-1", "nan", "inf"):
+        monkeypatch.setenv("TRAJSR_XLA_CACHE_MB", bad)
+        fails(run_cli("temperature", ROOT / "datasets" / "ethanol-gfn2-seed0.h5", check=False),
+              "TRAJSR_XLA_CACHE_MB", "MB", repr(bad))
+
+
 def test_xla_cache_folder_is_chosen_or_left_alone(tmp_path, monkeypatch):
     """TRAJSR_XLA_CACHE="" keeps nothing; a user's own TF_XLA_FLAGS cache and an unwritable place are left as
     they are (nothing set, nothing made)."""

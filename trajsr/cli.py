@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import cli_reports
 from .card import running
-from .console import Terminated, import_tensorflow, terminate
+from .console import Terminated, import_tensorflow, terminate, xla_cache_limit_mb
 from .errors import TrajsrError
 from .units import ANGSTROM_PER_NM
 
@@ -352,6 +352,7 @@ def main(argv=None) -> int:
     warnings.formatwarning = lambda message, category, *a, **k: f"trajsr: warning: {message}\n"
     signal.signal(signal.SIGTERM, terminate)
     try:
+        xla_cache_limit_mb()  # a bad TRAJSR_XLA_CACHE_MB stops a command before it starts, not at its TF import
         with running(["trajsr", *argv]):  # what the cards written now record
             status = args.func(args)
     except TrajsrError as err:

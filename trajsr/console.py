@@ -82,16 +82,24 @@ def terminate(signum, frame):
     raise Terminated()
 
 
+#: the kept programs take at most this much disk (MB), the least recently used deleted first; every new
+#: model or setting adds programs of ~1 MB (the weights are compiled in) that nothing else removes
+XLA_CACHE_MB = 1000
+
+
 def keep_compiled_programs() -> Path | None:
     """Point TensorFlow's persistent XLA cache at ``$XDG_CACHE_HOME/trajsr/xla`` (``~/.cache/trajsr/xla``;
     ``TRAJSR_XLA_CACHE`` names another folder, or "" for none) before TensorFlow is imported, so a
     rollout's compilation (~1.5 s of every ``trajsr propagate``) is paid once per machine and program. An
     entry is used only when its program matches exactly (TensorFlow compares the whole HLO), written to a
-    temporary file and renamed (runs in parallel are safe). Nothing is set when the user's ``TF_XLA_FLAGS``
-    already name a cache or the folder cannot be written (or has white space in its path); returns the folder in use."""
+    temporary file and renamed (runs in parallel are safe). The folder is trimmed to :data:`XLA_CACHE_MB`
+    (``TRAJSR_XLA_CACHE_MB`` sets another size) by :func:`trim_compiled_programs`. Nothing is set when the
+    user's ``TF_XLA_FLAGS`` already name a cache or the folder cannot be written (or has white space in its
+    path); returns the folder in use."""
     flags = os.environ.get("TF_XLA_FLAGS", "")
     if "tf_xla_persistent_cache_directory" in flags:
         return None
+    limit_mb = xla_cache_limit_mb()
     try:
         folder = os.environ.get("TRAJSR_XLA_CACHE")
         if folder is None:
@@ -101,10 +109,50 @@ def keep_compiled_programs() -> Path | None:
         Path(folder).mkdir(parents=True, exist_ok=True)
         if not os.access(folder, os.W_OK):
             return None
+        trim_compiled_programs(Path(folder), limit_mb)
     except (OSError, RuntimeError):  # RuntimeError: no home folder to be found
         return None
     os.environ["TF_XLA_FLAGS"] = f"{flags} --tf_xla_persistent_cache_directory={folder}".strip()
     return Path(folder)
+
+
+def xla_cache_limit_mb() -> float:
+    """The kept programs' size limit (MB): ``TRAJSR_XLA_CACHE_MB`` or :data:`XLA_CACHE_MB`; a value that is
+    not a number >= 0 is a :class:`~trajsr.errors.TrajsrError` (the CLI checks it before any command starts)."""
+    limit = os.environ.get("TRAJSR_XLA_CACHE_MB", "").strip()
+    try:
+        limit_mb = float(limit) if limit else float(XLA_CACHE_MB)
+    except ValueError:
+        limit_mb = math.nan
+    if not 0 <= limit_mb < math.inf:
+        from .errors import TrajsrError
+        raise TrajsrError(f"TRAJSR_XLA_CACHE_MB must be a size in MB (a number >= 0), got {limit!r}")
+    return limit_mb
+
+
+def trim_compiled_programs(folder: Path, limit_mb: float) -> int:
+    """Delete the least recently used of TensorFlow's kept programs in ``folder`` (``xla_compile_cache__*.pb``;
+    nothing else there is touched) until they take at most ``limit_mb`` MB. "Used" is the later of a file's
+    access and modification times (access times are kept at least daily on Linux's default ``relatime``).
+    Returns how many files it deleted; a file another run deleted first is passed over."""
+    programs = []
+    for entry in os.scandir(folder):
+        if entry.name.startswith("xla_compile_cache__") and entry.name.endswith(".pb") \
+                and entry.is_file(follow_symlinks=False):
+            stat = entry.stat(follow_symlinks=False)
+            programs.append((max(stat.st_atime, stat.st_mtime), stat.st_size, entry.path))
+    total, deleted = sum(size for _, size, _ in programs), 0
+    for _, size, path in sorted(programs):
+        if total <= limit_mb * 1e6:
+            break
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        else:
+            deleted += 1
+        total -= size
+    return deleted
 
 
 def import_tensorflow(before_devices=None, start_devices: bool = True) -> None:
