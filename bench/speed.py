@@ -1,6 +1,6 @@
 """Start-up and throughput, as a user waits for them, side by side on this machine.
 
-    python bench/speed.py [--frames 1000000] [--rollout-ps 100]
+    python bench/speed.py [--frames 1000000] [--rollout-ps 100] [--rounds 3]
 
 Every timing that includes start-up runs in a fresh process (wall clock from its start); steady-state
 figures are measured in-process after a warm-up. Compiled XLA programs are kept in a folder of this run's own
@@ -146,7 +146,10 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--frames", type=int, default=1_000_000, help="fine frames of the upsampling test file")
     p.add_argument("--rollout-ps", type=float, default=100.0)
+    p.add_argument("--rounds", type=int, default=3, help="turns of each ratio's two sides (medians reported)")
     args = p.parse_args()
+    if args.rounds < 1:
+        p.error(f"--rounds must be at least 1, got {args.rounds}")
     kept = tempfile.TemporaryDirectory()  # this run's XLA cache: the first rollout of each kind compiles
     os.environ["TRAJSR_XLA_CACHE"] = kept.name
     r = {}
@@ -194,18 +197,45 @@ def main():
             "propagate", "--model", ROOT / "models" / "ethanol-gfn2-prop-f10.keras", "--start",
             ROOT / "datasets" / "ethanol-gfn2-seed0.h5", "--steps", steps, "--temperature", 500, "--fill",
             "-o", tmp / "p-filled.h5")
+    # The two sides of each ratio are timed in turns, --rounds times, each round within a minute: this machine's
+    # speed drifts by up to 2x over minutes (one GFN2-xTB step of ethanol read 2.0 ms in one run, 3.8 ms in
+    # another), so a side timed minutes after the other could move a ratio by as much. Each figure is the
+    # median of its rounds, each ratio the median of the rounds' ratios.
     prop = ROOT / "models" / "ethanol-gfn2-prop-f10.keras"
-    r["propagator_steady_s_per_ps"], r["ase_s_per_step_interval1"], r["ase_s_per_step_interval100"] = \
-        propagator_steady(prop)
+    steady, gfn2, ase1, ase100 = [], [], [], []
+    for _ in range(args.rounds):
+        for out, value in zip((steady, ase1, ase100), propagator_steady(prop)):
+            out.append(value)
+        gfn2.append(gfn2_seconds_per_ps())
+    r["propagator_steady_s_per_ps"], r["gfn2_s_per_ps"] = statistics.median(steady), statistics.median(gfn2)
+    r["ase_s_per_step_interval1"], r["ase_s_per_step_interval100"] = statistics.median(ase1), statistics.median(ase100)
+    r["propagator_speedup_rounds"] = [g / p for g, p in zip(gfn2, steady)]
     r["shooting_fine_frames_per_s"] = {}  # each shipped f10 propagator on its molecule's shipped trajectory
     for model in sorted((ROOT / "models").glob("*-gfn2-prop-f10.keras")):
         data = ROOT / "datasets" / f"{model.name.split('-prop-')[0]}-seed0.h5"
-        r["shooting_fine_frames_per_s"][model.name] = dict(zip(("positions", "velocities"),
-                                                               shooting_steady(model, data)),
-                                                           gfn2_step_s=gfn2_seconds_per_ps(200, data) * 0.0005)
-    r["gfn2_s_per_ps"] = gfn2_seconds_per_ps()
+        rounds = []
+        for _ in range(args.rounds):
+            positions, velocities = shooting_steady(model, data)
+            rounds.append((positions, velocities, gfn2_seconds_per_ps(200, data) * 0.0005))
+        positions, velocities, step = zip(*rounds)
+        r["shooting_fine_frames_per_s"][model.name] = dict(
+            positions=statistics.median(positions), velocities=statistics.median(velocities),
+            gfn2_step_s=statistics.median(step),
+            cheaper_rounds={"positions": [f * s for f, s in zip(positions, step)],
+                            "velocities": [f * s for f, s in zip(velocities, step)]})
+    r["rounds"] = args.rounds
     r["rollout_ps"] = args.rollout_ps
     report(r, args)
+
+
+def median_rounds(record, key, single):
+    """A ratio as reported: the median of its rounds' ratios and their range ("131x (118-140x)"), or the
+    one ratio of a record made before rounds."""
+    ratios = record.get(key)
+    if not ratios:
+        return f"{single:.0f}x"
+    return f"{statistics.median(ratios):.0f}x ({min(ratios):.0f}-{max(ratios):.0f}x)" if len(ratios) > 1 \
+        else f"{ratios[0]:.0f}x"
 
 
 def report(r, args):
@@ -216,7 +246,8 @@ def report(r, args):
     command = command_line("bench/speed.py")
     lines = ["# Speed (bench/speed.py)", "", f"Command: `{command}`. {args.frames:,} fine frames for upsampling, "
              f"{r['rollout_ps']:g} ps rollouts; {os.cpu_count()}-core machine; every start-up figure from a fresh "
-             "process.", "",
+             f"process; each steady ratio to GFN2-xTB the median of {r.get('rounds', 1)} rounds of its two sides "
+             "timed in turns (their range in brackets).", "",
              "| what | seconds | ratio |", "|---|---|---|",
              f"| bare `import tensorflow` | {tf:.2f} | 1.0x |",
              f"| `trajsr --help` | {r['trajsr_help_s']:.2f} | {r['trajsr_help_s'] / tf:.2f}x of the TF import |"]
@@ -234,7 +265,8 @@ def report(r, args):
     prop_total = r["propagate_end_to_end_s"]
     lines += [f"| GFN2-xTB velocity Verlet 0.5 fs (s per simulated ps) | {r['gfn2_s_per_ps']:.2f} | 1x |",
               f"| learned propagator, steady (s per ps) | {r['propagator_steady_s_per_ps']:.3f} | "
-              f"{r['gfn2_s_per_ps'] / r['propagator_steady_s_per_ps']:.0f}x faster |",
+              f"{median_rounds(r, 'propagator_speedup_rounds', r['gfn2_s_per_ps'] / r['propagator_steady_s_per_ps'])}"
+              " faster |",
               f"| `trajsr propagate` {r['rollout_ps']:g} ps end to end, first run (compiles) | {prop_total:.1f} | "
               f"{gfn2_total / prop_total:.0f}x faster than GFN2-xTB's {gfn2_total:.0f} s |",
               f"| the same command again (the compiled program kept) | {r['propagate_again_end_to_end_s']:.1f} | "
@@ -246,8 +278,8 @@ def report(r, args):
               f"{r['propagate_filled_end_to_end_s']:.1f} | {gfn2_total / r['propagate_filled_end_to_end_s']:.0f}x "
               f"faster than GFN2-xTB's {gfn2_total:.0f} s |",
               *[f"| shooting with `{name}`, factor 10, {mode} (fine frames/s, in memory) | {fps[key]:,.0f} /s | "
-                f"{fps[key] * fps['gfn2_step_s']:.0f}x cheaper per fine frame than a GFN2-xTB step of the same "
-                f"molecule ({fps['gfn2_step_s'] * 1e3:.1f} ms) |"
+                f"{median_rounds(fps.get('cheaper_rounds', {}), key, fps[key] * fps['gfn2_step_s'])} cheaper per "
+                f"fine frame than a GFN2-xTB step of the same molecule ({fps['gfn2_step_s'] * 1e3:.1f} ms) |"
                 for name, fps in r["shooting_fine_frames_per_s"].items()
                 for mode, key in (("positions only", "positions"), ("with the file's velocities", "velocities"))],
               f"| `LearnedDynamics`, observer every step (s per step) | {r['ase_s_per_step_interval1'] * 1e3:.2f} ms | |",
