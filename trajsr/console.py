@@ -109,9 +109,12 @@ def keep_compiled_programs() -> Path | None:
         Path(folder).mkdir(parents=True, exist_ok=True)
         if not os.access(folder, os.W_OK):
             return None
-        trim_compiled_programs(Path(folder), limit_mb)
     except (OSError, RuntimeError):  # RuntimeError: no home folder to be found
         return None
+    try:
+        trim_compiled_programs(Path(folder), limit_mb)
+    except OSError:  # a folder that cannot be listed: it still serves as the cache
+        pass
     os.environ["TF_XLA_FLAGS"] = f"{flags} --tf_xla_persistent_cache_directory={folder}".strip()
     return Path(folder)
 
@@ -134,7 +137,8 @@ def trim_compiled_programs(folder: Path, limit_mb: float) -> int:
     """Delete the least recently used of TensorFlow's kept programs in ``folder`` (``xla_compile_cache__*.pb``;
     nothing else there is touched) until they take at most ``limit_mb`` MB. "Used" is the later of a file's
     access and modification times (access times are kept at least daily on Linux's default ``relatime``).
-    Returns how many files it deleted; a file another run deleted first is passed over."""
+    Returns how many files it deleted; a file another run deleted first, or one this user may not delete, is
+    passed over."""
     programs = []
     for entry in os.scandir(folder):
         if entry.name.startswith("xla_compile_cache__") and entry.name.endswith(".pb") \
@@ -147,8 +151,10 @@ def trim_compiled_programs(folder: Path, limit_mb: float) -> int:
             break
         try:
             os.unlink(path)
-        except FileNotFoundError:
+        except FileNotFoundError:  # another run deleted it first
             pass
+        except OSError:  # not ours to delete (a shared folder): the next one
+            continue
         else:
             deleted += 1
         total -= size
