@@ -361,7 +361,8 @@ def test_shooting_bridges_on_the_paths_multiple_shooting_ended_on():
     coarse = load(Path(__file__).parents[1] / "datasets" / "ethanol-gfn2-seed0.h5").stride(10)[:80]
     x, dt = coarse.positions, coarse.dt
     fine_x, fine_v = shooting.fill(x, None, dt, 10)
-    again_x, again_v = shooting.bridge(x, shooting.shoot_positions(x, dt, 10)[2], dt, 10)
+    v = shooting.shoot_positions(x, dt, 10)[2]
+    again_x, again_v = shooting.bridge(x, v, dt, 10)
     assert fine_x.shape == again_x.shape == (791, 9, 3)
     np.testing.assert_allclose(fine_x, again_x, rtol=0, atol=1e-6)  # nm
     np.testing.assert_allclose(fine_v, again_v, rtol=0, atol=1e-4)  # nm/ps
@@ -370,7 +371,6 @@ def test_shooting_bridges_on_the_paths_multiple_shooting_ended_on():
     from scipy.interpolate import CubicSpline
     guess = CubicSpline(np.arange(len(x)) * dt, x, axis=0)(np.arange(len(x)) * dt, 1)
     head, keep = 6 * shooting.context, 3 * shooting.context
-    v = shooting.shoot_positions(x, dt, 10)[2]
     backward = shooting.shoot_through(x[:head][::-1], -guess[:head][::-1], dt, 10)[2]
     np.testing.assert_array_equal(v[:keep], -backward[::-1][:keep])
     np.testing.assert_array_equal(v[keep:], shooting.shoot_through(x, guess, dt, 10)[2][keep:])

@@ -51,9 +51,9 @@ class ShootingInterpolator(Interpolator):
         frame's velocity changes by more than ``tolerance``.
     tolerance : float
         Convergence: the largest velocity update (nm/ps) below which the solve stops (thermal velocities
-        are 1–20 nm/ps; float32 paths leave updates of ~5e-5). On the ethanol validation runs at factors 10
-        and 20 the last update that 1e-3 adds changed no MAE in its fourth digit, and costs a path per
-        kept frame (~4% of a solve).
+        are 1–20 nm/ps; float32 paths leave updates of ~5e-5). The one more step that 1e-3 would take
+        changed no MAE in its fourth digit on the ethanol validation runs at factors 10 and 20, and costs
+        one more path over every gap (~4% of a solve).
     refresh : float
         A gap is linearised afresh while its start velocity's last update was larger than this (nm/ps);
         after smaller updates its Jacobian is corrected by Broyden's rank-one update (see
