@@ -105,6 +105,45 @@ def test_streamed_shooting_stays_close_to_the_whole_file_solve(files, tmp_path):
     assert abs(errors[0] / errors[1] - 1) < 0.02
 
 
+def test_streamed_chunks_side_by_side_write_what_one_at_a_time_writes_and_stop_with_the_command(files, tmp_path):
+    """Shooting computes two streamed chunks at once (threads): the same numbers as one at a time. When the
+    command stops (here a chunk's error), the chunk still computing is told to stop, and a solve told so ends
+    with ``Cancelled`` before its next batch of paths, not after the whole chunk."""
+    import threading
+
+    from trajsr import upsample
+    from trajsr.errors import Cancelled, TrajsrError
+    from trajsr.interpolation.shooting import ShootingInterpolator
+    shooting = ShootingInterpolator.load(PROPAGATOR)
+    assert shooting.chunks_side_by_side == 2
+    coarse = load(files / "c10.h5").replace(velocities=None)
+    save(coarse, tmp_path / "c.h5")
+    upsample(tmp_path / "c.h5", shooting, tmp_path / "two.h5", factor=10, chunk=40, progress=False)
+    shooting.chunks_side_by_side = 1
+    upsample(tmp_path / "c.h5", shooting, tmp_path / "one.h5", factor=10, chunk=40, progress=False)
+    two, one = load(tmp_path / "two.h5"), load(tmp_path / "one.h5")
+    np.testing.assert_array_equal(two.positions, one.positions)
+    np.testing.assert_array_equal(two.velocities, one.velocities)
+
+    shooting.chunks_side_by_side = 2
+    stops, solve = [], shooting.interpolate
+
+    def second_chunk_fails(chunk, factor, **options):
+        stops.append(options["stop"])
+        if len(stops) == 2:
+            raise TrajsrError("the second chunk failed")
+        return solve(chunk, factor, **options)
+    shooting.interpolate = second_chunk_fails
+    with pytest.raises(TrajsrError, match="second chunk"):
+        upsample(tmp_path / "c.h5", shooting, tmp_path / "failed.h5", factor=10, chunk=40, progress=False)
+    assert len(stops) >= 2 and all(stop.is_set() for stop in stops)
+    no_leftovers(tmp_path, "failed.h5")
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(Cancelled):
+        shooting.shoot_positions(coarse.positions, coarse.dt, 10, stop=stop)
+
+
 def test_a_file_unlike_every_calibration_file_is_named_even_when_no_gap_stands_out():
     """A thermostat's kicks spread over every gap: few gaps pass the out-of-distribution limits, but the file's
     difficulty D (its RMS correction against the calibration's) is far above every calibration file's."""

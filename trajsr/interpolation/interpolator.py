@@ -27,8 +27,11 @@ class Interpolator:
     #: kept frames on each side of a gap that decide it (to round-off): what streaming must overlap
     context = 1
     #: whether :meth:`interpolate` takes ``starts_file`` (a solve over the whole chunk treats the file's
-    #: first frames apart; streaming says which chunk starts the file)
+    #: first frames apart; streaming says which chunk starts the file) and ``stop`` (a ``threading.Event``
+    #: that ends the solve early)
     solves_whole_chunks = False
+    #: chunks of a streamed file computed at once, each on a thread (a method that leaves cores idle says 2)
+    chunks_side_by_side = 1
     #: the upsampling factor a trained model is fixed to (None: any factor)
     factor = None
     #: why --uncertainty is refused for this interpolator (a hint that leads somewhere)

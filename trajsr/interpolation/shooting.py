@@ -23,11 +23,12 @@ Units: nm, nm/ps, ps.
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..errors import TrajsrError
+from ..errors import Cancelled, TrajsrError
 from ..units import FS_PER_PS
 from .interpolator import Interpolator, check_elements
 from .pinned_paths import pin_and_average
@@ -71,6 +72,9 @@ class ShootingInterpolator(Interpolator):
         "reconstruction is less reliable (see --uncertainty, --max-uncertainty), and trajsr adapt fits the "
         "potential to this file")
     solves_whole_chunks = True
+    #: a chunk's banded factorisations and Python steps leave a core idle that a second chunk's compiled
+    #: paths fill (ethanol at 5 fs, chunks of 5,000 kept frames: 1.1-1.3x the fine frames a second)
+    chunks_side_by_side = 2
     #: velocity continuity couples every gap to its neighbours; its pull fades along the chain, and
     #: streaming overlaps this many kept frames each side
     context = 8
@@ -91,7 +95,7 @@ class ShootingInterpolator(Interpolator):
         self.tolerance, self.refresh = float(tolerance), float(refresh)
         self.masses = np.asarray(step.masses_list)
         self.elements = list(step.metadata.get("elements", []))
-        self._solvers = {}
+        self._solvers, self._solvers_made = {}, threading.Lock()  # chunks side by side share them
 
     @classmethod
     def load(cls, path, **kwargs) -> "ShootingInterpolator":
@@ -132,7 +136,8 @@ class ShootingInterpolator(Interpolator):
                 f"{have}); fit one on validation trajectories: trajsr calibrate MODEL --validation FILES "
                 f"--factors {factor} -o CALIBRATED.keras")
 
-    def interpolate(self, coarse, factor, uncertainty: bool = False, max_uncertainty=None, starts_file: bool = True):
+    def interpolate(self, coarse, factor, uncertainty: bool = False, max_uncertainty=None, starts_file: bool = True,
+                    stop=None):
         """The fine trajectory (nm, nm/ps, ps), kept frames unchanged; every gap passes the gap guard
         (:mod:`.gapguard`): one that tears a bond is replaced by Hermite (velocities stored) or the spline
         and flagged in ``info["guard_failed"]``; more than a few percent torn is a one-line error.
@@ -141,7 +146,8 @@ class ShootingInterpolator(Interpolator):
         ``info["gap_flags"]``; ``uncertainty`` adds σ (``Trajectory.uncertainty``, (frames, atoms) nm) and
         ``max_uncertainty`` (nm, or ``"default"``) replaces the gaps above it by the fallback.
         ``starts_file``: ``coarse`` begins at the file's first frame (a streamed chunk after the first does
-        not; see :meth:`shoot_positions`).
+        not; see :meth:`shoot_positions`). ``stop``: a ``threading.Event`` that, once set, ends the solve
+        from positions with :class:`~trajsr.errors.Cancelled` within one batch of paths.
         """
         from .baselines import get_baseline
         from .gapguard import guard
@@ -151,7 +157,7 @@ class ShootingInterpolator(Interpolator):
             raise TrajsrError(f"{coarse.source}: {self.uncertainty_hint(coarse, factor)}")
         threshold = None if cal is None else resolve_threshold(max_uncertainty, cal)
         options = {} if cal is None else dict(calibration=cal, threshold=threshold, uncertainty=bool(uncertainty))
-        fine = super().interpolate(coarse, factor, starts_file=starts_file, **options)
+        fine = super().interpolate(coarse, factor, starts_file=starts_file, stop=stop, **options)
         fallback = get_baseline("hermite" if self.uses_velocities(coarse) else "spline")
         fine = guard(fine, coarse, factor, fallback, "shooting")
         if uncertainty:  # recorded in a trajsr .h5's attributes
@@ -171,26 +177,31 @@ class ShootingInterpolator(Interpolator):
         sub = self.step.substep_count(duration_ps, frames)
         n_steps, h = frames * sub, duration_ps / (frames * sub)
         key = (n_steps, h)
-        if key not in self._solvers:
-            import tensorflow as tf
-            spec = [tf.TensorSpec([None, len(self.masses), 3], tf.float32)] * 2
-            coarse = max(1, n_steps // 2)
-            self._solvers[key] = (
-                tf.function(lambda x, v: self.step.path(x, v, h, n_steps), input_signature=spec, jit_compile=True),
-                tf.function(lambda x, v: self.step.linearize(x, v, duration_ps / coarse, coarse),
-                            input_signature=spec, jit_compile=True))
+        with self._solvers_made:
+            if key not in self._solvers:
+                import tensorflow as tf
+                spec = [tf.TensorSpec([None, len(self.masses), 3], tf.float32)] * 2
+                coarse = max(1, n_steps // 2)
+                self._solvers[key] = (
+                    tf.function(lambda x, v: self.step.path(x, v, h, n_steps), input_signature=spec,
+                                jit_compile=True),
+                    tf.function(lambda x, v: self.step.linearize(x, v, duration_ps / coarse, coarse),
+                                input_signature=spec, jit_compile=True))
         return (*self._solvers[key], sub)
 
-    def _batched(self, fn, *arrays):
+    def _batched(self, fn, *arrays, stop=None):
         """``fn`` over the rows of ``arrays`` in batches of at most ``batch``, each padded (its last row
         repeated) to 64 or 128 rows or a multiple of 128, so XLA compiles a few shapes rather than one per
         file or chunk (each compile costs ~0.3-1 s; the first frames' backward solve and path share one).
         Multiples of 128 rather than powers of two above 128: the gaps linearised afresh after the first
         step (two thirds of an ethanol file's at 5 fs) fit in 384 rows, where 512 cost a third more.
-        Returns ``fn``'s outputs, concatenated and trimmed, as float64 arrays."""
+        Returns ``fn``'s outputs, concatenated and trimmed, as float64 arrays; raises
+        :class:`~trajsr.errors.Cancelled` before a batch once ``stop`` (a ``threading.Event``) is set."""
         import tensorflow as tf
         outputs = []
         for lo in range(0, len(arrays[0]), self.batch):
+            if stop is not None and stop.is_set():
+                raise Cancelled("shooting stopped on request")
             part = [np.asarray(x[lo:lo + self.batch], np.float32) for x in arrays]
             size = len(part[0])
             padded = max(64, 1 << (size - 1).bit_length()) if size <= 128 else -(-size // 128) * 128
@@ -199,7 +210,8 @@ class ShootingInterpolator(Interpolator):
             outputs.append([r.numpy()[:size] for r in fn(*(tf.constant(x) for x in part))])
         return [np.concatenate(out).astype(np.float64) for out in zip(*outputs)]
 
-    def shoot_through(self, positions, v_guess, duration_ps: float, frames: int, position_weight: float = 3.0):
+    def shoot_through(self, positions, v_guess, duration_ps: float, frames: int, position_weight: float = 3.0,
+                      stop=None):
         """Multiple shooting along a whole coarse trajectory: one velocity per kept frame such that every
         gap's path lands on the next kept frame *and* arrives with the velocity the next gap starts with
         (one trajectory of the learned dynamics through all kept frames, in the least-squares sense).
@@ -224,6 +236,8 @@ class ShootingInterpolator(Interpolator):
         position_weight : float
             Weight of a missed kept frame (nm) against a velocity jump × gap length (nm); 3 was chosen on
             validation trajectories (never the test set) for the velocities it gives :meth:`bridge`.
+        stop : threading.Event, optional
+            Once set, the solve ends with :class:`~trajsr.errors.Cancelled` before its next batch of paths.
 
         Returns
         -------
@@ -237,7 +251,7 @@ class ShootingInterpolator(Interpolator):
         n3, gaps = 3 * n, k - 1
         v = np.asarray(v_guess, np.float64).reshape(k, n3).copy()
         x_a, x_b = positions[:-1], positions[1:].reshape(gaps, n3)
-        xs, vs = self._batched(path, x_a, v[:-1].reshape(gaps, n, 3))
+        xs, vs = self._batched(path, x_a, v[:-1].reshape(gaps, n, 3), stop=stop)
         moved = np.full(gaps, np.inf)  # how far each gap's start velocity moved in the last step (nm/ps)
         jacobian = step = last_end = None  # the first iteration linearises every gap
         for _ in range(self.iterations):
@@ -248,7 +262,7 @@ class ShootingInterpolator(Interpolator):
                                                      (end - last_end)[corrected])
             if fresh.any():
                 start = v[:-1].reshape(gaps, n, 3)
-                relinearized = self._batched(linearize, x_a[fresh], start[fresh])[1]
+                relinearized = self._batched(linearize, x_a[fresh], start[fresh], stop=stop)[1]
                 if fresh.all():
                     jacobian = relinearized
                 else:
@@ -265,7 +279,7 @@ class ShootingInterpolator(Interpolator):
                 break
             v -= step
             moved, last_end = np.abs(step[:-1]).max(-1), end
-            xs, vs = self._batched(path, x_a, v[:-1].reshape(gaps, n, 3))
+            xs, vs = self._batched(path, x_a, v[:-1].reshape(gaps, n, 3), stop=stop)
             if np.abs(step).max() < self.tolerance:
                 break
         return xs[:, sub - 1::sub], vs[:, sub - 1::sub], v.reshape(k, n, 3)
@@ -323,30 +337,31 @@ class ShootingInterpolator(Interpolator):
                         "bend": np.sqrt(0.5 * (per_atom(bends[0]) ** 2 + per_atom(bends[1]) ** 2))})
 
     def fill(self, positions, velocities, dt, factor, calibration=None, threshold=None, uncertainty=False,
-             starts_file=True):
+             starts_file=True, stop=None):
         """Fill every gap (see :meth:`bridge`); with the file's velocities each gap is decided by its two
         ends, from positions only multiple shooting (:meth:`shoot_positions`) estimates each kept frame's
         velocity first. With a ``calibration`` (:class:`.uncertainty.Calibration` of this mode, factor and
         spacing) also the per-gap flags and, with ``uncertainty``, σ (see
-        :func:`.uncertainty.apply_calibration`); ``threshold`` (nm) replaces the gaps above it."""
+        :func:`.uncertainty.apply_calibration`); ``threshold`` (nm) replaces the gaps above it. ``stop``: see
+        :meth:`shoot_through`."""
         if calibration is None:
             forward = None  # from positions only, the paths multiple shooting ended on
             if velocities is None:
-                *forward, velocities = self.shoot_positions(positions, dt, factor, starts_file)
+                *forward, velocities = self.shoot_positions(positions, dt, factor, starts_file, stop)
             return self.bridge(positions, velocities, dt, factor, forward=forward)
         from .uncertainty import apply_calibration
-        (fine_x, fine_v), parts = self.fill_with_parts(positions, velocities, dt, factor, starts_file)
+        (fine_x, fine_v), parts = self.fill_with_parts(positions, velocities, dt, factor, starts_file, stop)
         extra = apply_calibration(fine_x, positions, velocities, dt, factor, parts, calibration, threshold,
                                   uncertainty)
         return fine_x, fine_v, extra
 
-    def fill_with_parts(self, positions, velocities, dt, factor, starts_file=True):
+    def fill_with_parts(self, positions, velocities, dt, factor, starts_file=True, stop=None):
         """:meth:`fill` and the uncertainty signals of every gap (:func:`.shooting_uncertainty.gap_parts`):
         ``((positions, velocities), parts)``."""
         from .shooting_uncertainty import gap_parts
         residual, used, forward = None, velocities, None
         if velocities is None:
-            paths, arrivals, used = self.shoot_positions(positions, dt, factor, starts_file)
+            paths, arrivals, used = self.shoot_positions(positions, dt, factor, starts_file, stop)
             # what multiple shooting could not reconcile at each kept frame: position miss, velocity jump
             residual = {"miss": np.sqrt(np.mean((paths[:, -1] - positions[1:]) ** 2, axis=-1)),
                         "jump": np.sqrt(np.mean((arrivals[:, -1] - used[1:]) ** 2, axis=-1)) * dt}
@@ -354,7 +369,7 @@ class ShootingInterpolator(Interpolator):
         fine_x, fine_v, signals = self.bridge(positions, used, dt, factor, signals=True, forward=forward)
         return (fine_x, fine_v), gap_parts(self.step, positions, used, signals, residual)
 
-    def shoot_positions(self, positions, dt: float, frames: int, starts_file: bool = True):
+    def shoot_positions(self, positions, dt: float, frames: int, starts_file: bool = True, stop=None):
         """:meth:`shoot_through` kept frames ``dt`` ps apart (nm) from positions alone, the cubic spline's
         velocities as the first guess; returns its paths and the velocities at the kept frames.
 
@@ -375,11 +390,12 @@ class ShootingInterpolator(Interpolator):
         guess = CubicSpline(kept, positions, axis=0)(kept, 1)
         head = min(len(positions), 6 * self.context)
         if head < 3 or not starts_file:
-            return self.shoot_through(positions, guess, dt, frames)
+            return self.shoot_through(positions, guess, dt, frames, stop=stop)
         path, _, sub = self._solver(dt, frames)  # made here, so that both threads find the same one
         with ThreadPoolExecutor(1) as pool:
-            back = pool.submit(self.shoot_through, positions[:head][::-1], -guess[:head][::-1], dt, frames)
-            xs, vs, v = self.shoot_through(positions, guess, dt, frames)
+            back = pool.submit(self.shoot_through, positions[:head][::-1], -guess[:head][::-1], dt, frames,
+                               stop=stop)
+            xs, vs, v = self.shoot_through(positions, guess, dt, frames, stop=stop)
             back = back.result()[2]
         keep = min(3 * self.context, head - 1)
         v[:keep] = -back[::-1][:keep]

@@ -4,10 +4,15 @@ Each chunk is processed together with the last 2K kept frames of the one before 
 interpolator's ``context``), and only gaps whose whole context lies in the buffer are written, so the
 output equals the in-memory result and memory stays bounded by the chunk size. A learned model's
 gaps near the ends of the file fall back to the spline (see :mod:`.learned`); the summary says how many.
+A chunk depends on the kept frames alone, so a method that leaves cores idle computes two at once (shooting:
+``chunks_side_by_side``, each on a thread); chunks are written in the file's order, one at a time, while the
+next ones compute.
 """
 from __future__ import annotations
 
 import dataclasses
+import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -76,6 +81,13 @@ def _check_memory(n_atoms, factor, chunk, overlap):
                       f"GiB per chunk; use --chunk {fitting} or less")
 
 
+def _chunks_at_once(interp, n_atoms, factor, chunk, overlap) -> int:
+    """The interpolator's :attr:`~.interpolator.Interpolator.chunks_side_by_side` where that many chunks'
+    fine frames fit in :data:`CHUNK_MEMORY_BYTES`, else 1."""
+    at_once = interp.chunks_side_by_side
+    return at_once if at_once * (chunk + overlap) * factor * n_atoms * 3 * 8 * 2 <= CHUNK_MEMORY_BYTES else 1
+
+
 def upsample_trajectory(coarse: Trajectory, model, factor: int | None = None, batch_size: int = 2048) -> Trajectory:
     """In memory: the fine trajectory (nm, ps) that ``model`` (an interpolator or a trained model) rebuilds."""
     interp = as_interpolator(model, batch_size)
@@ -140,45 +152,55 @@ def upsample(coarse_path, model, output, *, factor: int | None = None, top=None,
             calibrated_options = dict(uncertainty=uncertainty, max_uncertainty=max_uncertainty)
             report = GapReport(calibration, max_uncertainty)
         _check_memory(part.n_atoms, factor, chunk, overlap)
+        at_once = _chunks_at_once(interp, part.n_atoms, factor, chunk, overlap)
         bar = tqdm(desc="upsampling", unit=" kept frames", disable=None if progress else True)
-        background, pending = ThreadPoolExecutor(max_workers=1), None
+        workers, writing = ThreadPoolExecutor(at_once), ThreadPoolExecutor(max_workers=1)
+        stopping, computing, pending = threading.Event(), deque(), None
         try:
-            while part is not None:
-                following = next(chunks, None)
-                kept += part.n_frames
-                buffer = part if buffer is None else concatenate([buffer, part])
-                last = following is None
-                if buffer.n_frames < 2:
-                    raise TrajsrError(f"{coarse_path}: need at least 2 frames to upsample")
-                start = kept - buffer.n_frames  # global index of buffer[0]
-                at_start = {"starts_file": start == 0} if interp.solves_whole_chunks else {}
-                fine = interp.interpolate(buffer, factor, **calibrated_options, **at_start)
-                # gaps with the whole context inside the buffer (or at a true end of the file)
-                stop_gap = buffer.n_frames - 1 if last else buffer.n_frames - interp.context - 1
-                lo, hi = (first_gap - start) * factor, stop_gap * factor + (1 if last else 0)
+            while part is not None or computing:
+                if part is not None:  # hand the next chunk to a worker
+                    following = next(chunks, None)
+                    kept += part.n_frames
+                    buffer = part if buffer is None else concatenate([buffer, part])
+                    last = following is None
+                    if buffer.n_frames < 2:
+                        raise TrajsrError(f"{coarse_path}: need at least 2 frames to upsample")
+                    start = kept - buffer.n_frames  # global index of buffer[0]
+                    own = {"starts_file": start == 0, "stop": stopping} if interp.solves_whole_chunks else {}
+                    # gaps with the whole context inside the buffer (or at a true end of the file)
+                    stop_gap = buffer.n_frames - 1 if last else buffer.n_frames - interp.context - 1
+                    computing.append((workers.submit(interp.interpolate, buffer, factor, **calibrated_options, **own),
+                                      start, first_gap, stop_gap, last, part.n_frames))
+                    first_gap = start + stop_gap
+                    buffer = buffer[max(0, buffer.n_frames - overlap):]
+                    part = following
+                    if part is not None and len(computing) < at_once:
+                        continue
+                future, start, first, stop_gap, last, n_read = computing.popleft()  # in the file's order
+                fine = future.result()
+                lo, hi = (first - start) * factor, stop_gap * factor + (1 if last else 0)
                 written = fine[lo:hi]
                 if written.velocities is not None:
                     velocities = "written" if keeps_velocities else f"not kept by {Path(output).suffix or 'the format'}"
                 if "guard_failed" in fine.info:
-                    guarded += int(fine.info["guard_failed"][first_gap - start:stop_gap].sum())
+                    guarded += int(fine.info["guard_failed"][first - start:stop_gap].sum())
                 if report is not None:
-                    report.add(fine.info["gap_flags"], slice(first_gap - start, stop_gap), written.uncertainty,
+                    report.add(fine.info["gap_flags"], slice(first - start, stop_gap), written.uncertainty,
                                factor, fine.info.get("gap_difficulty"))
                     side.add(written.uncertainty)
                 if pending is not None:
-                    pending.result()  # one chunk in flight: order kept, memory bounded
-                pending = background.submit(writer.write, written)  # written while the next one computes
-                first_gap = start + stop_gap
-                bar.update(part.n_frames)
-                buffer = buffer[max(0, buffer.n_frames - overlap):]
-                part = following
+                    pending.result()  # one chunk being written: order kept, memory bounded
+                pending = writing.submit(writer.write, written)  # written while the next ones compute
+                bar.update(n_read)
             if pending is not None:
                 pending.result()
         except BaseException:
             bar.leave = False  # clear the bar's line so the error stands alone
             raise
         finally:
-            background.shutdown(wait=True)
+            stopping.set()  # a chunk still computing (an error, Ctrl-C, SIGTERM) ends within a batch of paths
+            workers.shutdown(wait=True, cancel_futures=True)
+            writing.shutdown(wait=True)
             bar.close()
     if report is not None:
         report.warn_if_out_of_distribution(coarse_path, interp.out_of_distribution_means)
