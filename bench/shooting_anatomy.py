@@ -85,8 +85,7 @@ def one(interp, second, path, factor):
     centred = velocity_error - velocity_error.mean(0)
     norm = np.mean(np.sum(centred ** 2, 1))
     lag = {f"lag{n}": float(np.mean(np.sum(centred[:-n] * centred[n:], 1)) / norm) for n in (1, 2, 5)}
-    other_v = second.shoot_positions(kept, dt, factor)[2]
-    disagreement = per_gap(fine.positions, second.bridge(kept, other_v, dt, factor)[0], factor)
+    disagreement = per_gap(fine.positions, second.fill(kept, None, dt, factor)[0], factor)
     miss = self_test(interp, kept, estimated, dt, factor)
 
     def rho(signal):
