@@ -139,6 +139,21 @@ def test_truncated_file(tmp_path, ala):
         load(tmp_path / "b.h5")
 
 
+def test_a_cut_dcd_is_refused_before_its_first_chunk(tmp_path, ethanol):
+    """A streamed DCD's frame count is checked against its size up front, so a cut-off file stops a command
+    before any chunk is worked on (with or without unit cells), not when the reading runs out."""
+    from trajsr.io.stream import iter_chunks
+    save(ethanol[:1], tmp_path / "top.pdb")
+    boxed = ethanol.stride(10).replace(unitcell_vectors=np.repeat(np.eye(3)[None] * 3.0, 101, 0))
+    for name, traj in (("c.dcd", ethanol.stride(10)), ("boxed.dcd", boxed)):
+        save(traj, tmp_path / name)
+        assert sum(p.n_frames for p in iter_chunks(tmp_path / name, top=tmp_path / "top.pdb", chunk=20)) == 101
+        (tmp_path / f"cut-{name}").write_bytes((tmp_path / name).read_bytes()[:-1000])
+        chunks = iter_chunks(tmp_path / f"cut-{name}", top=tmp_path / "top.pdb", chunk=20)
+        with pytest.raises(TrajsrError, match=r"truncated: its header declares 101 frames, only 9\d are complete"):
+            next(chunks)
+
+
 def test_no_silent_overwrite_and_no_partial_file(tmp_path, ala):
     save(ala, tmp_path / "a.npz")
     with pytest.raises(TrajsrError, match="--force"):

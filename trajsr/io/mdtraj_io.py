@@ -71,6 +71,8 @@ def read_chunks(path, top, chunk: int, suffix: str, timed: bool = False):
     if topology is None:  # every streamed format stores coordinates only
         raise _no_topology(path, suffix)
     elements = [a.element.symbol if a.element is not None else "X" for a in topology.atoms]
+    if suffix == ".dcd":  # a cut-off file is refused before any chunk is worked on, not when it runs out
+        check_complete(path, suffix, dcd_complete_frames(path))
     lo = 0
     try:
         with quiet_stdout():
@@ -91,9 +93,30 @@ def read_chunks(path, top, chunk: int, suffix: str, timed: bool = False):
     check_complete(path, suffix, lo)
 
 
-def check_complete(path, suffix, n_read: int) -> None:
-    """A DCD header counts its frames: fewer read means the file was cut short."""
-    if suffix != ".dcd":
+def dcd_complete_frames(path) -> int | None:
+    """The whole frames a DCD file's size holds, from its header (atom count, whether frames carry a unit
+    cell); None where the header is not the plain little-endian layout this reads (fixed atoms, 4D, ...)."""
+    with open(path, "rb") as f:
+        head = f.read(4096)
+
+    def word(at):  # a little-endian int32 of the header
+        return int(np.frombuffer(head[at:at + 4], "<i4")[0]) if len(head) >= at + 4 else None
+
+    if word(0) != 84 or head[4:8] != b"CORD" or word(40) or word(52):  # fixed atoms, 4D
+        return None
+    title = word(92)
+    if title is None or title < 4 or word(100 + title) != 4:  # the atom count's own record
+        return None
+    n_atoms, start = word(104 + title), 112 + title
+    if not n_atoms or n_atoms < 0:
+        return None
+    frame_bytes = 3 * (4 * n_atoms + 8) + (56 if word(48) else 0)  # x, y, z records; the unit cell's
+    return max(0, (os.path.getsize(path) - start) // frame_bytes)
+
+
+def check_complete(path, suffix, n_read: int | None) -> None:
+    """A DCD header counts its frames: fewer read (or whole in the file) means the file was cut short."""
+    if suffix != ".dcd" or n_read is None:
         return
     with open(path, "rb") as f:
         header = f.read(12)
