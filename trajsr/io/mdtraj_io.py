@@ -104,10 +104,10 @@ def dcd_complete_frames(path) -> int | None:
 
     if word(0) != 84 or head[4:8] != b"CORD" or word(40) or word(52):  # fixed atoms, 4D
         return None
-    title = word(92)
-    if title is None or title < 4 or word(100 + title) != 4:  # the atom count's own record
+    title_bytes = word(92)  # the title record's length
+    if title_bytes is None or title_bytes < 4 or word(100 + title_bytes) != 4:  # the atom count's own record
         return None
-    n_atoms, start = word(104 + title), 112 + title
+    n_atoms, start = word(104 + title_bytes), 112 + title_bytes
     if not n_atoms or n_atoms < 0:
         return None
     frame_bytes = 3 * (4 * n_atoms + 8) + (56 if word(48) else 0)  # x, y, z records; the unit cell's
