@@ -179,7 +179,10 @@ def test_interrupted_make_keeps_what_it_finished_and_a_rerun_goes_on(tmp_path):
     command = [sys.executable, "-m", "trajsr.cli", "datasets", "make", "ethanol-gfn2", "--seed", "1", "2",
                "--steps", "2000", "--equilibration-fs", "5", "--processes", "1", "-o", str(out)]
     env = dict(os.environ, OMP_NUM_THREADS="1", TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C's default in the child: a shell's background job (a CI runner's, say) ignores SIGINT, and the
+    # child would inherit that and run to its end
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     manifest = out / "manifest.json"
     deadline = time.monotonic() + 120
     while not (manifest.exists() and "seed1" in manifest.read_text()) and time.monotonic() < deadline:
