@@ -114,8 +114,10 @@ def test_streamed_chunks_side_by_side_write_what_one_at_a_time_writes_and_stop_w
     from trajsr import upsample
     from trajsr.errors import Cancelled, TrajsrError
     from trajsr.interpolation.shooting import ShootingInterpolator
+    from trajsr.interpolation.streaming import _chunks_at_once
     shooting = ShootingInterpolator.load(PROPAGATOR)
-    assert shooting.chunks_side_by_side == 2
+    # two at once where both chunks' Jacobians fit (9 atoms: ~0.7 GB), not for 60 atoms (~31 GB)
+    assert _chunks_at_once(shooting, 9, 10, 5000, 16) == 2 and _chunks_at_once(shooting, 60, 10, 5000, 16) == 1
     coarse = load(files / "c10.h5").replace(velocities=None)
     save(coarse, tmp_path / "c.h5")
     upsample(tmp_path / "c.h5", shooting, tmp_path / "two.h5", factor=10, chunk=40, progress=False)
