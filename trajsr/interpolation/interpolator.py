@@ -49,8 +49,8 @@ class Interpolator:
         """Why ``coarse`` gets no uncertainty here, and what to run instead."""
         return self.no_uncertainty
 
-    def working_bytes_per_kept_frame(self, n_atoms: int) -> int:
-        """Memory a chunk's computation holds per kept frame beyond its fine frames (bytes): 0 here."""
+    def working_bytes_per_kept_frame(self, coarse: Trajectory) -> int:
+        """Memory rebuilding a chunk like ``coarse`` holds per kept frame beyond its fine frames (bytes): 0 here."""
         return 0
 
     def edge_gaps(self, n_kept: int) -> int:

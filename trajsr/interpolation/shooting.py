@@ -165,10 +165,11 @@ class ShootingInterpolator(Interpolator):
         return fine
 
     # -- the compiled path and its linearisation ------------------------------------------------------
-    def working_bytes_per_kept_frame(self, n_atoms: int) -> int:
+    def working_bytes_per_kept_frame(self, coarse) -> int:
         """From positions, multiple shooting's Jacobians and normal equations, float64: ~90 bytes a gap per
-        (3N)² (peak measured with tracemalloc: 82 on uracil, 91 on ethanol), 96 here."""
-        return 96 * (3 * n_atoms) ** 2
+        (3N)² (peak measured with tracemalloc: 82 on uracil, 91 on ethanol), 96 here; with the file's
+        velocities, the paths alone (counted with the fine frames)."""
+        return 0 if self.uses_velocities(coarse) else 96 * (3 * coarse.n_atoms) ** 2
 
     def _solver(self, duration_ps: float, frames: int):
         """The compiled ``(path, linearize)`` of the step (:meth:`~trajsr.dynamics.hamiltonian.HamiltonianStep.path`,

@@ -65,33 +65,38 @@ def _factor_of(interp: Interpolator, factor) -> int:
     return check_factor(factor)
 
 
-#: fine frames of one chunk (positions and velocities, float64) may take this much memory
-CHUNK_MEMORY_BYTES = 2 * 1024 ** 3
+#: the chunks computed at once may hold this much memory together: their fine frames (positions and
+#: velocities, float64) and the method's working memory (shooting's Jacobians and normal equations)
+CHUNK_MEMORY_BYTES = 4 * 1024 ** 3
 
 
-def _check_memory(n_atoms, factor, chunk, overlap):
-    per_kept = factor * n_atoms * 3 * 8 * 2
+def _bytes_per_kept_frame(interp, part, factor) -> int:
+    return factor * part.n_atoms * 3 * 8 * 2 + interp.working_bytes_per_kept_frame(part)
+
+
+def _check_memory(interp, part, factor, chunk, overlap):
+    """One clear error, before any work, where a single chunk of a file like ``part`` would need more than
+    :data:`CHUNK_MEMORY_BYTES` (a large factor, or shooting a large molecule from positions), naming the
+    ``--chunk`` that fits."""
+    per_kept = _bytes_per_kept_frame(interp, part, factor)
     if (chunk + overlap) * per_kept <= CHUNK_MEMORY_BYTES:
         return
+    what = f"{interp.name} of {part.n_atoms} atoms at --factor {factor}"
     fitting = CHUNK_MEMORY_BYTES // per_kept - overlap
     if fitting < 2 * overlap:
-        raise TrajsrError(f"--factor {factor} asks for {factor - 1} frames in every gap: more than "
-                          f"{CHUNK_MEMORY_BYTES / 1024 ** 3:g} GiB for even the smallest chunk of {n_atoms} atoms")
-    raise TrajsrError(f"--factor {factor} with --chunk {chunk} needs {(chunk + overlap) * per_kept / 1024 ** 3:.1f} "
-                      f"GiB per chunk; use --chunk {fitting} or less")
+        raise TrajsrError(f"{what} needs more than {CHUNK_MEMORY_BYTES / 1024 ** 3:g} GiB for even the smallest "
+                          f"chunk ({2 * overlap} kept frames)")
+    raise TrajsrError(f"{what} with --chunk {chunk} needs {(chunk + overlap) * per_kept / 1024 ** 3:.1f} GiB per "
+                      f"chunk; use --chunk {fitting} or less")
 
 
-#: chunks computed at once may hold this much together (their fine frames and the method's working memory)
-AT_ONCE_MEMORY_BYTES = 4 * 1024 ** 3
-
-
-def _chunks_at_once(interp, n_atoms, factor, chunk, overlap) -> int:
+def _chunks_at_once(interp, part, factor, chunk, overlap) -> int:
     """The interpolator's :attr:`~.interpolator.Interpolator.chunks_side_by_side` where that many chunks fit
-    in :data:`AT_ONCE_MEMORY_BYTES`, else 1 (shooting at the default 5,000 kept frames a chunk: up to aspirin's
+    in :data:`CHUNK_MEMORY_BYTES`, else 1 (shooting at the default 5,000 kept frames a chunk: up to aspirin's
     21 atoms two at once, from 23 atoms one at a time)."""
     at_once = interp.chunks_side_by_side
-    per_kept = factor * n_atoms * 3 * 8 * 2 + interp.working_bytes_per_kept_frame(n_atoms)
-    return at_once if at_once * (chunk + overlap) * per_kept <= AT_ONCE_MEMORY_BYTES else 1
+    fits = at_once * (chunk + overlap) * _bytes_per_kept_frame(interp, part, factor) <= CHUNK_MEMORY_BYTES
+    return at_once if fits else 1
 
 
 def upsample_trajectory(coarse: Trajectory, model, factor: int | None = None, batch_size: int = 2048) -> Trajectory:
@@ -157,8 +162,8 @@ def upsample(coarse_path, model, output, *, factor: int | None = None, top=None,
         if calibration is not None:  # gaps are flagged against it even when no σ is asked for
             calibrated_options = dict(uncertainty=uncertainty, max_uncertainty=max_uncertainty)
             report = GapReport(calibration, max_uncertainty)
-        _check_memory(part.n_atoms, factor, chunk, overlap)
-        at_once = _chunks_at_once(interp, part.n_atoms, factor, chunk, overlap)
+        _check_memory(interp, part, factor, chunk, overlap)
+        at_once = _chunks_at_once(interp, part, factor, chunk, overlap)
         bar = tqdm(desc="upsampling", unit=" kept frames", disable=None if progress else True)
         workers, writing = ThreadPoolExecutor(at_once), ThreadPoolExecutor(max_workers=1)
         stopping, computing, pending = threading.Event(), deque(), None
