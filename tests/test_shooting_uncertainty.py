@@ -106,15 +106,14 @@ def test_streamed_shooting_stays_close_to_the_whole_file_solve(files, tmp_path):
 
 
 def test_streamed_chunks_side_by_side_write_what_one_at_a_time_writes_and_stop_with_the_command(files, tmp_path):
-    """Shooting computes two streamed chunks at once (threads): the same numbers as one at a time. When the
-    command stops (here a chunk's error), the chunk still computing is told to stop, and a solve told so ends
-    with ``Cancelled`` before its next batch of paths, not after the whole chunk."""
+    """Shooting computes two streamed chunks at once (threads) where their memory allows: the same numbers as
+    one at a time. When the command stops (here a chunk's error), the chunk still computing is told to stop,
+    and a solve told so ends with ``Cancelled`` before its next batch of paths, not after the whole chunk."""
     import threading
 
-    from trajsr import upsample
+    from trajsr import Trajectory, upsample
     from trajsr.errors import Cancelled, TrajsrError
     from trajsr.interpolation.shooting import ShootingInterpolator
-    from trajsr import Trajectory
     from trajsr.interpolation.streaming import _check_memory, _chunks_at_once
     shooting = ShootingInterpolator.load(PROPAGATOR)
     coarse = load(files / "c10.h5").replace(velocities=None)
