@@ -114,16 +114,18 @@ def test_streamed_chunks_side_by_side_write_what_one_at_a_time_writes_and_stop_w
     from trajsr import Trajectory, upsample
     from trajsr.errors import Cancelled, TrajsrError
     from trajsr.interpolation.shooting import ShootingInterpolator
-    from trajsr.interpolation.streaming import _check_memory, _chunks_at_once
+    from trajsr.interpolation.streaming import _chunks_at_once
     shooting = ShootingInterpolator.load(PROPAGATOR)
     coarse = load(files / "c10.h5").replace(velocities=None)
     # two at once where both chunks' Jacobians fit (9 atoms: ~0.7 GB); 60 atoms from positions would hold
     # ~15 GB a chunk: one clear error naming the --chunk that fits, before any work; with velocities no Jacobians
     big = Trajectory(positions=np.zeros((2, 60, 3)), elements=["C"] * 60, time=np.array([0.0, 0.005]))
-    assert _chunks_at_once(shooting, coarse, 10, 5000, 16) == 2 and _chunks_at_once(shooting, big, 10, 5000, 16) == 1
+    assert _chunks_at_once(shooting, coarse, 10, 5000, 16) == 2
+    middle = Trajectory(positions=np.zeros((2, 30, 3)), elements=["C"] * 30, time=np.array([0.0, 0.005]))
+    assert _chunks_at_once(shooting, middle, 10, 5000, 16) == 1  # ~4 GB a chunk: one at a time
     with pytest.raises(TrajsrError, match=r"shooting of 60 atoms .* 14.7 GiB per chunk; use --chunk 1352 or less"):
-        _check_memory(shooting, big, 10, 5000, 16)
-    _check_memory(shooting, big.replace(velocities=np.zeros((2, 60, 3))), 10, 5000, 16)
+        _chunks_at_once(shooting, big, 10, 5000, 16)
+    assert _chunks_at_once(shooting, big.replace(velocities=np.zeros((2, 60, 3))), 10, 5000, 16) == 2
     save(coarse, tmp_path / "c.h5")
     upsample(tmp_path / "c.h5", shooting, tmp_path / "two.h5", factor=10, chunk=40, progress=False)
     shooting.chunks_side_by_side = 1

@@ -397,7 +397,7 @@ class ShootingInterpolator(Interpolator):
         head = min(len(positions), 6 * self.context)
         if head < 3 or not starts_file:
             return self.shoot_through(positions, guess, dt, frames, stop=stop)
-        path, _, sub = self._solver(dt, frames)  # made here, so that both threads find the same one
+        path, _, sub = self._solver(dt, frames)  # the head's paths are run again below
         with ThreadPoolExecutor(1) as pool:
             back = pool.submit(self.shoot_through, positions[:head][::-1], -guess[:head][::-1], dt, frames,
                                stop=stop)

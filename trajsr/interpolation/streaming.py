@@ -70,17 +70,18 @@ def _factor_of(interp: Interpolator, factor) -> int:
 CHUNK_MEMORY_BYTES = 4 * 1024 ** 3
 
 
-def _bytes_per_kept_frame(interp, part, factor) -> int:
-    return factor * part.n_atoms * 3 * 8 * 2 + interp.working_bytes_per_kept_frame(part)
-
-
-def _check_memory(interp, part, factor, chunk, overlap):
-    """One clear error, before any work, where a single chunk of a file like ``part`` would need more than
-    :data:`CHUNK_MEMORY_BYTES` (a large factor, or shooting a large molecule from positions), naming the
-    ``--chunk`` that fits."""
-    per_kept = _bytes_per_kept_frame(interp, part, factor)
+def _chunks_at_once(interp, part, factor, chunk, overlap) -> int:
+    """How many chunks of a file like ``part`` to compute at once: the interpolator's
+    :attr:`~.interpolator.Interpolator.chunks_side_by_side` where that many fit in :data:`CHUNK_MEMORY_BYTES`,
+    else 1 (shooting at the default 5,000 kept frames a chunk: up to aspirin's 21 atoms two at once, from 23
+    atoms one at a time). Where even one chunk would need more (a large factor, or shooting a large molecule
+    from positions): one clear error, before any work, naming the ``--chunk`` that fits."""
+    per_kept = factor * part.n_atoms * 3 * 8 * 2 + interp.working_bytes_per_kept_frame(part)
+    at_once = interp.chunks_side_by_side
+    if at_once * (chunk + overlap) * per_kept <= CHUNK_MEMORY_BYTES:
+        return at_once
     if (chunk + overlap) * per_kept <= CHUNK_MEMORY_BYTES:
-        return
+        return 1
     what = f"{interp.name} of {part.n_atoms} atoms at --factor {factor}"
     fitting = CHUNK_MEMORY_BYTES // per_kept - overlap
     if fitting < 2 * overlap:
@@ -88,15 +89,6 @@ def _check_memory(interp, part, factor, chunk, overlap):
                           f"chunk ({2 * overlap} kept frames)")
     raise TrajsrError(f"{what} with --chunk {chunk} needs {(chunk + overlap) * per_kept / 1024 ** 3:.1f} GiB per "
                       f"chunk; use --chunk {fitting} or less")
-
-
-def _chunks_at_once(interp, part, factor, chunk, overlap) -> int:
-    """The interpolator's :attr:`~.interpolator.Interpolator.chunks_side_by_side` where that many chunks fit
-    in :data:`CHUNK_MEMORY_BYTES`, else 1 (shooting at the default 5,000 kept frames a chunk: up to aspirin's
-    21 atoms two at once, from 23 atoms one at a time)."""
-    at_once = interp.chunks_side_by_side
-    fits = at_once * (chunk + overlap) * _bytes_per_kept_frame(interp, part, factor) <= CHUNK_MEMORY_BYTES
-    return at_once if fits else 1
 
 
 def upsample_trajectory(coarse: Trajectory, model, factor: int | None = None, batch_size: int = 2048) -> Trajectory:
@@ -162,8 +154,7 @@ def upsample(coarse_path, model, output, *, factor: int | None = None, top=None,
         if calibration is not None:  # gaps are flagged against it even when no σ is asked for
             calibrated_options = dict(uncertainty=uncertainty, max_uncertainty=max_uncertainty)
             report = GapReport(calibration, max_uncertainty)
-        _check_memory(interp, part, factor, chunk, overlap)
-        at_once = _chunks_at_once(interp, part, factor, chunk, overlap)
+        at_once = _chunks_at_once(interp, part, factor, chunk, overlap)  # or a memory error
         bar = tqdm(desc="upsampling", unit=" kept frames", disable=None if progress else True)
         workers, writing = ThreadPoolExecutor(at_once), ThreadPoolExecutor(max_workers=1)
         stopping, computing, pending = threading.Event(), deque(), None
