@@ -154,6 +154,30 @@ def test_a_cut_dcd_is_refused_before_its_first_chunk(tmp_path, ethanol):
             next(chunks)
 
 
+def test_a_cut_xyz_is_refused_naming_its_frame(tmp_path, ethanol, cli):
+    """ASE and mdtraj both drop an XYZ file's cut last frame without a word (or fail without naming it):
+    wherever the cut falls, through ASE or with a topology through mdtraj, the command stops naming the
+    frame; a complete file, also one without a final newline, is read whole."""
+    save(ethanol[:1], tmp_path / "top.pdb")
+    save(ethanol[:50], tmp_path / "full.xyz")
+    text = (tmp_path / "full.xyz").read_text()
+    lines = text.splitlines(keepends=True)  # 11 lines a frame: count, comment, 9 atoms
+    cuts = {"after the count": "".join(lines[:11 * 30 + 1]), "after 4 atoms": "".join(lines[:11 * 30 + 6]),
+            "inside a line": "".join(lines[:11 * 30 + 6]) + lines[11 * 30 + 6][:20],
+            "inside the last number": text[:-5]}
+    for how, cut in cuts.items():
+        (tmp_path / "cut.xyz").write_text(cut)
+        for top in ((), ("-t", tmp_path / "top.pdb")):
+            proc = cli("stride", tmp_path / "cut.xyz", *top, "--factor", 2, "-o", tmp_path / "o.h5", check=False)
+            frame = 49 if how == "inside the last number" else 30
+            assert proc.returncode == 2 and f"cut.xyz: frame {frame} " in proc.stderr, (how, top, proc.stderr)
+            assert "truncated" in proc.stderr and not (tmp_path / "o.h5").exists()
+    (tmp_path / "whole.xyz").write_text(text.rstrip("\n"))
+    for name in ("full.xyz", "whole.xyz"):
+        assert load(tmp_path / name).n_frames == 50
+        assert load(tmp_path / name, top=tmp_path / "top.pdb").n_frames == 50
+
+
 def test_float32_times_of_long_fine_files_read_back(tmp_path, ethanol):
     """xtc and trr keep time in float32: 0.5 fs frames past ~8 ps step unevenly by more than the spacing
     check's 0.1% (0.7% at 15 ps), so a fine file trajsr itself wrote could not be read back; the check now

@@ -19,6 +19,7 @@ def read(path) -> Trajectory:
     """Read every frame of an xyz/extxyz/ASE-traj file; Å in the file, nm in the result."""
     import ase.io
     from ase import units
+    check_xyz_complete(path)
     try:
         frames = ase.io.read(path, index=":")
     except Exception as err:
@@ -56,6 +57,44 @@ def _result(atoms, name):
     return None if stored is None else np.asarray(stored, float)
 
 
+def check_xyz_complete(path) -> None:
+    """Refuse an XYZ text file that ends inside a frame (a copy or a run cut short): ASE drops such a
+    last frame without a word where the cut falls between lines, and fails without naming it elsewhere.
+
+    Walks the frames by their atom-count lines; a file that is not XYZ text (ASE's binary .traj, a code's
+    output) is left to its reader. An atom line cut inside its last number keeps its field count: it is
+    seen by the missing end of line and a line shorter than the frame's others.
+    """
+    with open(path, "rb") as f:
+        if f.read(8) == b"- of Ulm":  # ASE's binary trajectory
+            return
+        f.seek(0)
+        try:
+            lines = f.read().decode().lstrip("\n\r ").splitlines(keepends=True)
+        except UnicodeDecodeError:
+            return
+    start, frame = 0, 0
+    while start < len(lines) and lines[start].strip():
+        header = lines[start].split()
+        if len(header) != 1 or not header[0].isdigit():
+            return  # not an XYZ frame header: the reader says what is wrong
+        n_atoms = int(header[0])
+        atoms = lines[start + 2: start + 2 + n_atoms]
+        cut, hint = None, ""
+        if start + 1 >= len(lines) or len(atoms) < n_atoms:
+            cut = f"ends after {len(atoms)} of its {n_atoms} atom lines"
+        elif n_atoms and len(atoms[-1].split()) < len(atoms[0].split()):
+            cut = f"ends inside atom line {n_atoms} ({len(atoms[-1].split())} of {len(atoms[0].split())} fields)"
+        elif (start + 2 + n_atoms == len(lines) and not atoms[-1].endswith(("\n", "\r"))
+              and len(atoms[-1].rstrip()) < min((len(a.rstrip()) for a in atoms[:-1]), default=0)):
+            cut = "ends inside its last atom line (shorter than the frame's others, with no end of line)"
+            hint = "; if it is complete, end it with a newline"
+        if cut:
+            complete = f"frames 0-{frame - 1} are complete" if frame else "no frame is complete"
+            raise TrajsrError(f"{path}: frame {frame} {cut}: the file is truncated ({complete}{hint})")
+        start, frame = start + 2 + n_atoms, frame + 1
+
+
 def _read_text_xyz(path, first_error):
     import ase.io
     try:
@@ -63,6 +102,10 @@ def _read_text_xyz(path, first_error):
             text = f.read().lstrip("\n\r ")
         return ase.io.read(io.StringIO(text), index=":", format="extxyz")
     except Exception as err:
+        with open(path, "rb") as f:
+            if f.read(8) == b"- of Ulm":  # ASE's binary trajectory: the text reader's error says nothing
+                raise TrajsrError(f"{path}: cannot read as an ASE trajectory: truncated or corrupt "
+                                  f"({first_error})") from None
         raise TrajsrError(f"{path}: cannot read as XYZ or ASE trajectory ({first_error}; {err})") from None
 
 
