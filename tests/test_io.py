@@ -178,6 +178,15 @@ def test_a_cut_xyz_is_refused_naming_its_frame(tmp_path, ethanol, cli):
         assert load(tmp_path / name, top=tmp_path / "top.pdb").n_frames == 50
 
 
+def test_netcdf_files_read_without_mdtraj_advice_on_the_console(tmp_path, ethanol, cli):
+    """mdtraj warns on every .nc file that netCDF4 (optional) is not installed: three lines the CLI printed
+    as a trajsr warning on each read; the command's own output is all that is left."""
+    save(ethanol[:1], tmp_path / "top.pdb")
+    save(ethanol[:40], tmp_path / "a.nc")
+    proc = cli("stride", tmp_path / "a.nc", "-t", tmp_path / "top.pdb", "--factor", 2, "-o", tmp_path / "b.nc")
+    assert proc.stderr == "" and load(tmp_path / "b.nc", top=tmp_path / "top.pdb").n_frames == 20
+
+
 def test_float32_times_of_long_fine_files_read_back(tmp_path, ethanol):
     """xtc and trr keep time in float32: 0.5 fs frames past ~8 ps step unevenly by more than the spacing
     check's 0.1% (0.7% at 15 ps), so a fine file trajsr itself wrote could not be read back; the check now

@@ -350,6 +350,8 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else [str(word) for word in argv]
     args = parser.parse_args(argv)
     warnings.formatwarning = lambda message, category, *a, **k: f"trajsr: warning: {message}\n"
+    # mdtraj's advice on every NetCDF file read or written: netCDF4 is optional (scipy reads these files)
+    warnings.filterwarnings("ignore", message=".*'netCDF4' Python package is not installed", category=UserWarning)
     signal.signal(signal.SIGTERM, terminate)
     try:
         xla_cache_limit_mb()  # a bad TRAJSR_XLA_CACHE_MB stops a command before it starts, not at its TF import
