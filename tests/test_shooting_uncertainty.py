@@ -105,7 +105,8 @@ def test_streamed_shooting_stays_close_to_the_whole_file_solve(files, tmp_path):
     assert abs(errors[0] / errors[1] - 1) < 0.02
 
 
-def test_streamed_chunks_side_by_side_write_what_one_at_a_time_writes_and_stop_with_the_command(files, tmp_path):
+def test_streamed_chunks_side_by_side_write_what_one_at_a_time_writes_and_stop_with_the_command(files, tmp_path,
+                                                                                             monkeypatch):
     """Shooting computes two streamed chunks at once (threads) where their memory allows: the same numbers as
     one at a time. When the command stops (here a chunk's error), the chunk still computing is told to stop,
     and a solve told so ends with ``Cancelled`` before its next batch of paths, not after the whole chunk."""
@@ -126,6 +127,14 @@ def test_streamed_chunks_side_by_side_write_what_one_at_a_time_writes_and_stop_w
     with pytest.raises(TrajsrError, match=r"shooting of 60 atoms .* 14.7 GiB per chunk; use --chunk 1352 or less"):
         _chunks_at_once(shooting, big, 10, 5000, 16)
     assert _chunks_at_once(shooting, big.replace(velocities=np.zeros((2, 60, 3))), 10, 5000, 16) == 2
+    # in memory (the Python API), the same count against the machine's memory, before any work
+    import trajsr.interpolation.interpolator as interpolator
+    monkeypatch.setattr(interpolator, "physical_memory_bytes", lambda: 4 * 1024 ** 2)
+    with pytest.raises(TrajsrError, match=r"its 101 frames of 9 atoms with shooting at factor 10 in memory needs "
+                                          r"7.2 MiB, more than this machine's 4.0 MiB: rebuild the file in chunks"):
+        shooting.interpolate(coarse, 10)
+    assert shooting.interpolate(load(files / "c10.h5"), 10).n_frames == 1001  # velocities: no Jacobians, 0.4 MiB
+    monkeypatch.undo()
     save(coarse, tmp_path / "c.h5")
     upsample(tmp_path / "c.h5", shooting, tmp_path / "two.h5", factor=10, chunk=40, progress=False)
     shooting.chunks_side_by_side = 1

@@ -53,6 +53,20 @@ class Interpolator:
         """Memory rebuilding a chunk like ``coarse`` holds per kept frame beyond its fine frames (bytes): 0 here."""
         return 0
 
+    def check_memory(self, coarse: Trajectory, factor: int) -> None:
+        """One error, before any work, where rebuilding ``coarse`` at once would need more memory than this
+        machine has: its fine frames (positions and velocities, float64) and the method's working memory
+        (:meth:`working_bytes_per_kept_frame`). Streaming (:func:`.streaming.upsample`) rebuilds a file in
+        chunks that fit."""
+        need = coarse.n_frames * (factor * coarse.n_atoms * 3 * 8 * 2 + self.working_bytes_per_kept_frame(coarse))
+        have = physical_memory_bytes()
+        if have is not None and need > have:
+            raise TrajsrError(
+                f"{coarse.source}: rebuilding its {coarse.n_frames} frames of {coarse.n_atoms} atoms with {self.name} at "
+                f"factor {factor} in memory needs {_size(need)}, more than this machine's "
+                f"{_size(have)}: rebuild the file in chunks (trajsr upsample, or trajsr.upsample in "
+                "Python), or pass fewer frames at a time")
+
     def edge_gaps(self, n_kept: int) -> int:
         """How many of the ``n_kept − 1`` gaps fall back to the spline for lack of context (0 here)."""
         return 0
@@ -100,6 +114,7 @@ class Interpolator:
         if coarse.n_frames < 2:
             raise TrajsrError(f"{coarse.source}: need at least 2 frames to interpolate, got {coarse.n_frames}")
         self.check(coarse, factor)
+        self.check_memory(coarse, factor)
         # without time, frames are taken 1 apart: positions do not depend on the unit, velocities would
         dt = coarse.dt if coarse.time is not None else 1.0
         positions = coarse.positions
@@ -134,6 +149,19 @@ class Interpolator:
 
     def __repr__(self):
         return f"{type(self).__name__}()"
+
+
+def physical_memory_bytes() -> int | None:
+    """This machine's physical memory (bytes), or None where the system does not say."""
+    import os
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / 1024 ** 3:.1f} GiB" if n_bytes >= 1024 ** 3 else f"{n_bytes / 1024 ** 2:.1f} MiB"
 
 
 def fine_times(n_kept: int, factor: int, dt: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
