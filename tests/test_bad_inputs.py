@@ -180,3 +180,23 @@ def test_python_api_checks(ethanol):
         calculator_from("mp2")
     with pytest.raises(TrajsrError, match="batch size"):
         trajsr.LearnedInterpolator(MODELS / "ethanol-gfn2-f10.keras", batch_size=0)
+
+
+def test_an_output_format_trajsr_cannot_write_is_refused_before_any_work(files, cli, tmp_path):
+    """Formats mdtraj reads but cannot write (binpos, arc, hdf5), writes one file per frame (the Amber restarts
+    rst7, ncrst: they left NAME.trajsr-partial-PID.rst7.01 behind) or that no one writes (mol2, h5md): one line
+    before the model loads, for every command that writes a trajectory; the compound suffixes .pdb.gz and
+    .xyz.gz are written (their partial name kept .gz alone, which no writer knew)."""
+    model = MODELS / "ethanol-gfn2-f10.keras"
+    for suffix in (".rst7", ".ncrst", ".binpos", ".arc", ".hdf5", ".mol2", ".h5md"):
+        out = tmp_path / f"out{suffix}"
+        fails(cli("stride", files / "fine.h5", "--factor", 2, "-o", out, check=False), f"out{suffix}", "cannot write")
+        fails(cli("upsample", files / "c10.h5", "--model", model, "-o", out, check=False), "cannot write")
+        fails(cli("upsample", files / "c10.h5", "--method", "spline", "--factor", 10, "--out-dir", tmp_path,
+                  "--suffix", suffix, check=False), f"c10{suffix}", "cannot write")
+        fails(cli("propagate", "--model", MODELS / "ethanol-gfn2-prop-f10.keras", "--start", files / "fine.h5",
+                  "--steps", 2, "-o", out, check=False), "cannot write")
+        no_leftovers(tmp_path, out.name, f"c10{suffix}")
+    for suffix in (".pdb.gz", ".xyz.gz"):
+        cli("stride", files / "fine.h5", "--factor", 100, "-o", tmp_path / f"kept{suffix}")
+        assert load(tmp_path / f"kept{suffix}", top=files / "top.pdb").n_frames == 11

@@ -15,15 +15,15 @@ from .units import ANGSTROM_PER_NM
 
 
 def cmd_stride(args):
-    from .io import check_writable, load, save
-    check_writable(args.output, args.force)
+    from .io import check_writable, format_for_writing, load, save
+    format_for_writing(check_writable(args.output, args.force))
     traj = load(args.input, top=args.top, dt_fs=args.dt)
     if args.factor >= traj.n_frames:
         raise TrajsrError(f"{args.input}: --factor {args.factor} would keep 1 of its {traj.n_frames} frames; "
                           "a coarse trajectory needs at least 2")
     coarse = traj.stride(args.factor)
     save(coarse, args.output, force=args.force)
-    print(f"kept {coarse.n_frames} of {traj.n_frames} frames (every {args.factor}th) -> {args.output}")
+    print(f"kept {coarse.n_frames} of {traj.n_frames} frames (one in {args.factor}) -> {args.output}")
 
 
 
@@ -222,13 +222,17 @@ def cmd_upsample(args):
     from .interpolation.streaming import as_interpolator, upsample
     if (args.model is None) == (args.method is None):
         raise TrajsrError("give either --model FILE (a trained model) or --method linear|spline|hermite")
-    if args.model:
-        import_tensorflow()
     inputs = args.input if isinstance(args.input, list) else [args.input]
     if (args.output is None) == (args.out_dir is None):
         raise TrajsrError("give -o OUTPUT for one input, or --out-dir DIR for several")
     if args.output is not None and len(inputs) > 1:
         raise TrajsrError(f"{len(inputs)} inputs: write them with --out-dir DIR, not -o")
+    from .io import format_for_writing
+    for source in inputs:  # a format trajsr cannot write: refused before the model loads
+        suffix = args.suffix or Path(source).suffix
+        format_for_writing(args.output or Path(args.out_dir) / (Path(source).stem + suffix))
+    if args.model:
+        import_tensorflow()
     options = dict(top=args.top, dt_fs=args.dt, force=args.force, chunk=args.chunk, uncertainty=args.uncertainty,
                    positions_only=args.positions_only,
                    max_uncertainty=(args.max_uncertainty if args.max_uncertainty in (None, "default")
@@ -264,8 +268,8 @@ def cmd_upsample(args):
 
 
 def cmd_propagate(args):
-    from .io import check_writable, load, save
-    check_writable(args.output, args.force)
+    from .io import check_writable, format_for_writing, load, save
+    format_for_writing(check_writable(args.output, args.force))
     if args.thermostat and args.temperature is None:
         raise TrajsrError(f"--thermostat {args.thermostat} needs --temperature (K)")
     if args.thermostat_every and args.temperature is None:

@@ -136,7 +136,7 @@ def upsample(coarse_path, model, output, *, factor: int | None = None, top=None,
                           f"(4 x the context of {interp.context}), got {chunk}")
     from tqdm import tqdm
     buffer, first_gap, kept, guarded = None, 0, 0, 0
-    from ..io.formats import format_for_writing
+    from ..io.formats import format_for_writing, suffix_of
     keeps_velocities, velocities = format_for_writing(output).keeps_velocities, "none rebuilt"
     with SideFile(output, uncertainty and not format_for_writing(output).keeps_uncertainty, force) as side, \
             ChunkWriter(output, force) as writer:  # the side file commits after the trajectory
@@ -183,7 +183,7 @@ def upsample(coarse_path, model, output, *, factor: int | None = None, top=None,
                 lo, hi = (first - start) * factor, stop_gap * factor + (1 if last else 0)
                 written = fine[lo:hi]
                 if written.velocities is not None:
-                    velocities = "written" if keeps_velocities else f"not kept by {Path(output).suffix or 'the format'}"
+                    velocities = "written" if keeps_velocities else f"not kept by {suffix_of(output) or 'the format'}"
                 if "guard_failed" in fine.info:
                     guarded += int(fine.info["guard_failed"][first - start:stop_gap].sum())
                 if report is not None:

@@ -35,13 +35,23 @@ def check_writable(path, force: bool = False) -> Path:
 
 
 def _partial_name(path: Path) -> Path:
-    return path.with_name(f"{path.stem}{PARTIAL}{os.getpid()}{path.suffix}")
+    stem, suffix = _split(path)
+    return path.with_name(f"{stem}{PARTIAL}{os.getpid()}{suffix}")
+
+
+def _split(path: Path) -> tuple[str, str]:
+    """A file name's stem and its suffix, ``.gz`` kept with the one before it (``.pdb.gz``), as the format
+    writers dispatch on it."""
+    if len(path.suffixes) >= 2 and path.suffix == ".gz":
+        return path.name[: -len("".join(path.suffixes[-2:]))], "".join(path.suffixes[-2:])
+    return path.stem, path.suffix
 
 
 def remove_stale_partials(path: Path) -> None:
     """Delete partial files of ``path`` left by runs that no longer exist."""
-    for stale in path.parent.glob(f"{path.stem}{PARTIAL}*{path.suffix}"):
-        pid = stale.name[len(path.stem) + len(PARTIAL):len(stale.name) - len(path.suffix)]
+    stem, suffix = _split(path)
+    for stale in path.parent.glob(f"{stem}{PARTIAL}*{suffix}"):
+        pid = stale.name[len(stem) + len(PARTIAL):len(stale.name) - len(suffix)]
         if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
             with contextlib.suppress(OSError):
                 stale.unlink()

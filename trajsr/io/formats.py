@@ -54,18 +54,28 @@ EXTXYZ = Format("extended xyz (ASE)", lambda path, top: ase_io.read(path), ase_i
 
 
 def mdtraj_format(suffix: str, *, time=False, velocities=False, topology=False, stream_read=False,
-                  stream_write=False) -> Format:
+                  stream_write=False, writes=True) -> Format:
     """An mdtraj format: ``time`` (frame times mdtraj reads, ps), ``velocities`` (read, and for trr
     written), ``topology`` (coordinates only: needs -t/--top), ``stream_read`` (``mdtraj.iterload``),
-    ``stream_write`` (appended chunk by chunk through mdtraj's file objects)."""
+    ``stream_write`` (appended chunk by chunk through mdtraj's file objects), ``writes`` (False: read only)."""
+    write = partial(mdtraj_io.write, suffix=suffix, appended=stream_write) if writes else _read_only
     return Format(f"mdtraj {suffix}", partial(mdtraj_io.read, suffix=suffix, timed=time, needs_topology=topology),
-                  partial(mdtraj_io.write, suffix=suffix, appended=stream_write),
+                  write,
                   partial(mdtraj_io.read_chunks, suffix=suffix, timed=time) if stream_read else None,
                   partial(mdtraj_io.Appender, suffix=suffix) if stream_write else None, velocities, time)
 
 
+def _read_only(traj, path):
+    raise TrajsrError(f"{path}: trajsr reads this kind of file but cannot write it; {WRITE_INSTEAD}")
+
+
+WRITE_INSTEAD = "write .h5 (everything), .trr or .nc (with velocities), .dcd, .xtc, .npz, .extxyz, .traj, .pdb or .gro"
 _COORDINATES = dict(topology=True, stream_read=True)  # coordinates-only files mdtraj.iterload streams
-#: every format by extension, one entry each (an extension not listed goes to mdtraj as it is)
+#: read only: mdtraj has no writer (binpos, arc, inpcrd, restrt, hdf5), writes one file per frame (the Amber
+#: restarts rst7 and ncrst), needs PyTables (lh5) or a unit cell and times for every frame (dtr)
+_READS = dict(writes=False)
+#: every format by extension, one entry each (an extension not listed is read by mdtraj as it is, and written
+#: only if it is one of MDTRAJ_STRUCTURES)
 FORMATS = {
     ".h5": TRAJSR_H5, ".npz": NPZ, ".xyz": EXTXYZ, ".extxyz": EXTXYZ, ".traj": EXTXYZ,
     ".dcd": mdtraj_format(".dcd", **_COORDINATES, stream_write=True),
@@ -73,23 +83,21 @@ FORMATS = {
     ".trr": mdtraj_format(".trr", time=True, velocities=True, topology=True, stream_write=True),
     ".nc": mdtraj_format(".nc", time=True, velocities=True, **_COORDINATES, stream_write=True),
     **{s: mdtraj_format(s, time=True, velocities=True, **_COORDINATES) for s in (".ncdf", ".netcdf")},
-    ".dtr": mdtraj_format(".dtr", time=True, **_COORDINATES),
-    **{s: mdtraj_format(s, **_COORDINATES) for s in (".binpos", ".mdcrd", ".crd", ".lammpstrj", ".arc", ".inpcrd",
-                                                     ".rst7", ".restrt", ".ncrst")},
+    ".dtr": mdtraj_format(".dtr", time=True, **_COORDINATES, **_READS),
+    **{s: mdtraj_format(s, **_COORDINATES) for s in (".mdcrd", ".crd", ".lammpstrj")},
+    **{s: mdtraj_format(s, **_COORDINATES, **_READS) for s in (".binpos", ".arc", ".inpcrd", ".rst7", ".restrt",
+                                                               ".ncrst")},
     ".xyz.gz": mdtraj_format(".xyz.gz", topology=True),
-    **{s: mdtraj_format(s, time=True) for s in (".hdf5", ".lh5")},  # mdtraj's HDF5
+    **{s: mdtraj_format(s, time=True, **_READS) for s in (".hdf5", ".lh5")},  # mdtraj's HDF5
 }
+#: the extensions not in FORMATS that mdtraj writes: structure files, one model per frame
+MDTRAJ_STRUCTURES = {".pdb", ".pdb.gz", ".cif", ".cif.gz", ".pdbx", ".pdbx.gz", ".gro"}
 #: what a ``.h5`` without trajsr's schema, or an ``.xyz`` read with a topology, is
 MDTRAJ_H5 = mdtraj_format(".h5", time=True)
 MDTRAJ_XYZ = mdtraj_format(".xyz", topology=True)
 # mdtraj, like ASE, drops an XYZ file's cut last frame without a word: the file is checked first
 MDTRAJ_XYZ = dataclasses.replace(MDTRAJ_XYZ, read=lambda path, top, read=MDTRAJ_XYZ.read:
                                  ase_io.check_xyz_complete(path) or read(path, top))
-
-
-def _read_only(traj, path):
-    raise TrajsrError(f"{path}: trajsr reads this kind of file (an ab initio code's output, through ASE) but does "
-                      "not write it; write .h5, .extxyz or .traj instead")
 
 
 AIMD_OUTPUT = Format("ab initio MD output (ASE)", lambda path, top: ase_io.read(path), _read_only)
@@ -139,7 +147,12 @@ def format_for_writing(path) -> Format:
     suffix = suffix_of(path)
     if not suffix:
         raise TrajsrError(f"{path}: no file extension to choose a format by (e.g. .h5, .dcd, .xtc, .npz)")
-    return FORMATS.get(suffix) or mdtraj_format(suffix)
+    fmt = FORMATS.get(suffix) or (mdtraj_format(suffix) if suffix in MDTRAJ_STRUCTURES else None)
+    if fmt is None:
+        raise TrajsrError(f"{path}: trajsr cannot write {suffix} files; {WRITE_INSTEAD}")
+    if fmt.write is _read_only:  # before any work, not when the result is ready
+        fmt.write(None, path)
+    return fmt
 
 
 def warn_if_lossy(path) -> None:
