@@ -178,6 +178,27 @@ def test_a_cut_xyz_is_refused_naming_its_frame(tmp_path, ethanol, cli):
         assert load(tmp_path / name, top=tmp_path / "top.pdb").n_frames == 50
 
 
+def test_a_cut_amber_ascii_trajectory_is_refused_naming_its_frame(tmp_path, ethanol, cli):
+    """mdtraj reads an .mdcrd/.crd file cut inside a frame as the whole frames before it, and a number cut
+    short as it stands, without a word: the command (read whole or streamed) stops naming the frame."""
+    save(ethanol[:1], tmp_path / "top.pdb")
+    boxed = ethanol[:50].replace(unitcell_vectors=np.repeat(np.eye(3)[None] * 3.0, 50, 0))
+    for name, traj in (("a.mdcrd", ethanol[:50]), ("boxed.crd", boxed)):
+        save(traj, tmp_path / name)
+        lines = (tmp_path / name).read_text().splitlines(keepends=True)
+        per_frame = 4 if name == "boxed.crd" else 3  # 27 numbers, ten a line (and the box's line)
+        cuts = {30: "".join(lines[:1 + per_frame * 30 + 2]), 49: "".join(lines)[:-3]}
+        for frame, text in cuts.items():
+            (tmp_path / f"cut-{name}").write_text(text)
+            for command in (("stride", "--factor", 2), ("upsample", "--method", "spline", "--factor", 2)):
+                proc = cli(command[0], tmp_path / f"cut-{name}", "-t", tmp_path / "top.pdb", "--dt", 0.5,
+                           *command[1:], "-o", tmp_path / "o.h5", check=False)
+                assert proc.returncode == 2 and f"frame {frame} " in proc.stderr and "truncated" in proc.stderr, \
+                    proc.stderr
+                assert not (tmp_path / "o.h5").exists()
+        assert load(tmp_path / name, top=tmp_path / "top.pdb").n_frames == 50
+
+
 def test_netcdf_files_read_without_mdtraj_advice_on_the_console(tmp_path, ethanol, cli):
     """mdtraj warns on every .nc file that netCDF4 (optional) is not installed: three lines the CLI printed
     as a trajsr warning on each read; the command's own output is all that is left."""

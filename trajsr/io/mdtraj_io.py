@@ -43,6 +43,8 @@ def read(path, top=None, suffix: str = "", timed: bool = False, needs_topology: 
     if traj.n_frames == 0:
         raise TrajsrError(f"{path}: no frames")
     check_complete(path, suffix, traj.n_frames)
+    if suffix in (".mdcrd", ".crd"):
+        check_mdcrd_complete(path, traj.n_atoms)
     elements = [a.element.symbol if a.element is not None else "X" for a in traj.topology.atoms]
     velocities = _velocities(path, suffix, traj.n_frames)
     return Trajectory(positions=traj.xyz, elements=elements, velocities=velocities,
@@ -73,6 +75,8 @@ def read_chunks(path, top, chunk: int, suffix: str, timed: bool = False):
     elements = [a.element.symbol if a.element is not None else "X" for a in topology.atoms]
     if suffix == ".dcd":  # a cut-off file is refused before any chunk is worked on, not when it runs out
         check_complete(path, suffix, dcd_complete_frames(path))
+    if suffix in (".mdcrd", ".crd"):
+        check_mdcrd_complete(path, topology.n_atoms)
     lo = 0
     try:
         with quiet_stdout():
@@ -112,6 +116,43 @@ def dcd_complete_frames(path) -> int | None:
         return None
     frame_bytes = 3 * (4 * n_atoms + 8) + (56 if word(48) else 0)  # x, y, z records; the unit cell's
     return max(0, (os.path.getsize(path) - start) // frame_bytes)
+
+
+def check_mdcrd_complete(path, n_atoms: int) -> None:
+    """Refuse an Amber ASCII trajectory (.mdcrd, .crd: a title, then each frame's 3N coordinates in fields of
+    8 characters, ten a line, and an optional box line of three) that ends inside a frame or a number:
+    mdtraj stops at the last whole frame without a word and reads a number cut short as it stands. Only
+    the file's end is judged; a file that does not follow the layout is left to mdtraj."""
+    per_line = [min(10, 3 * n_atoms - i) for i in range(0, 3 * n_atoms, 10)]
+    with open(path, "rb") as f:
+        f.readline()  # the title
+        data = f.read()
+    lines = data.rstrip(b"\r\n").splitlines()
+    at, frame = 0, 0
+    while at < len(lines):
+        start = at
+        for count in per_line:
+            if at == len(lines):
+                raise TrajsrError(f"{path}: frame {frame} ends after {at - start} of its {len(per_line)} lines: the "
+                                  f"file is truncated ({_complete(frame)})")
+            width = len(lines[at].rstrip())
+            if width != 8 * count:
+                if at == len(lines) - 1:
+                    raise TrajsrError(f"{path}: frame {frame} ends inside a number (its last line holds {width} of "
+                                      f"{8 * count} characters): the file is truncated ({_complete(frame)})")
+                return  # not the layout this walks: mdtraj decides
+            at += 1
+        if at < len(lines) and len(lines[at].split()) == 3 and per_line[0] != 3:  # the frame's box
+            box = lines[at].split()
+            if at == len(lines) - 1 and not data.endswith(b"\n") and len(box[2]) < len(box[0]):
+                raise TrajsrError(f"{path}: frame {frame} ends inside its box line: the file is truncated "
+                                  f"({_complete(frame)})")
+            at += 1
+        frame += 1
+
+
+def _complete(frame: int) -> str:
+    return f"frames 0-{frame - 1} are complete" if frame else "no frame is complete"
 
 
 def check_complete(path, suffix, n_read: int | None) -> None:
