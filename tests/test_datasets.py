@@ -166,6 +166,36 @@ def test_openmm_from_a_pdb(tmp_path, cli):
     assert proc.returncode == 2 and "OpenMM cannot build" in proc.stderr
 
 
+def test_a_ctrl_c_that_lands_in_a_library_callback_still_stops_the_md(monkeypatch):
+    """tblite frees its objects through cffi callbacks, where Python cannot raise: a Ctrl-C landing in one was
+    printed as "Exception ignored ..." with a traceback, and the run went on to its end with exit 0. The CLI's
+    ``sys.unraisablehook`` keeps it, silently, and the MD raises it at its next step."""
+    import contextlib
+    import io
+    import sys
+
+    from trajsr.datasets.molecules import molecule
+    from trajsr.datasets.xtb import run_gfn2_md
+    from trajsr.errors import keep_swallowed_stops, raise_if_stopped
+
+    class FreedByACallback:
+        def __del__(self):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(sys, "unraisablehook", keep_swallowed_stops)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        FreedByACallback()  # freed at once: its KeyboardInterrupt cannot be raised, only reported
+        assert err.getvalue() == ""
+        with pytest.raises(KeyboardInterrupt):
+            raise_if_stopped()
+        raise_if_stopped()  # raised once
+        FreedByACallback()
+        with pytest.raises(KeyboardInterrupt):
+            run_gfn2_md(molecule("ethanol"), steps=50, seed=0, equilibration_fs=0, progress=False)
+        raise_if_stopped()
+
+
 def test_interrupted_make_keeps_what_it_finished_and_a_rerun_goes_on(tmp_path):
     """Ctrl-C during the second seed: the first is in the manifest, nothing half-written is left, and the
     same command again makes only the second (issue 26, item 13)."""

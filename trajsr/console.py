@@ -10,6 +10,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .errors import Terminated
+
 
 class DefaultsHelp(argparse.HelpFormatter):
     """Help that states each option's default, where it has one worth stating (not None, not off)."""
@@ -74,11 +76,8 @@ def or_default(parse):
     return lambda text: text if text == "default" else parse(text)
 
 
-class Terminated(BaseException):
-    """SIGTERM, turned into an exception so that partial output files are removed on the way out."""
-
-
 def terminate(signum, frame):
+    """SIGTERM's handler in the CLI: :class:`~trajsr.errors.Terminated` (partial outputs are removed)."""
     raise Terminated()
 
 

@@ -1,4 +1,5 @@
-"""The one exception type users see for bad input."""
+"""The one exception type users see for bad input, and how a command is stopped."""
+import sys
 
 
 class TrajsrError(ValueError):
@@ -11,3 +12,28 @@ class TrajsrError(ValueError):
 class Cancelled(Exception):
     """A computation stopped on request: its caller is already on its way out (an error, Ctrl-C, SIGTERM) and
     wants the thread back (see :func:`trajsr.interpolation.streaming.upsample`)."""
+
+
+class Terminated(BaseException):
+    """SIGTERM, turned into an exception so that partial output files are removed on the way out."""
+
+
+#: a Ctrl-C or SIGTERM that landed where Python cannot raise it (a C library's garbage-collection callback,
+#: a ``__del__``): Python would print "Exception ignored ..." with a traceback and carry on to the end
+_swallowed: list = []
+
+
+def keep_swallowed_stops(unraisable) -> None:
+    """``sys.unraisablehook`` for the CLI: a stop that could not be raised is kept for
+    :func:`raise_if_stopped` (no traceback printed); any other unraisable exception is printed as usual."""
+    if isinstance(unraisable.exc_value, (KeyboardInterrupt, Terminated)):
+        _swallowed.append(unraisable.exc_value)
+        return
+    sys.__unraisablehook__(unraisable)
+
+
+def raise_if_stopped() -> None:
+    """Raise a Ctrl-C or SIGTERM that was swallowed (see :func:`keep_swallowed_stops`); long loops call this
+    between steps (the MD of ``datasets make``: tblite frees its objects through such callbacks)."""
+    if _swallowed:
+        raise _swallowed.pop()

@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from ..errors import TrajsrError
+from ..errors import TrajsrError, raise_if_stopped
 from ..trajectory import Trajectory
 from ..units import KJ_PER_MOL_PER_EV, NM_PER_ANGSTROM, NM_PER_PS_PER_ANGSTROM_PER_FS, PS_PER_FS
 
@@ -98,6 +98,7 @@ def run_gfn2_md(atoms, *, steps: int, seed: int, temperature: float = 500.0, dt_
         langevin = Langevin(atoms, dt_fs * units.fs, temperature_K=temperature,
                             friction=friction_per_fs / units.fs, rng=rng, fixcm=False)
         langevin.attach(lambda: bar.update(1), interval=1)
+        langevin.attach(raise_if_stopped, interval=1)
         try:
             langevin.run(n_eq)
         except CalculationFailed as err:
@@ -138,6 +139,7 @@ def run_gfn2_md(atoms, *, steps: int, seed: int, temperature: float = 500.0, dt_
         dynamics = VelocityVerlet(atoms, dt_fs * units.fs)
         ensemble = "NVE velocity Verlet"
     dynamics.attach(record, interval=save_every)
+    dynamics.attach(raise_if_stopped, interval=1)  # a Ctrl-C that tblite's callbacks swallowed
     try:
         dynamics.run(steps)  # ASE calls observers once before the first step as well
     except CalculationFailed as err:
