@@ -16,7 +16,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..errors import TrajsrError
+from ..errors import TrajsrError, raise_if_stopped
 from ..io.stream import ChunkWriter, iter_chunks
 from ..trajectory import Trajectory, check_factor, concatenate
 from .gapreport import GapReport, SideFile
@@ -180,6 +180,7 @@ def upsample(coarse_path, model, output, *, factor: int | None = None, top=None,
                         continue
                 future, start, first, stop_gap, last, n_read = computing.popleft()  # in the file's order
                 fine = future.result()
+                raise_if_stopped()  # a Ctrl-C a C library's callback swallowed while this thread waited
                 lo, hi = (first - start) * factor, stop_gap * factor + (1 if last else 0)
                 written = fine[lo:hi]
                 if written.velocities is not None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import TrajsrError
+from ..errors import TrajsrError, raise_if_stopped
 from ..geometry import center_of_mass
 from ..physics import kinetic_energy, temperature
 from ..trajectory import Trajectory
@@ -269,6 +269,7 @@ class Propagator:
         bar = tqdm(total=n_steps, unit="step", disable=None if progress else True, desc="propagating")
         done = 0
         while done < n_steps:
+            raise_if_stopped()  # a Ctrl-C a C library's callback swallowed (tblite, in --rescale-energy-with)
             remaining = n_steps - done
             if compiled is not None and remaining >= every:  # whole thermostat intervals, compiled
                 k = min(every * max(1, chunk // every), remaining - remaining % every)
