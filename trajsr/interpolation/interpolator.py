@@ -62,10 +62,9 @@ class Interpolator:
         have = physical_memory_bytes()
         if have is not None and need > have:
             raise TrajsrError(
-                f"{coarse.source}: rebuilding its {coarse.n_frames} frames of {coarse.n_atoms} atoms with {self.name} at "
-                f"factor {factor} in memory needs {_size(need)}, more than this machine's "
-                f"{_size(have)}: rebuild the file in chunks (trajsr upsample, or trajsr.upsample in "
-                "Python), or pass fewer frames at a time")
+                f"{coarse.source}: rebuilding its {coarse.n_frames} frames of {coarse.n_atoms} atoms with {self.name} "
+                f"at factor {factor} in memory needs {_size(need)}, more than this machine's {_size(have)}: rebuild "
+                "the file in chunks (trajsr upsample, or trajsr.upsample in Python), or pass fewer frames at a time")
 
     def edge_gaps(self, n_kept: int) -> int:
         """How many of the ``n_kept − 1`` gaps fall back to the spline for lack of context (0 here)."""

@@ -83,9 +83,11 @@ def check_xyz_complete(path) -> None:
         cut, hint = None, ""
         if start + 1 >= len(lines) or len(atoms) < n_atoms:
             cut = f"ends after {len(atoms)} of its {n_atoms} atom lines"
+        elif start + 2 + n_atoms < len(lines):
+            pass  # not the file's last frame: cut only at the end
         elif n_atoms and len(atoms[-1].split()) < len(atoms[0].split()):
             cut = f"ends inside atom line {n_atoms} ({len(atoms[-1].split())} of {len(atoms[0].split())} fields)"
-        elif (start + 2 + n_atoms == len(lines) and not atoms[-1].endswith(("\n", "\r"))
+        elif (not atoms[-1].endswith(("\n", "\r"))
               and len(atoms[-1].rstrip()) < min((len(a.rstrip()) for a in atoms[:-1]), default=0)):
             cut = "ends inside its last atom line (shorter than the frame's others, with no end of line)"
             hint = "; if it is complete, end it with a newline"
