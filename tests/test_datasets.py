@@ -166,6 +166,25 @@ def test_openmm_from_a_pdb(tmp_path, cli):
     assert proc.returncode == 2 and "OpenMM cannot build" in proc.stderr
 
 
+def test_make_runs_the_md_on_one_thread_where_openmp_and_blas_started_with_more(tmp_path, monkeypatch):
+    """OMP_NUM_THREADS set in a process whose OpenMP (tblite's) and BLAS (numpy's) already started comes too
+    late: make ran tblite on every core, and beside a busy core (a second test worker, another make) its
+    threads spin. Its MD runs under threadpoolctl's limit of one thread, whatever started before."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from trajsr.datasets import builtin_spec, make, xtb
+    seen, run = [], xtb.run_gfn2_md
+
+    def watched(*args, **kwargs):
+        seen.append({i["user_api"]: i["num_threads"] for i in threadpool_info()})
+        return run(*args, **kwargs)
+    monkeypatch.setattr(xtb, "run_gfn2_md", watched)
+    with threadpool_limits(limits=2):  # as an earlier use in this process leaves them on a 2-core machine
+        make(spec=builtin_spec("ethanol-gfn2", equilibration_fs=5), seeds=[5], md_steps=10, out_dir=tmp_path,
+             processes=1, progress=False)
+    assert seen and all(threads == 1 for threads in seen[0].values()), seen
+
+
 def test_a_ctrl_c_that_lands_in_a_library_callback_still_stops_the_md(monkeypatch):
     """tblite frees its objects through cffi callbacks, where Python cannot raise: a Ctrl-C landing in one was
     printed as "Exception ignored ..." with a traceback, and the run went on to its end with exit 0. The CLI's

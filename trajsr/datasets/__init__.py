@@ -134,17 +134,22 @@ def _make_one(args):
 
     from tqdm import tqdm
 
+    from threadpoolctl import threadpool_limits
+
     from .xtb import single_threaded
     single_threaded()
     tqdm.set_lock(threading.RLock())  # not tqdm's default multiprocessing lock: it leaks a semaphore per worker
     from ..io import save
     start = time.perf_counter()
-    if spec["kind"] == "builtin":
-        traj = get_recipe(spec["dataset"]).build(seed, steps, temperature, progress,
-                                                 spec.get("equilibration_fs", 1000.0), **spec.get("sampling", {}))
-    else:
-        from .custom import build_from_spec
-        traj = build_from_spec(spec, seed, steps, temperature, progress)
+    # one thread also where OpenMP and BLAS started earlier in this process with more (the variables above come
+    # too late for them): tblite on two threads beside a busy core spins, 3 ms a GFN2 call becomes 480 ms
+    with threadpool_limits(limits=1):
+        if spec["kind"] == "builtin":
+            traj = get_recipe(spec["dataset"]).build(seed, steps, temperature, progress,
+                                                     spec.get("equilibration_fs", 1000.0), **spec.get("sampling", {}))
+        else:
+            from .custom import build_from_spec
+            traj = build_from_spec(spec, seed, steps, temperature, progress)
     traj.info["dataset"] = spec["name"]
     save(traj, path, force=True)
     summary = dict(frames=traj.n_frames, dt_fs=traj.dt * FS_PER_PS, seed=traj.info.get("seed"),
