@@ -185,25 +185,25 @@ def test_make_runs_the_md_on_one_thread_where_openmp_and_blas_started_with_more(
     assert seen and all(threads == 1 for threads in seen[0].values()), seen
 
 
-def test_a_ctrl_c_that_lands_in_a_library_callback_still_stops_the_md(monkeypatch):
+def test_a_ctrl_c_that_lands_in_a_library_callback_still_stops_the_md():
     """tblite frees its objects through cffi callbacks, where Python cannot raise: a Ctrl-C landing in one was
-    printed as "Exception ignored ..." with a traceback, and the run went on to its end with exit 0. The CLI's
-    ``sys.unraisablehook`` keeps it, silently, and the MD raises it at its next step."""
+    printed as "Exception ignored ..." with a traceback, and the run went on to its end with exit 0. While a
+    command runs (``stops_kept``, as the CLI's main) it is kept, silently, and the MD raises it at its next
+    step; nothing kept outlives the command."""
     import contextlib
     import io
     import sys
 
     from trajsr.datasets.molecules import molecule
     from trajsr.datasets.xtb import run_gfn2_md
-    from trajsr.errors import keep_swallowed_stops, raise_if_stopped
+    from trajsr.errors import raise_if_stopped, stops_kept
 
     class FreedByACallback:
         def __del__(self):
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(sys, "unraisablehook", keep_swallowed_stops)
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
+    hook, err = sys.unraisablehook, io.StringIO()
+    with contextlib.redirect_stderr(err), stops_kept():
         FreedByACallback()  # freed at once: its KeyboardInterrupt cannot be raised, only reported
         assert err.getvalue() == ""
         with pytest.raises(KeyboardInterrupt):
@@ -212,7 +212,9 @@ def test_a_ctrl_c_that_lands_in_a_library_callback_still_stops_the_md(monkeypatc
         FreedByACallback()
         with pytest.raises(KeyboardInterrupt):
             run_gfn2_md(molecule("ethanol"), steps=50, seed=0, equilibration_fs=0, progress=False)
-        raise_if_stopped()
+        FreedByACallback()  # the command ends before its next step
+    assert sys.unraisablehook is hook
+    raise_if_stopped()  # nothing left for the next command
 
 
 def test_interrupted_make_keeps_what_it_finished_and_a_rerun_goes_on(tmp_path):

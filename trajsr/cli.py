@@ -10,7 +10,7 @@ from pathlib import Path
 from . import cli_reports
 from .card import running
 from .console import import_tensorflow, terminate, xla_cache_limit_mb
-from .errors import Terminated, TrajsrError, keep_swallowed_stops
+from .errors import Terminated, TrajsrError, stops_kept
 from .units import ANGSTROM_PER_NM
 
 
@@ -357,11 +357,10 @@ def main(argv=None) -> int:
     # mdtraj's advice on every NetCDF file read or written: netCDF4 is optional (scipy reads these files)
     warnings.filterwarnings("ignore", message=".*'netCDF4' Python package is not installed", category=UserWarning)
     signal.signal(signal.SIGTERM, terminate)
-    # a Ctrl-C that lands in a C library's callback is kept, and raised again at the next step
-    unraisable_hook, sys.unraisablehook = sys.unraisablehook, keep_swallowed_stops
     try:
         xla_cache_limit_mb()  # a bad TRAJSR_XLA_CACHE_MB stops a command before it starts, not at its TF import
-        with running(["trajsr", *argv]):  # what the cards written now record
+        # what the cards written now record; a Ctrl-C that lands in a C library's callback, raised at the next step
+        with running(["trajsr", *argv]), stops_kept():
             status = args.func(args)
     except TrajsrError as err:
         print(f"trajsr: error: {err}", file=sys.stderr)
@@ -372,8 +371,6 @@ def main(argv=None) -> int:
     except Terminated:
         print("trajsr: terminated (SIGTERM); no partial output was left", file=sys.stderr)
         return 143
-    finally:
-        sys.unraisablehook = unraisable_hook
     return status or 0
 
 

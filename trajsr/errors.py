@@ -1,4 +1,5 @@
 """The one exception type users see for bad input, and how a command is stopped."""
+import contextlib
 import sys
 
 
@@ -37,3 +38,16 @@ def raise_if_stopped() -> None:
     between steps (the MD of ``datasets make``: tblite frees its objects through such callbacks)."""
     if _swallowed:
         raise _swallowed.pop()
+
+
+@contextlib.contextmanager
+def stops_kept():
+    """For a command's run: a stop Python could not raise is kept (:func:`keep_swallowed_stops` as
+    ``sys.unraisablehook``) for :func:`raise_if_stopped`; afterwards the hook is restored and nothing kept
+    outlives the command (a later one in the same process, a test's, starts clean)."""
+    hook, sys.unraisablehook = sys.unraisablehook, keep_swallowed_stops
+    try:
+        yield
+    finally:
+        sys.unraisablehook = hook
+        _swallowed.clear()
