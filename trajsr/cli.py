@@ -219,7 +219,7 @@ def _best(values) -> float:
 
 def cmd_upsample(args):
     from .interpolation.baselines import get_baseline
-    from .interpolation.streaming import as_interpolator, upsample
+    from .interpolation.streaming import as_interpolator, output_path, upsample
     if (args.model is None) == (args.method is None):
         raise TrajsrError("give either --model FILE (a trained model) or --method linear|spline|hermite")
     inputs = args.input if isinstance(args.input, list) else [args.input]
@@ -229,8 +229,7 @@ def cmd_upsample(args):
         raise TrajsrError(f"{len(inputs)} inputs: write them with --out-dir DIR, not -o")
     from .io import format_for_writing
     for source in inputs:  # a format trajsr cannot write: refused before the model loads
-        suffix = args.suffix or Path(source).suffix
-        format_for_writing(args.output or Path(args.out_dir) / (Path(source).stem + suffix))
+        format_for_writing(args.output or output_path(source, args.out_dir, args.suffix))
     if args.model:
         import_tensorflow()
     options = dict(top=args.top, dt_fs=args.dt, force=args.force, chunk=args.chunk, uncertainty=args.uncertainty,

@@ -53,12 +53,16 @@ class Interpolator:
         """Memory rebuilding a chunk like ``coarse`` holds per kept frame beyond its fine frames (bytes): 0 here."""
         return 0
 
+    def bytes_per_kept_frame(self, coarse: Trajectory, factor: int) -> int:
+        """Memory rebuilding ``coarse`` by ``factor`` holds per kept frame (bytes): its fine frames (positions
+        and velocities, float64) and the method's working memory (:meth:`working_bytes_per_kept_frame`)."""
+        return factor * coarse.n_atoms * 3 * 8 * 2 + self.working_bytes_per_kept_frame(coarse)
+
     def check_memory(self, coarse: Trajectory, factor: int) -> None:
         """One error, before any work, where rebuilding ``coarse`` at once would need more memory than this
-        machine has: its fine frames (positions and velocities, float64) and the method's working memory
-        (:meth:`working_bytes_per_kept_frame`). Streaming (:func:`.streaming.upsample`) rebuilds a file in
+        machine has (:meth:`bytes_per_kept_frame`). Streaming (:func:`.streaming.upsample`) rebuilds a file in
         chunks that fit."""
-        need = coarse.n_frames * (factor * coarse.n_atoms * 3 * 8 * 2 + self.working_bytes_per_kept_frame(coarse))
+        need = coarse.n_frames * self.bytes_per_kept_frame(coarse, factor)
         have = physical_memory_bytes()
         if have is not None and need > have:
             raise TrajsrError(

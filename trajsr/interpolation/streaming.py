@@ -76,7 +76,7 @@ def _chunks_at_once(interp, part, factor, chunk, overlap) -> int:
     else 1 (shooting at the default 5,000 kept frames a chunk: up to aspirin's 21 atoms two at once, from 23
     atoms one at a time). Where even one chunk would need more (a large factor, or shooting a large molecule
     from positions): one clear error, before any work, naming the ``--chunk`` that fits."""
-    per_kept = factor * part.n_atoms * 3 * 8 * 2 + interp.working_bytes_per_kept_frame(part)
+    per_kept = interp.bytes_per_kept_frame(part, factor)
     at_once = interp.chunks_side_by_side
     if at_once * (chunk + overlap) * per_kept <= CHUNK_MEMORY_BYTES:
         return at_once
@@ -137,8 +137,8 @@ def upsample(coarse_path, model, output, *, factor: int | None = None, top=None,
     from tqdm import tqdm
     buffer, first_gap, kept, guarded = None, 0, 0, 0
     from ..io.formats import format_for_writing, suffix_of
-    keeps_velocities, velocities = format_for_writing(output).keeps_velocities, "none rebuilt"
-    with SideFile(output, uncertainty and not format_for_writing(output).keeps_uncertainty, force) as side, \
+    fmt, velocities = format_for_writing(output), "none rebuilt"
+    with SideFile(output, uncertainty and not fmt.keeps_uncertainty, force) as side, \
             ChunkWriter(output, force) as writer:  # the side file commits after the trajectory
         chunks = iter_chunks(coarse_path, top=top, dt_fs=dt_fs, chunk=chunk)
         if positions_only:
@@ -184,7 +184,7 @@ def upsample(coarse_path, model, output, *, factor: int | None = None, top=None,
                 lo, hi = (first - start) * factor, stop_gap * factor + (1 if last else 0)
                 written = fine[lo:hi]
                 if written.velocities is not None:
-                    velocities = "written" if keeps_velocities else f"not kept by {suffix_of(output) or 'the format'}"
+                    velocities = "written" if fmt.keeps_velocities else f"not kept by {suffix_of(output) or 'the format'}"
                 if "guard_failed" in fine.info:
                     guarded += int(fine.info["guard_failed"][first - start:stop_gap].sum())
                 if report is not None:
@@ -231,6 +231,12 @@ def _upsample_one(paths):
     return upsample(source, _worker["interp"], target, factor=_worker["factor"], progress=False, **_worker["options"])
 
 
+def output_path(source, out_dir, suffix: str | None = None) -> Path:
+    """Where :func:`upsample_many` writes ``source``: its name in ``out_dir``, ``suffix`` (``.dcd``) changing
+    the format."""
+    return Path(out_dir) / (Path(source).stem + (suffix or Path(source).suffix))
+
+
 def upsample_many(sources, model, out_dir, *, factor: int | None = None, processes: int = 1, suffix: str | None = None,
                   batch_size: int = 2048, **options) -> list:
     """Upsample several files into ``out_dir`` (same names; ``suffix`` changes the format), one after
@@ -244,7 +250,7 @@ def upsample_many(sources, model, out_dir, *, factor: int | None = None, process
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         raise TrajsrError(f"{out_dir}: no such directory (--out-dir)")
-    targets = [out_dir / (Path(s).stem + (suffix or Path(s).suffix)) for s in sources]
+    targets = [output_path(s, out_dir, suffix) for s in sources]
     if len(set(targets)) != len(targets):
         raise TrajsrError("two inputs would write the same output name in --out-dir")
     for source, target in zip(sources, targets):

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from ..errors import TrajsrError
+from .formats import suffix_of
 
 PARTIAL = ".trajsr-partial-"
 
@@ -40,11 +41,10 @@ def _partial_name(path: Path) -> Path:
 
 
 def _split(path: Path) -> tuple[str, str]:
-    """A file name's stem and its suffix, ``.gz`` kept with the one before it (``.pdb.gz``), as the format
-    writers dispatch on it."""
-    if len(path.suffixes) >= 2 and path.suffix == ".gz":
-        return path.name[: -len("".join(path.suffixes[-2:]))], "".join(path.suffixes[-2:])
-    return path.stem, path.suffix
+    """A file name's stem and its format suffix (:func:`.formats.suffix_of`: ``.pdb.gz`` whole), which the
+    format writers dispatch on."""
+    n = len(suffix_of(path))
+    return (path.name[:-n], path.name[-n:]) if n else (path.name, "")
 
 
 def remove_stale_partials(path: Path) -> None:
