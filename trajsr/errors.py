@@ -24,8 +24,8 @@ class Terminated(BaseException):
 _swallowed: list = []
 
 
-def keep_swallowed_stops(unraisable) -> None:
-    """``sys.unraisablehook`` for the CLI: a stop that could not be raised is kept for
+def _keep_swallowed_stop(unraisable) -> None:
+    """``sys.unraisablehook`` while a command runs: a stop that could not be raised is kept for
     :func:`raise_if_stopped` (no traceback printed); any other unraisable exception is printed as usual."""
     if isinstance(unraisable.exc_value, (KeyboardInterrupt, Terminated)):
         _swallowed.append(unraisable.exc_value)
@@ -34,7 +34,7 @@ def keep_swallowed_stops(unraisable) -> None:
 
 
 def raise_if_stopped() -> None:
-    """Raise a Ctrl-C or SIGTERM that was swallowed (see :func:`keep_swallowed_stops`); long loops call this
+    """Raise a Ctrl-C or SIGTERM that was swallowed (see :func:`stops_kept`); long loops call this
     between steps (the MD of ``datasets make``: tblite frees its objects through such callbacks)."""
     if _swallowed:
         raise _swallowed.pop()
@@ -42,10 +42,10 @@ def raise_if_stopped() -> None:
 
 @contextlib.contextmanager
 def stops_kept():
-    """For a command's run: a stop Python could not raise is kept (:func:`keep_swallowed_stops` as
+    """For a command's run: a stop Python could not raise is kept (:func:`_keep_swallowed_stop` as
     ``sys.unraisablehook``) for :func:`raise_if_stopped`; afterwards the hook is restored and nothing kept
     outlives the command (a later one in the same process, a test's, starts clean)."""
-    hook, sys.unraisablehook = sys.unraisablehook, keep_swallowed_stops
+    hook, sys.unraisablehook = sys.unraisablehook, _keep_swallowed_stop
     try:
         yield
     finally:

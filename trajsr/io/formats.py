@@ -95,9 +95,6 @@ MDTRAJ_STRUCTURES = {".pdb", ".pdb.gz", ".cif", ".cif.gz", ".pdbx", ".pdbx.gz", 
 #: what a ``.h5`` without trajsr's schema, or an ``.xyz`` read with a topology, is
 MDTRAJ_H5 = mdtraj_format(".h5", time=True)
 MDTRAJ_XYZ = mdtraj_format(".xyz", topology=True)
-# mdtraj, like ASE, drops an XYZ file's cut last frame without a word: the file is checked first
-MDTRAJ_XYZ = dataclasses.replace(MDTRAJ_XYZ, read=lambda path, top, read=MDTRAJ_XYZ.read:
-                                 ase_io.check_xyz_complete(path) or read(path, top))
 
 
 AIMD_OUTPUT = Format("ab initio MD output (ASE)", lambda path, top: ase_io.read(path), _read_only)

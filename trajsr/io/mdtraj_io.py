@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import TrajsrError
 from ..trajectory import Trajectory
+from .ase_io import check_xyz_complete
 
 #: Amber NetCDF stores velocities in Å / (1/20.455 ps)
 _AMBER_VELOCITY_SCALE = 20.455
@@ -35,6 +36,7 @@ def read(path, top=None, suffix: str = "", timed: bool = False, needs_topology: 
     topology = load_topology(top)
     if topology is None and needs_topology:
         raise _no_topology(path, suffix)
+    check_text_complete(path, suffix, topology)
     try:
         with quiet_stdout():
             traj = mdtraj.load(str(path), top=topology) if topology is not None else mdtraj.load(str(path))
@@ -43,8 +45,6 @@ def read(path, top=None, suffix: str = "", timed: bool = False, needs_topology: 
     if traj.n_frames == 0:
         raise TrajsrError(f"{path}: no frames")
     check_complete(path, suffix, traj.n_frames)
-    if suffix in (".mdcrd", ".crd"):
-        check_mdcrd_complete(path, traj.n_atoms)
     elements = [a.element.symbol if a.element is not None else "X" for a in traj.topology.atoms]
     velocities = _velocities(path, suffix, traj.n_frames)
     return Trajectory(positions=traj.xyz, elements=elements, velocities=velocities,
@@ -75,8 +75,7 @@ def read_chunks(path, top, chunk: int, suffix: str, timed: bool = False):
     elements = [a.element.symbol if a.element is not None else "X" for a in topology.atoms]
     if suffix == ".dcd":  # a cut-off file is refused before any chunk is worked on, not when it runs out
         check_complete(path, suffix, dcd_complete_frames(path))
-    if suffix in (".mdcrd", ".crd"):
-        check_mdcrd_complete(path, topology.n_atoms)
+    check_text_complete(path, suffix, topology)
     lo = 0
     try:
         with quiet_stdout():
@@ -116,6 +115,15 @@ def dcd_complete_frames(path) -> int | None:
         return None
     frame_bytes = 3 * (4 * n_atoms + 8) + (56 if word(48) else 0)  # x, y, z records; the unit cell's
     return max(0, (os.path.getsize(path) - start) // frame_bytes)
+
+
+def check_text_complete(path, suffix, topology) -> None:
+    """Refuse a text file cut inside a frame, before mdtraj reads it: it drops such a last frame without a
+    word. XYZ (read with a topology) and the Amber ASCII trajectory are walked by their layout."""
+    if suffix == ".xyz":
+        check_xyz_complete(path)
+    elif suffix in (".mdcrd", ".crd") and topology is not None:
+        check_mdcrd_complete(path, topology.n_atoms)
 
 
 def check_mdcrd_complete(path, n_atoms: int) -> None:
