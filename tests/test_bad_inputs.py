@@ -200,3 +200,26 @@ def test_an_output_format_trajsr_cannot_write_is_refused_before_any_work(files, 
     for suffix in (".pdb.gz", ".xyz.gz"):
         cli("stride", files / "fine.h5", "--factor", 100, "-o", tmp_path / f"kept{suffix}")
         assert load(tmp_path / f"kept{suffix}", top=files / "top.pdb").n_frames == 11
+
+
+def test_a_lammps_dump_of_a_molecule_without_a_box_is_refused_before_the_rebuild(files, cli, tmp_path):
+    """A LAMMPS dump holds a box in every frame: a trajectory without one was refused only when written, after
+    the whole rebuild, with mdtraj's "cell_lengths must be numpy array". A periodic water box is written and
+    read back, its topology from the trajsr .h5 it came from (mdtraj alone asked for PyTables there)."""
+    model = MODELS / "ethanol-gfn2-f10.keras"
+    out = tmp_path / "out.lammpstrj"
+    fails(cli("stride", files / "fine.h5", "--factor", 2, "-o", out, check=False), "out.lammpstrj", "unit cell",
+          "fine.h5 has none")
+    fails(cli("upsample", files / "c10.h5", "--model", model, "-o", out, check=False), "unit cell", "c10.h5")
+    fails(cli("upsample", files / "c10.dcd", "-t", files / "top.pdb", "--method", "spline", "--factor", 10,
+              "-o", out, check=False), "unit cell")
+    fails(cli("propagate", "--model", MODELS / "ethanol-gfn2-prop-f10.keras", "--start", files / "fine.h5",
+              "--steps", 2, "-o", out, check=False), "unit cell")
+    no_leftovers(tmp_path, out.name)
+    water = ROOT / "datasets" / "water-tip3p-seed0.h5"
+    cli("stride", water, "--factor", 10, "-o", tmp_path / "w.lammpstrj")
+    cli("upsample", tmp_path / "w.lammpstrj", "-t", water, "--dt", 5, "--method", "spline", "--factor", 10,
+        "-o", tmp_path / "w.h5")
+    back, truth = load(tmp_path / "w.h5"), load(water)
+    assert back.n_frames == truth.n_frames and back.is_periodic
+    np.testing.assert_allclose(back.unitcell_vectors, truth.unitcell_vectors, atol=1e-4)

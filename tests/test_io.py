@@ -7,6 +7,7 @@ from trajsr import Trajectory, TrajsrError, load, save
 from trajsr.datasets import shipped_path
 
 from .conftest import SHARED
+from .test_bad_inputs import fails
 
 PDB = shipped_path("alanine-dipeptide-amber").parent / "alanine-dipeptide.pdb"
 
@@ -30,7 +31,7 @@ def test_round_trip(tmp_path, ala, suffix, tol, has_v, has_t, needs_top):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         save(ala, path)
-    assert any("0.001 nm" in str(w.message) for w in caught) == (suffix == ".xtc")
+    assert any("0.001 nm" in str(w.message) for w in caught) == (suffix in (".xtc", ".gro"))
     back = load(path, top=PDB if needs_top else None)
     assert back.n_frames == ala.n_frames and back.elements == ala.elements
     np.testing.assert_allclose(back.positions, ala.positions, atol=tol)
@@ -197,6 +198,31 @@ def test_a_cut_amber_ascii_trajectory_is_refused_naming_its_frame(tmp_path, etha
                     proc.stderr
                 assert not (tmp_path / "o.h5").exists()
         assert load(tmp_path / name, top=tmp_path / "top.pdb").n_frames == 50
+
+
+def test_a_cut_gro_file_is_refused_naming_its_frame(tmp_path, ethanol, cli):
+    """mdtraj failed on a .gro file cut inside a frame without naming it ("object of type 'NoneType' has no
+    len()", or the line it did not expect): the frame and the whole frames before it are named, whether
+    the cut falls in an atom line, between atom lines or in the box line. GRO, like xtc, keeps 0.001 nm."""
+    with pytest.warns(UserWarning, match="gro keeps positions to 0.001 nm"):
+        save(ethanol[:20], tmp_path / "a.gro")
+    text = (tmp_path / "a.gro").read_text()
+    lines = text.splitlines(keepends=True)  # 12 a frame: title, count, 9 atoms, box
+    cuts = {"inside atom line 6": "".join(lines[:12 * 10 + 7]) + lines[12 * 10 + 7][:20],
+            "after 3 of its 9 atom lines": "".join(lines[:12 * 10 + 5]),
+            "inside its box line": text[:-9], "after its title line": "".join(lines[:12 * 10 + 1])}
+    for words, cut in cuts.items():
+        (tmp_path / "cut.gro").write_text(cut)
+        frame = 19 if "box" in words else 10
+        fails(cli("stride", tmp_path / "cut.gro", "--dt", 0.5, "--factor", 2, "-o", tmp_path / "o.h5", check=False),
+              f"frame {frame} ends {words}", f"frames 0-{frame - 1} are complete")
+    assert not (tmp_path / "o.h5").exists()
+    assert load(tmp_path / "a.gro").n_frames == 20 and load(text_file(tmp_path, text.rstrip("\n"))).n_frames == 20
+
+
+def text_file(folder, text, name="whole.gro"):
+    (folder / name).write_text(text)
+    return folder / name
 
 
 def test_netcdf_files_read_without_mdtraj_advice_on_the_console(tmp_path, ethanol, cli):

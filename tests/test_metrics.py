@@ -149,3 +149,27 @@ def test_hydrogen_hops_count_a_proton_transfer_once_however_long_in_flight():
     traj = Trajectory(positions=x, elements=["O", "H", "O"], time=np.arange(len(h)) * 0.01)
     assert hydrogen_hops_per_ps(traj) == pytest.approx(2.0)
     assert hydrogen_hops_per_ps(traj[:50]) == pytest.approx(0.0)  # mid-way (1.4 Å from both): no hop yet
+
+
+def test_temperature_from_coarse_positions_is_a_lower_bound_and_says_so():
+    """Differences of positions read the kinetic energy low; the file's own differences twice as far apart
+    estimate how low, close where it is small, and a figure far off is marked a lower bound."""
+    from trajsr import load
+    from trajsr.observables import differences_shortfall, kinetic_temperature
+    from trajsr.resources import shipped_folder
+    folder = shipped_folder("datasets")
+    for name, stride in (("ethanol-gfn2-seed0.h5", 2), ("water-tip3p-seed0.h5", 4), ("uracil-gfn2-seed0.h5", 2)):
+        fine = load(folder / name)
+        truth = kinetic_temperature(fine, "velocities")["temperature_K"]
+        coarse = fine[::stride].replace(velocities=None)
+        read = kinetic_temperature(coarse, "positions")
+        measured = 1 - read["temperature_K"] / truth
+        assert 0 < measured < 0.05 and read["shortfall"] == pytest.approx(measured, abs=0.01), name
+        assert read["lower_bound"] == (read["shortfall"] > 0.02), name
+    ethanol = load(folder / "ethanol-gfn2-seed0.h5")
+    assert not kinetic_temperature(ethanol, "positions")["lower_bound"]  # 0.5 fs frames resolve it
+    assert kinetic_temperature(ethanol, "velocities")["shortfall"] is None
+    coarse = ethanol[::10].replace(velocities=None)
+    read = kinetic_temperature(coarse)
+    assert read["lower_bound"] and read["temperature_K"] < 0.6 * kinetic_temperature(ethanol)["temperature_K"]
+    assert differences_shortfall(coarse) > 0.1 and differences_shortfall(coarse[:4]) is None

@@ -196,8 +196,8 @@ def cmd_temperature(args):
                               "at least 2")
         _check_stored_velocities(traj, velocity_source(traj, args.source))
         r = results[str(path)] = kinetic_temperature(traj, args.source)
-        _warn_differences(traj, r["source"])
         spacing = "" if r["dt_fs"] is None else f", {r['dt_fs']:g} fs apart"
+        least = "at least " if r["lower_bound"] else ""
         if r["rigid"]:
             held = (f"3N-3-{r['rigid']} = {r['degrees_of_freedom']} degrees of freedom ({r['rigid']} distances held "
                     "rigid in the file: constraints)")
@@ -205,8 +205,14 @@ def cmd_temperature(args):
         else:
             held = f"3N-3 = {r['degrees_of_freedom']} degrees of freedom"
             elements = ", ".join(f"{e} {kelvin:.0f} K" for e, kelvin in r["by_element"].items())
-            parts = f"; vibrations {r['vibrational_temperature_K']:.1f} K over 3N-6; by element: {elements}"
-        print(f"{path}: {r['temperature_K']:.1f} K over {held} (±{r['temperature_std_K']:.0f} K frame to frame, "
-              f"{r['frames']} frames{spacing}, from {WHERE[r['source']]}){parts}")
+            parts = f"; vibrations {least}{r['vibrational_temperature_K']:.1f} K over 3N-6; by element{', at least' if least else ''}: {elements}"
+        print(f"{path}: {least}{r['temperature_K']:.1f} K over {held} (±{r['temperature_std_K']:.0f} K frame to "
+              f"frame, {r['frames']} frames{spacing}, from {WHERE[r['source']]}){parts}")
+        if r["lower_bound"]:
+            print(f"  a lower bound, not the temperature: differences of positions {r['dt_fs']:g} fs apart do not "
+                  "resolve the motion" + ("" if r["shortfall"] is None else
+                                          f" (taken twice as far apart they read {3 * r['shortfall']:.0%} lower "
+                                          "still)") +
+                  "; rebuild fine frames with velocities first (trajsr upsample) and read theirs")
     if args.json:
         write_json(args.json, dict(units={"temperature": "K"}, files=results), args.force)

@@ -80,6 +80,8 @@ def build_parser(commands: dict) -> Parser:
                        "by element")
     _add_input(p, "input", "trajectory file(s) (any format trajsr reads)", several=True)
     _add_velocity_source(p)
+    p.epilog = ("From positions, the file's own differences twice as far apart estimate how low differences read "
+                "the kinetic energy; beyond 2% every figure is printed as 'at least' (a lower bound).")
     p.add_argument("--json", help="write the temperatures as JSON here")
     p.add_argument("--force", action="store_true", help="overwrite an existing --json file")
     p.set_defaults(func=commands["temperature"])

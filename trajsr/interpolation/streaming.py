@@ -146,6 +146,7 @@ def upsample(coarse_path, model, output, *, factor: int | None = None, top=None,
         part = next(chunks, None)
         if part is None:
             raise TrajsrError(f"{coarse_path}: no frames")
+        fmt.check_holds(output, part.is_periodic, coarse_path)
         mode = "with the file's velocities" if interp.uses_velocities(part) else "from positions only"
         interp.check(part, factor)  # before the progress bar: errors come alone on their line
         calibration, calibrated_options, report = interp.calibration_for(part, factor), {}, None

@@ -90,6 +90,7 @@ def save(traj: Trajectory, path, force: bool = False) -> Path:
     """
     path = Path(path)
     fmt = format_for_writing(path)
+    fmt.check_holds(path, traj.is_periodic, traj.source or "the trajectory")
     warn_if_lossy(path)
     with atomic_path(path, force) as tmp:
         try:

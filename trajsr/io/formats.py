@@ -33,6 +33,8 @@ class Format:
     keeps_velocities, keeps_time, keeps_uncertainty : bool
         Whether the file stores velocities (nm/ps), frame times (ps) and a reconstruction's per-atom
         uncertainty (nm); where it cannot, ``upsample --uncertainty`` writes a side file.
+    needs_cell : bool
+        The file cannot be written without a unit cell (a LAMMPS dump: its box is part of every frame).
     """
 
     name: str
@@ -43,6 +45,14 @@ class Format:
     keeps_velocities: bool = False
     keeps_time: bool = False
     keeps_uncertainty: bool = False
+    needs_cell: bool = False
+
+    def check_holds(self, path, periodic: bool, what) -> None:
+        """Refuse, before any work, to write ``path`` in this format from a trajectory (named by ``what``)
+        it cannot hold: one without a unit cell (``periodic`` False) where the format needs one."""
+        if self.needs_cell and not periodic:
+            raise TrajsrError(f"{path}: this format ({self.name}) needs a unit cell (periodic box) in every frame, "
+                              f"and {what} has none; {WRITE_INSTEAD}")
 
 
 TRAJSR_H5 = Format("trajsr-h5", lambda path, top: h5.read(path), h5.write,
@@ -54,15 +64,17 @@ EXTXYZ = Format("extended xyz (ASE)", lambda path, top: ase_io.read(path), ase_i
 
 
 def mdtraj_format(suffix: str, *, time=False, velocities=False, topology=False, stream_read=False,
-                  stream_write=False, writes=True) -> Format:
+                  stream_write=False, writes=True, cell=False) -> Format:
     """An mdtraj format: ``time`` (frame times mdtraj reads, ps), ``velocities`` (read, and for trr
     written), ``topology`` (coordinates only: needs -t/--top), ``stream_read`` (``mdtraj.iterload``),
-    ``stream_write`` (appended chunk by chunk through mdtraj's file objects), ``writes`` (False: read only)."""
+    ``stream_write`` (appended chunk by chunk through mdtraj's file objects), ``writes`` (False: read only),
+    ``cell`` (written only with a unit cell)."""
     write = partial(mdtraj_io.write, suffix=suffix, appended=stream_write) if writes else _read_only
     return Format(f"mdtraj {suffix}", partial(mdtraj_io.read, suffix=suffix, timed=time, needs_topology=topology),
                   write,
                   partial(mdtraj_io.read_chunks, suffix=suffix, timed=time) if stream_read else None,
-                  partial(mdtraj_io.Appender, suffix=suffix) if stream_write else None, velocities, time)
+                  partial(mdtraj_io.Appender, suffix=suffix) if stream_write else None, velocities, time,
+                  needs_cell=cell)
 
 
 def _read_only(traj, path):
@@ -84,7 +96,8 @@ FORMATS = {
     ".nc": mdtraj_format(".nc", time=True, velocities=True, **_COORDINATES, stream_write=True),
     **{s: mdtraj_format(s, time=True, velocities=True, **_COORDINATES) for s in (".ncdf", ".netcdf")},
     ".dtr": mdtraj_format(".dtr", time=True, **_COORDINATES, **_READS),
-    **{s: mdtraj_format(s, **_COORDINATES) for s in (".mdcrd", ".crd", ".lammpstrj")},
+    **{s: mdtraj_format(s, **_COORDINATES) for s in (".mdcrd", ".crd")},
+    ".lammpstrj": mdtraj_format(".lammpstrj", **_COORDINATES, cell=True),
     **{s: mdtraj_format(s, **_COORDINATES, **_READS) for s in (".binpos", ".arc", ".inpcrd", ".rst7", ".restrt",
                                                                ".ncrst")},
     ".xyz.gz": mdtraj_format(".xyz.gz", topology=True),
@@ -154,7 +167,8 @@ def format_for_writing(path) -> Format:
 
 def warn_if_lossy(path) -> None:
     """Warn (naming the output) when a format rounds positions below reference precision."""
-    if suffix_of(path) == ".xtc":
+    suffix = suffix_of(path)
+    if suffix in (".xtc", ".gro"):
         import warnings
-        warnings.warn(f"{path}: xtc keeps positions to 0.001 nm (0.01 Å); use trr, dcd, nc or h5 for "
+        warnings.warn(f"{path}: {suffix[1:]} keeps positions to 0.001 nm (0.01 Å); use trr, dcd, nc or h5 for "
                       "reference data", stacklevel=3)

@@ -45,8 +45,7 @@ def read(path) -> Trajectory:
         def get(name, dtype=np.float64):
             return np.asarray(f[name], dtype=dtype) if name in f else None
         info = {k: _from_attr(v) for k, v in f.attrs.items() if k not in ("schema", "version", "units")}
-        return Trajectory(positions=get("positions"), elements=[e.decode() if isinstance(e, bytes) else e
-                                                                 for e in f["elements"][()]],
+        return Trajectory(positions=get("positions"), elements=_elements(f),
                           velocities=get("velocities"), time=get("time"),
                           unitcell_vectors=get("unitcell_vectors"),
                           potential_energy=get("potential_energy"), forces=get("forces"),
@@ -104,11 +103,21 @@ def _from_attr(value):
     return value
 
 
+def _elements(f: h5py.File) -> list:
+    return [e.decode() if isinstance(e, bytes) else e for e in f["elements"][()]]
+
+
+def read_elements(path) -> list:
+    """The element symbols of a trajsr ``.h5`` file, without its frames."""
+    with h5py.File(path, "r") as f:
+        return _elements(f)
+
+
 def read_chunks(path, chunk: int):
     """Yield consecutive :class:`Trajectory` chunks of ``chunk`` frames (h5py slices; nm, ps)."""
     with h5py.File(path, "r") as f:
         n = f["positions"].shape[0]
-        elements = [e.decode() if isinstance(e, bytes) else e for e in f["elements"][()]]
+        elements = _elements(f)
         for lo in range(0, n, chunk):
             sl = slice(lo, min(n, lo + chunk))
             part = {k: np.asarray(f[k][sl], np.float64) for k in FRAME_ARRAYS if k in f}

@@ -10,7 +10,8 @@ import sys
 import numpy as np
 
 from ..errors import TrajsrError
-from ..trajectory import Trajectory
+from ..trajectory import Trajectory, topology_from_elements
+from . import h5
 from .ase_io import check_xyz_complete
 
 #: Amber NetCDF stores velocities in Å / (1/20.455 ps)
@@ -18,12 +19,15 @@ _AMBER_VELOCITY_SCALE = 20.455
 
 
 def load_topology(top):
-    """An mdtraj topology from a file (PDB, GRO, prmtop, ...) or an existing Topology/Trajectory."""
+    """An mdtraj topology from a file (PDB, GRO, prmtop, ..., or a trajsr ``.h5``: its elements) or an existing
+    Topology/Trajectory."""
     import mdtraj
     if top is None or isinstance(top, mdtraj.Topology):
         return top
     if isinstance(top, mdtraj.Trajectory):
         return top.topology
+    if str(top).lower().endswith(".h5") and h5.is_trajsr_h5(top):  # mdtraj would ask for PyTables
+        return topology_from_elements(h5.read_elements(top))
     try:
         return mdtraj.load_topology(str(top))
     except Exception as err:
@@ -119,11 +123,48 @@ def dcd_complete_frames(path) -> int | None:
 
 def check_text_complete(path, suffix, topology) -> None:
     """Refuse a text file cut inside a frame, before mdtraj reads it: it drops such a last frame without a
-    word. XYZ (read with a topology) and the Amber ASCII trajectory are walked by their layout."""
+    word, or fails without naming it. XYZ (read with a topology), the Amber ASCII trajectory and GRO are
+    walked by their layout."""
     if suffix == ".xyz":
         check_xyz_complete(path)
     elif suffix in (".mdcrd", ".crd") and topology is not None:
         check_mdcrd_complete(path, topology.n_atoms)
+    elif suffix == ".gro":
+        check_gro_complete(path)
+
+
+def check_gro_complete(path) -> None:
+    """Refuse a GROMACS .gro file (per frame: a title, the atom count, one fixed-width line per atom, a box
+    line of 3 or 9 numbers) that ends inside a frame: mdtraj fails there without naming the frame ("object
+    of type 'NoneType' has no len()", or the line it did not expect). Only the file's end is judged; a
+    file that does not follow the layout is left to mdtraj."""
+    with open(path, "rb") as f:
+        data = f.read()
+    lines = data.rstrip(b"\r\n").splitlines()
+    whole = data.endswith(b"\n")
+    at, frame = 0, 0
+    while at < len(lines):
+        if at + 1 >= len(lines):
+            raise TrajsrError(f"{path}: frame {frame} ends after its title line: the file is truncated "
+                              f"({_complete(frame)})")
+        try:
+            n = int(lines[at + 1])
+        except ValueError:
+            return  # not the layout this walks: mdtraj decides
+        atoms = lines[at + 2: at + 2 + n]
+        cut_atom = bool(atoms) and at + 2 + len(atoms) == len(lines) and not whole and len(atoms[-1]) < len(atoms[0])
+        if len(atoms) < n or cut_atom:
+            where = f"inside atom line {len(atoms)} of its {n}" if cut_atom else f"after {len(atoms)} of its {n} atom lines"
+            raise TrajsrError(f"{path}: frame {frame} ends {where}: the file is truncated ({_complete(frame)})")
+        if at + 2 + n >= len(lines):
+            raise TrajsrError(f"{path}: frame {frame} ends before its box line: the file is truncated "
+                              f"({_complete(frame)})")
+        box, last = lines[at + 2 + n].split(), at + 2 + n == len(lines) - 1
+        if last and (len(box) not in (3, 9) or not whole and len(box[-1]) < len(box[0])):
+            raise TrajsrError(f"{path}: frame {frame} ends inside its box line: the file is truncated "
+                              f"({_complete(frame)})")
+        at += n + 3
+        frame += 1
 
 
 def check_mdcrd_complete(path, n_atoms: int) -> None:
