@@ -39,6 +39,31 @@ def test_shooting_refuses_another_molecule(coarse, cli, tmp_path):
         ShootingInterpolator.load(PROPAGATOR).interpolate(load(coarse / "fine.h5").stride(5), 5, uncertainty=True)
 
 
+def test_the_same_elements_in_another_order_are_refused(coarse, cli, tmp_path, ethanol):
+    """Ethanol's hydroxyl hydrogen listed where a methyl hydrogen was: the element check passed it, shooting
+    wrote twice the spline's error (0.0117 Å) and the Bi-LSTM more than the spline's, with exit 0. Now every
+    command that uses a model names the hydrogens that sit on other atoms than in its training geometry;
+    one hydrogen on another atom is a proton transfer (malonaldehyde's) and passes."""
+    order = [0, 1, 2, 6, 4, 5, 3, 7, 8]  # H3 (on O2) and H6 (on C0) swapped
+    swapped = ethanol.replace(positions=ethanol.positions[:, order], velocities=ethanol.velocities[:, order])
+    save(swapped, tmp_path / "fine.h5")
+    save(swapped.stride(10), tmp_path / "c10.h5")
+    for model in (BILSTM, PROPAGATOR):
+        fails(cli("upsample", tmp_path / "c10.h5", "--model", model, "--factor", 10, "-o", tmp_path / "o.h5",
+                  check=False), "c10.h5", "bonded otherwise", "H3 sits on C0 here, on O2 there")
+    fails(cli("propagate", "--model", PROPAGATOR, "--start", tmp_path / "fine.h5", "--steps", 2, "-o",
+              tmp_path / "o.h5", check=False), "H6 sits on O2 here, on C0 there")
+    no_leftovers(tmp_path, "o.h5")
+    from trajsr.atom_order import check_atoms
+    reference = ethanol.positions[0]
+    transfer = ethanol.positions.copy()  # the hydroxyl hydrogen moved onto C1: one hydrogen, passes
+    transfer[:, 3] = transfer[:, 1] + (transfer[:, 3] - transfer[:, 2])
+    check_atoms(ethanol.replace(positions=transfer), ethanol.elements, reference)
+    skeleton = ethanol.positions[:, [1, 0, 2, 3, 4, 5, 6, 7, 8]]  # the carbons swapped: C0-O2 bonded, C1-O2 not
+    with pytest.raises(TrajsrError, match="C0-O2 bonded here"):
+        check_atoms(ethanol.replace(positions=skeleton), ethanol.elements, reference)
+
+
 def test_shooting_never_writes_torn_molecules(coarse, cli, tmp_path):
     """A wrong --dt (10x) tears bonds in many gaps: exit 2, nothing written; the right one passes the
     guard and says which mode ran."""

@@ -72,12 +72,12 @@ def check_force_scale(step, traj) -> None:
 
 def check_files(step, trajs) -> None:
     """One-line errors for files the base propagator cannot be adapted to."""
-    from .interpolation.interpolator import check_elements
+    from .atom_order import check_atoms
     elements = list(step.metadata.get("elements", []))
     for t in trajs:
         if t.n_atoms != len(step.masses_list):
             raise TrajsrError(f"{t.source}: {t.n_atoms} atoms; the base propagator is for {len(step.masses_list)}")
-        check_elements(t, elements, "the base propagator")
+        check_atoms(t, elements, step.reference_list, "the base propagator")
         if (t.forces is None) != (trajs[0].forces is None):
             has, lacks = (t, trajs[0]) if t.forces is not None else (trajs[0], t)
             raise TrajsrError(f"{has.source} stores forces and {lacks.source} does not: adapt fits either the "

@@ -286,9 +286,8 @@ def cmd_propagate(args):
     import_tensorflow()
     from .propagation.propagator import Propagator
     prop = Propagator.load(args.model)
-    if prop.elements and start.elements != prop.elements:
-        raise TrajsrError(f"{args.start}: atoms {''.join(start.elements)} differ from the model's "
-                          f"{''.join(prop.elements)}")
+    from .atom_order import check_atoms
+    check_atoms(start[args.frame], prop.elements, prop.layer.reference_list, "the propagator")
     filler = None
     if args.fill:  # the same file's potential fills each stride; a propagator without one is refused now
         from .interpolation.shooting import ShootingInterpolator

@@ -174,15 +174,6 @@ def fine_times(n_kept: int, factor: int, dt: float = 1.0) -> tuple[np.ndarray, n
     return kept, fine
 
 
-def check_elements(coarse: Trajectory, elements, what: str = "the model") -> None:
-    """One-line error naming the first atom whose element differs from a trained model's ``elements``
-    (another molecule of the same size, or another atom order); nothing is checked without elements."""
-    if elements and coarse.elements != list(elements):
-        i = next(i for i, (a, b) in enumerate(zip(coarse.elements, elements)) if a != b)
-        raise TrajsrError(f"{coarse.source}: atom {i} is {coarse.elements[i]}, {what} expects {elements[i]} "
-                          "(another molecule, or another atom order)")
-
-
 def check_velocities(coarse: Trajectory, positions: np.ndarray,
                      remedy: str = "ignore its velocities (upsample --positions-only)") -> None:
     """Refuse stored velocities that the positions contradict: another unit (Å/ps or Å/fs read as nm/ps),

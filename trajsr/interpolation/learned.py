@@ -15,7 +15,8 @@ from ..modelfile import load_model
 from ..physics import masses_of
 from ..trajectory import Trajectory
 from ..units import FS_PER_PS
-from .interpolator import Interpolator, check_elements
+from ..atom_order import check_atoms
+from .interpolator import Interpolator
 from .uncertainty import apply_calibration, calibration_record, resolve_threshold
 from .windows import build_windows, restore, spline_matrix
 
@@ -70,7 +71,7 @@ class LearnedInterpolator(Interpolator):
             raise TrajsrError(f"model upsamples by {self.factor}, not {factor}")
         if coarse.n_atoms != self.n_atoms:
             raise TrajsrError(f"{coarse.source}: {coarse.n_atoms} atoms, the model was trained on {self.n_atoms}")
-        check_elements(coarse, self.elements)
+        check_atoms(coarse, self.elements, self.reference)
         if coarse.time is None:  # a model is fixed to one spacing: a file without time must say its own
             raise TrajsrError(f"{coarse.source}: no time in this file, and the model is for frames "
                               f"{self.factor * self.dt_fs:g} fs apart: give their spacing with --dt (fs)")

@@ -30,7 +30,8 @@ import numpy as np
 
 from ..errors import Cancelled, TrajsrError
 from ..units import FS_PER_PS
-from .interpolator import Interpolator, check_elements
+from ..atom_order import check_atoms
+from .interpolator import Interpolator
 from .pinned_paths import pin_and_average
 
 #: Broyden corrects a gap's Jacobian only after a step larger than this (nm/ps); smaller ones are at the
@@ -111,7 +112,7 @@ class ShootingInterpolator(Interpolator):
         super().check(coarse, factor)
         if coarse.n_atoms != len(self.masses):
             raise TrajsrError(f"{coarse.source}: {coarse.n_atoms} atoms; the propagator is for {len(self.masses)}")
-        check_elements(coarse, self.elements, "the propagator")
+        check_atoms(coarse, self.elements, self.step.reference_list, "the propagator")
         if coarse.time is None:
             raise TrajsrError(f"{coarse.source}: shooting integrates in time, and this file has no time: "
                               "give the spacing of its frames with --dt (fs)")
