@@ -43,7 +43,8 @@ def test_the_same_elements_in_another_order_are_refused(coarse, cli, tmp_path, e
     """Ethanol's hydroxyl hydrogen listed where a methyl hydrogen was: the element check passed it, shooting
     wrote twice the spline's error (0.0117 Å) and the Bi-LSTM more than the spline's, with exit 0. Now every
     command that uses a model names the hydrogens that sit on other atoms than in its training geometry;
-    one hydrogen on another atom is a proton transfer (malonaldehyde's) and passes."""
+    one hydrogen on another atom is a proton transfer (malonaldehyde's) and passes. Positions in another
+    unit were rebuilt with exit 0 too: now their bond lengths' ratio to the model's is named."""
     order = [0, 1, 2, 6, 4, 5, 3, 7, 8]  # H3 (on O2) and H6 (on C0) swapped
     swapped = ethanol.replace(positions=ethanol.positions[:, order], velocities=ethanol.velocities[:, order])
     save(swapped, tmp_path / "fine.h5")
@@ -53,6 +54,13 @@ def test_the_same_elements_in_another_order_are_refused(coarse, cli, tmp_path, e
                   check=False), "c10.h5", "bonded otherwise", "H3 sits on C0 here, on O2 there")
     fails(cli("propagate", "--model", PROPAGATOR, "--start", tmp_path / "fine.h5", "--steps", 2, "-o",
               tmp_path / "o.h5", check=False), "H6 sits on O2 here, on C0 there")
+    # positions in Å read as nm (or the other way): the Bi-LSTM and shooting wrote frames, exit 0
+    for scale, words in ((10.0, "9.8"), (0.1, "0.098")):
+        save(ethanol.stride(10).replace(positions=ethanol.positions[::10] * scale, velocities=None),
+             tmp_path / "scaled.h5", force=True)
+        for model in (BILSTM, PROPAGATOR):
+            fails(cli("upsample", tmp_path / "scaled.h5", "--model", model, "--factor", 10, "-o", tmp_path / "o.h5",
+                      check=False), f"bonds are {words}", "another unit")
     no_leftovers(tmp_path, "o.h5")
     from trajsr.atom_order import check_atoms
     reference = ethanol.positions[0]

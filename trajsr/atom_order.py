@@ -7,7 +7,8 @@ shipped ethanol with two hydrogens swapped came out 4.8× worse (and the Bi-LSTM
 with exit 0 and only a warning that the contexts looked unfamiliar. Hydrogens are judged by the heavy atom
 they sit nearest, heavy atoms by their bonds (covalent radii, with room for vibrations). One hydrogen on
 another heavy atom is chemistry, not another order: a proton transfer, as in malonaldehyde's enol.
-Periodic files are not judged by bonds (their molecules may be wrapped). Units: nm.
+Positions in another unit (Å read as nm) make every bond longer, or shorter, by the same factor, which is
+named. Periodic files are not judged by bonds (their molecules may be wrapped). Units: nm.
 """
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from .units import ANGSTROM_PER_NM
 BONDED, APART = 1.25, 1.6
 #: frames (spread over the file) whose median distances judge it, so that one distorted frame decides nothing
 FRAMES = 20
+#: bonds all longer, or all shorter, than the model's by this ratio are positions in another unit
+LENGTH_RATIO = 1.25
 
 
 def check_elements(traj: Trajectory, elements, what: str = "the model") -> None:
@@ -33,34 +36,34 @@ def check_elements(traj: Trajectory, elements, what: str = "the model") -> None:
 
 
 def check_atoms(traj: Trajectory, elements, reference, what: str = "the model") -> None:
-    """:func:`check_elements`, then one-line error where ``traj``'s atoms are bonded otherwise than in the
-    model's ``reference`` geometry (N, 3) nm: two or more hydrogens nearest another heavy atom than there,
-    or a bond between heavy atoms made or broken. Nothing more is checked without elements or reference,
-    or for a periodic file."""
+    """:func:`check_elements`, then one-line error where ``traj``'s bonds are all longer or shorter than in
+    the model's ``reference`` geometry (N, 3) nm (positions in another unit), or where its atoms are bonded
+    otherwise: two or more hydrogens nearest another heavy atom than there, or a bond between heavy atoms
+    made or broken. Nothing more is checked without elements or reference, or for a periodic file."""
     check_elements(traj, elements, what)
-    if not elements or reference is None or traj.is_periodic or traj.n_atoms < 3:
+    if not elements or reference is None or traj.is_periodic or traj.n_atoms < 2:
         return
-    problems = _bonding_differences(traj, np.asarray(reference, float).reshape(traj.n_atoms, 3))
+    here, there = _median_distances(traj), _distances(np.asarray(reference, float).reshape(traj.n_atoms, 3))
+    bonded = np.triu(there < BONDED * _covalent_limits(traj.elements), 1)
+    ratios = here[bonded] / there[bonded] if bonded.any() else np.ones(1)
+    low, ratio, high = ratios.min(), np.median(ratios), ratios.max()  # another unit scales every bond, not some
+    if low > LENGTH_RATIO or high < 1 / LENGTH_RATIO:
+        raise TrajsrError(f"{traj.source}: its bonds are {ratio:.3g}x as long as in {what}'s training geometry: "
+                          "positions in another unit? (Å read as nm is 10x; trajsr reads nm from .h5, Å from "
+                          ".xyz, .npz and .pdb)")
+    problems = _bonding_differences(traj, here, there)
     if problems:
         shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
         raise TrajsrError(f"{traj.source}: its atoms are bonded otherwise than in {what}'s training geometry: "
                           f"{shown} (the same elements in another order? list the atoms as {what} does)")
 
 
-def _bonding_differences(traj: Trajectory, reference: np.ndarray) -> list:
-    """How ``traj`` (median distances over up to :data:`FRAMES` frames) is bonded otherwise than ``reference``."""
-    from ase.data import atomic_numbers, covalent_radii
-    from scipy.spatial.distance import pdist, squareform
-    n = traj.n_atoms
-    count = max(1, min(FRAMES, traj.n_frames, int(2e7 // (n * n))))  # at most ~20 M distances at once
-    frames = np.unique(np.linspace(0, traj.n_frames - 1, count).astype(int))
-    here = squareform(np.median([pdist(traj.positions[f]) for f in frames], axis=0))
-    there = squareform(pdist(reference))
+def _bonding_differences(traj: Trajectory, here: np.ndarray, there: np.ndarray) -> list:
+    """How ``traj`` (distances ``here``) is bonded otherwise than the reference (distances ``there``), nm."""
     names = [f"{e}{i}" for i, e in enumerate(traj.elements)]
     heavy = np.array([e != "H" for e in traj.elements])
     hydrogens, heavy_atoms = np.flatnonzero(~heavy), np.flatnonzero(heavy)
-    radii = np.array([covalent_radii[atomic_numbers[e]] for e in traj.elements]) / ANGSTROM_PER_NM
-    limit = radii[:, None] + radii[None, :]
+    limit = _covalent_limits(traj.elements)
     pairs, problems = np.triu(heavy[:, None] & heavy[None, :], 1), []
     for i, j in zip(*np.nonzero(pairs & (there < BONDED * limit) & (here > APART * limit))):
         problems.append(f"{names[i]}-{names[j]} {here[i, j] * ANGSTROM_PER_NM:.2f} Å apart here, bonded there "
@@ -76,3 +79,25 @@ def _bonding_differences(traj: Trajectory, reference: np.ndarray) -> list:
         if len(moved) >= 2:  # one is a proton transfer
             problems += moved
     return problems
+
+
+def _median_distances(traj: Trajectory) -> np.ndarray:
+    """Interatomic distances (N, N) nm, the median over up to :data:`FRAMES` frames spread over ``traj``."""
+    from scipy.spatial.distance import pdist, squareform
+    n = traj.n_atoms
+    count = max(1, min(FRAMES, traj.n_frames, int(2e7 // (n * n))))  # at most ~20 M distances at once
+    frames = np.unique(np.linspace(0, traj.n_frames - 1, count).astype(int))
+    return squareform(np.median([pdist(traj.positions[f]) for f in frames], axis=0))
+
+
+def _distances(positions: np.ndarray) -> np.ndarray:
+    """Interatomic distances (N, N) of one geometry (N, 3)."""
+    from scipy.spatial.distance import pdist, squareform
+    return squareform(pdist(positions))
+
+
+def _covalent_limits(elements) -> np.ndarray:
+    """Sums of covalent radii (N, N) nm (ASE's table)."""
+    from ase.data import atomic_numbers, covalent_radii
+    radii = np.array([covalent_radii[atomic_numbers[e]] for e in elements]) / ANGSTROM_PER_NM
+    return radii[:, None] + radii[None, :]
