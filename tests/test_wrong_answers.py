@@ -54,6 +54,9 @@ def test_the_same_elements_in_another_order_are_refused(coarse, cli, tmp_path, e
                   check=False), "c10.h5", "bonded otherwise", "H3 sits on C0 here, on O2 there")
     fails(cli("propagate", "--model", PROPAGATOR, "--start", tmp_path / "fine.h5", "--steps", 2, "-o",
               tmp_path / "o.h5", check=False), "H6 sits on O2 here, on C0 there")
+    from trajsr.ase import LearnedDynamics
+    with pytest.raises(TrajsrError, match="H3 sits on C0 here"):
+        LearnedDynamics(swapped.to_ase(0), PROPAGATOR)
     # positions in Å read as nm (or the other way): the Bi-LSTM and shooting wrote frames, exit 0
     for scale, words in ((10.0, "9.8"), (0.1, "0.098")):
         save(ethanol.stride(10).replace(positions=ethanol.positions[::10] * scale, velocities=None),

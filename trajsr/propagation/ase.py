@@ -15,6 +15,7 @@ from ase import units
 from ase.md.md import MolecularDynamics
 
 from ..errors import TrajsrError
+from ..trajectory import Trajectory
 from .propagator import CHUNK_STRIDES, Propagator
 from ..units import ANGSTROM_PER_NM, NM_PER_ANGSTROM, NM_PER_PS_PER_ANGSTROM_PER_FS
 
@@ -42,9 +43,10 @@ class LearnedDynamics(MolecularDynamics):
         if abs(timestep / units.fs - stride) > 1e-6 * stride:
             raise TrajsrError(f"timestep {timestep / units.fs:g} fs is not the model's step of {stride:g} fs "
                               f"({self.propagator.factor} x {self.propagator.dt_fs:g} fs)")
-        symbols = atoms.get_chemical_symbols()
-        if self.propagator.elements and symbols != self.propagator.elements:
-            raise TrajsrError(f"atoms are {''.join(symbols)}; the model is for {''.join(self.propagator.elements)}")
+        from ..atom_order import check_atoms
+        check_atoms(Trajectory(positions=atoms.get_positions() * NM_PER_ANGSTROM, elements=atoms.get_chemical_symbols(),
+                               source="the atoms"), self.propagator.elements, self.propagator.layer.reference_list,
+                    "the propagator")
         super().__init__(atoms, timestep, **kwargs)
 
     def step(self):
