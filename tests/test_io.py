@@ -220,6 +220,25 @@ def test_a_cut_gro_file_is_refused_naming_its_frame(tmp_path, ethanol, cli):
     assert load(tmp_path / "a.gro").n_frames == 20 and load(text_file(tmp_path, text.rstrip("\n"))).n_frames == 20
 
 
+def test_a_repeated_frame_is_refused_in_a_file_without_time(tmp_path, ethanol, cli):
+    """A restarted run appended to a DCD repeats its last frame: with no time in the file, the spline and the
+    models rebuilt a gap that stands still and one that catches up, exit 0. Whole or streamed, the seam
+    between two chunks included, the two frames are named."""
+    save(ethanol[:1], tmp_path / "top.pdb")
+    coarse = load(shipped_path("ethanol-gfn2")).stride(10)  # 501 frames: chunks of the spline's 96 or more
+    n = coarse.n_frames
+    save(coarse[np.r_[0:101, 100:n]].replace(velocities=None, time=None), tmp_path / "appended.dcd")
+    for chunk in (5000, 101, 96):  # one chunk, the seam between two, inside the second
+        fails(cli("upsample", tmp_path / "appended.dcd", "-t", tmp_path / "top.pdb", "--dt", 5, "--method",
+                  "spline", "--factor", 10, "--chunk", chunk, "-o", tmp_path / "o.h5", check=False),
+              "frames 100 and 101 hold the same positions", "restarted run")
+    fails(cli("stride", tmp_path / "appended.dcd", "-t", tmp_path / "top.pdb", "--factor", 2, "-o",
+              tmp_path / "o.h5", check=False), "frames 100 and 101")
+    assert not (tmp_path / "o.h5").exists()
+    save(coarse.replace(velocities=None, time=None), tmp_path / "whole.dcd")  # the same frames once each
+    assert load(tmp_path / "whole.dcd", top=tmp_path / "top.pdb").n_frames == n
+
+
 def text_file(folder, text, name="whole.gro"):
     (folder / name).write_text(text)
     return folder / name

@@ -68,10 +68,25 @@ def finish_reading(traj: Trajectory, path, top=None, dt_fs=None, first_frame: in
             if abs(stored - dt_fs) > 1e-3 * stored:
                 raise TrajsrError(f"{path}: its frames are {stored:g} fs apart, --dt says {dt_fs:g} fs; --dt is for "
                                   "files without time (leave it out, or fix the file's time)")
-        return traj.replace(time=(first_frame + np.arange(traj.n_frames)) * dt_fs * PS_PER_FS)
-    if traj.time is not None and traj.n_frames > 1:
+        traj = traj.replace(time=(first_frame + np.arange(traj.n_frames)) * dt_fs * PS_PER_FS)
+    elif traj.time is not None and traj.n_frames > 1:
         traj.dt  # raises, naming the first bad frame, if the spacing is uneven
+    check_no_repeated_frame(traj, path, first_frame)
     return traj
+
+
+def check_no_repeated_frame(traj: Trajectory, path, first_frame: int = 0, previous=None) -> None:
+    """One clear error where two consecutive frames hold the same positions (``previous``: the positions
+    (N, 3) of the frame before ``traj``'s first, from the chunk before). MD never repeats a frame; a file
+    does where a restarted run was appended to it, and without time in the file nothing else shows it:
+    the rebuilt gap would stand still and the next one catch up."""
+    positions = traj.positions if previous is None else np.concatenate([previous[None], traj.positions])
+    sums = positions.sum(axis=(1, 2))  # a cheap first look; equal sums are compared in full
+    for i in np.flatnonzero(sums[1:] == sums[:-1]):
+        if np.array_equal(positions[i], positions[i + 1]):
+            at = first_frame + i - (previous is not None)
+            raise TrajsrError(f"{path}: frames {at} and {at + 1} hold the same positions (a repeated frame, as "
+                              "where a restarted run was appended to the file?): remove one of them")
 
 
 def check_dt(dt_fs) -> float:
