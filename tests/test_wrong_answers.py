@@ -57,6 +57,13 @@ def test_the_same_elements_in_another_order_are_refused(coarse, cli, tmp_path, e
     from trajsr.ase import LearnedDynamics
     with pytest.raises(TrajsrError, match="H3 sits on C0 here"):
         LearnedDynamics(swapped.to_ase(0), PROPAGATOR)
+    # training files of one molecule in two orders: refused before training (it trained, then failed its test)
+    save(ethanol, tmp_path / "train.h5")
+    for task, where in (("bilstm", "--test"), ("hnn", "--validation")):
+        fails(cli("train", tmp_path / "train.h5", where, tmp_path / "fine.h5", "--architecture", task, "--task",
+                  "interpolate" if task == "bilstm" else "propagate", "--factor", 10, "--epochs", 1, "-o",
+                  tmp_path / "m.keras", check=False), "fine.h5", "train.h5 (its first frame)")
+    no_leftovers(tmp_path, "m.keras")
     # positions in Å read as nm (or the other way): the Bi-LSTM and shooting wrote frames, exit 0
     for scale, words in ((10.0, "9.8"), (0.1, "0.098")):
         save(ethanol.stride(10).replace(positions=ethanol.positions[::10] * scale, velocities=None),

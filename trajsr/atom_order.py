@@ -35,11 +35,13 @@ def check_elements(traj: Trajectory, elements, what: str = "the model") -> None:
                           "(another molecule, or another atom order)")
 
 
-def check_atoms(traj: Trajectory, elements, reference, what: str = "the model") -> None:
+def check_atoms(traj: Trajectory, elements, reference, what: str = "the model", where: str | None = None) -> None:
     """:func:`check_elements`, then one-line error where ``traj``'s bonds are all longer or shorter than in
     the model's ``reference`` geometry (N, 3) nm (positions in another unit), or where its atoms are bonded
     otherwise: two or more hydrogens nearest another heavy atom than there, or a bond between heavy atoms
-    made or broken. Nothing more is checked without elements or reference, or for a periodic file."""
+    made or broken. Nothing more is checked without elements or reference, or for a periodic file.
+    ``where`` names the reference geometry (default: ``what``'s training geometry)."""
+    where = where or f"{what}'s training geometry"
     check_elements(traj, elements, what)
     if not elements or reference is None or traj.is_periodic or traj.n_atoms < 2:
         return
@@ -48,13 +50,13 @@ def check_atoms(traj: Trajectory, elements, reference, what: str = "the model") 
     ratios = here[bonded] / there[bonded] if bonded.any() else np.ones(1)
     low, ratio, high = ratios.min(), np.median(ratios), ratios.max()  # another unit scales every bond, not some
     if low > LENGTH_RATIO or high < 1 / LENGTH_RATIO:
-        raise TrajsrError(f"{traj.source}: its bonds are {ratio:.3g}x as long as in {what}'s training geometry: "
+        raise TrajsrError(f"{traj.source}: its bonds are {ratio:.3g}x as long as in {where}: "
                           "positions in another unit? (Å read as nm is 10x; trajsr reads nm from .h5, Å from "
                           ".xyz, .npz and .pdb)")
     problems = _bonding_differences(traj, here, there)
     if problems:
         shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
-        raise TrajsrError(f"{traj.source}: its atoms are bonded otherwise than in {what}'s training geometry: "
+        raise TrajsrError(f"{traj.source}: its atoms are bonded otherwise than in {where}: "
                           f"{shown} (the same elements in another order? list the atoms as {what} does)")
 
 

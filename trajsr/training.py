@@ -126,7 +126,7 @@ def split_data(train, validation=None, top=None, dt_fs=None):
     if validation is None and len(trajs) > 1:
         trajs, validation = trajs[:-1], trajs[-1:]
     valid = as_trajectories(validation or [], top, dt_fs)
-    _check_compatible(trajs + valid)
+    check_compatible(trajs + valid)
     check_disjoint(training=trajs, validation=valid)
     return trajs, valid
 
@@ -161,12 +161,16 @@ def as_trajectories(items, top=None, dt_fs=None) -> list[Trajectory]:
     return [t if isinstance(t, Trajectory) else load(t, top=top, dt_fs=dt_fs) for t in items]
 
 
-def _check_compatible(trajs: list[Trajectory]) -> None:
+def check_compatible(trajs: list[Trajectory]) -> None:
+    """One-line errors where a trajectory is not the first one's molecule (its elements, and its atoms in
+    the same order: :func:`trajsr.atom_order.check_atoms` against the first's first frame) at its spacing."""
+    from .atom_order import check_atoms
     first = trajs[0]
     for t in trajs[1:]:
         if t.elements != first.elements:
             raise TrajsrError(f"{t.source}: atoms ({t.n_atoms}, {''.join(t.elements)}) differ from "
                               f"{first.source} ({first.n_atoms}, {''.join(first.elements)})")
+        check_atoms(t, first.elements, first.positions[0], first.source, f"{first.source} (its first frame)")
         if abs(t.dt - first.dt) > 1e-6 * first.dt:
             raise TrajsrError(f"{t.source}: frame spacing {t.dt * FS_PER_PS:g} fs differs from "
                               f"{first.source} ({first.dt * FS_PER_PS:g} fs)")

@@ -11,8 +11,8 @@ from ..errors import TrajsrError
 from ..io import check_writable
 from ..modelfile import check_output
 from ..trajectory import check_factor
-from ..training import (architecture_argument, as_trajectories, check_disjoint, distribution_strategy, fit_and_save,
-                        is_chief, split_data)
+from ..training import (architecture_argument, as_trajectories, check_compatible, check_disjoint,
+                        distribution_strategy, fit_and_save, is_chief, split_data)
 from ..units import FS_PER_PS
 from .gap import build_model, gap_layer
 from .names import model_names
@@ -70,6 +70,7 @@ def fit(train, *, architecture: str | None = None, factor: int = 10, context: in
         check_writable(card_path(output), force)
     trajs, valid = split_data(train, validation, top, dt_fs)
     tests = as_trajectories(test or [], top, dt_fs)
+    check_compatible(trajs + valid + tests)  # before training, not when the test files are evaluated
     hashes = check_disjoint(training=trajs, validation=valid, test=tests)  # by content: copies are caught
     strategy_ = distribution_strategy(strategy)  # before other TensorFlow work (collectives need it)
     keras.utils.set_random_seed(seed)
