@@ -12,8 +12,6 @@ from .units import FS_PER_PS, INVERSE_CM_PER_THZ
 
 #: what each velocity source is, in a report
 WHERE = {"velocities": "the file's velocities", "positions": "differences of positions"}
-#: velocities from positions farther apart than this (fs) read the fast vibrations measurably slow
-DIFFERENCES_EXACT_FS = 1.0
 
 
 def check_report_outputs(outputs: dict, inputs, force: bool) -> None:
@@ -113,6 +111,7 @@ def _check_stored_velocities(traj, used: str) -> None:
 
 
 def _warn_differences(traj, used: str) -> None:
+    from .observables import DIFFERENCES_EXACT_FS
     if used == "positions" and traj.time is not None and traj.dt * FS_PER_PS > DIFFERENCES_EXACT_FS:
         nyquist = INVERSE_CM_PER_THZ / (2 * traj.dt)
         warnings.warn(f"{traj.source}: velocities from differences of positions {traj.dt * FS_PER_PS:g} fs apart "
@@ -205,7 +204,8 @@ def cmd_temperature(args):
         else:
             held = f"3N-3 = {r['degrees_of_freedom']} degrees of freedom"
             elements = ", ".join(f"{e} {kelvin:.0f} K" for e, kelvin in r["by_element"].items())
-            parts = f"; vibrations {least}{r['vibrational_temperature_K']:.1f} K over 3N-6; by element{', at least' if least else ''}: {elements}"
+            parts = (f"; vibrations {least}{r['vibrational_temperature_K']:.1f} K over 3N-6; by element"
+                     f"{', at least' if least else ''}: {elements}")
         print(f"{path}: {least}{r['temperature_K']:.1f} K over {held} (±{r['temperature_std_K']:.0f} K frame to "
               f"frame, {r['frames']} frames{spacing}, from {WHERE[r['source']]}){parts}")
         if r["lower_bound"]:

@@ -299,6 +299,9 @@ def rigid_distances(traj: Trajectory, frames: int = 50) -> int:
 #: differences of positions whose kinetic energy :func:`differences_shortfall` puts more than this fraction
 #: below the truth give a lower bound of the temperature, not the temperature
 DIFFERENCES_TOLERANCE = 0.02
+#: velocities from positions farther apart than this (fs) read the fast vibrations measurably slow (what is
+#: assumed where a file is too short for :func:`differences_shortfall` to tell)
+DIFFERENCES_EXACT_FS = 1.0
 
 
 def differences_shortfall(traj: Trajectory) -> float | None:
@@ -363,7 +366,8 @@ def kinetic_temperature(traj: Trajectory, source: str = "auto", vibrations: bool
     spacing = traj.dt * FS_PER_PS if traj.time is not None and traj.n_frames > 1 else None
     used = velocity_source(traj, source)
     shortfall = differences_shortfall(traj) if used == "positions" else None
-    lower_bound = used == "positions" and (spacing > 1.0 if shortfall is None else shortfall > DIFFERENCES_TOLERANCE)
+    lower_bound = used == "positions" and (spacing > DIFFERENCES_EXACT_FS if shortfall is None
+                                           else shortfall > DIFFERENCES_TOLERANCE)
     return dict(source=used, frames=traj.n_frames, dt_fs=spacing, degrees_of_freedom=dof, rigid=rigid,
                 shortfall=shortfall, lower_bound=bool(lower_bound),
                 temperature_K=float(kelvin.mean()), temperature_std_K=float(kelvin.std()),

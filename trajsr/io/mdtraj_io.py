@@ -154,7 +154,8 @@ def check_gro_complete(path) -> None:
         atoms = lines[at + 2: at + 2 + n]
         cut_atom = bool(atoms) and at + 2 + len(atoms) == len(lines) and not whole and len(atoms[-1]) < len(atoms[0])
         if len(atoms) < n or cut_atom:
-            where = f"inside atom line {len(atoms)} of its {n}" if cut_atom else f"after {len(atoms)} of its {n} atom lines"
+            where = (f"inside atom line {len(atoms)} of its {n}" if cut_atom
+                     else f"after {len(atoms)} of its {n} atom lines")
             raise TrajsrError(f"{path}: frame {frame} ends {where}: the file is truncated ({_complete(frame)})")
         if at + 2 + n >= len(lines):
             raise TrajsrError(f"{path}: frame {frame} ends before its box line: the file is truncated "
