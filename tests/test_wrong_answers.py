@@ -82,6 +82,43 @@ def test_the_same_elements_in_another_order_are_refused(coarse, cli, tmp_path, e
         check_atoms(ethanol.replace(positions=skeleton), ethanol.elements, reference)
 
 
+def test_reorder_lists_the_atoms_as_the_model_does(cli, tmp_path):
+    """A run whose atoms are listed in another order (as another program writes them) is refused by every
+    model; trajsr reorder finds the order from the bonds and positions alone, like a model or like another
+    file, and the rebuilt file then matches the truth. Another molecule, a periodic box, an output that is
+    an input, and positions in another unit are refused."""
+    from trajsr.datasets import shipped_path
+    truth = load(shipped_path("ethanol-gfn2"))[:2001]
+    shuffled = truth.reorder_atoms([4, 0, 2, 6, 1, 7, 5, 3, 8])
+    save(shuffled, tmp_path / "run.extxyz")
+    for like in (PROPAGATOR, shipped_path("ethanol-gfn2")):
+        out = cli("reorder", tmp_path / "run.extxyz", "--like", like, "-o", tmp_path / "ordered.h5", "--force").stdout
+        assert "order 1 4 2 7 0 6 3 5 8" in out and "7 of 9 atoms moved" in out
+        back = load(tmp_path / "ordered.h5")
+        assert back.elements == truth.elements
+        np.testing.assert_allclose(back.positions, truth.positions, atol=1e-6)
+        np.testing.assert_allclose(back.velocities, truth.velocities, atol=1e-5)  # per-atom arrays follow
+    save(shuffled.stride(10), tmp_path / "c10.h5")
+    fails(cli("upsample", tmp_path / "c10.h5", "--model", BILSTM, "-o", tmp_path / "o.h5", check=False),
+          "the same atoms in another order", "trajsr reorder --like")
+    cli("reorder", tmp_path / "c10.h5", "--like", BILSTM, "-o", tmp_path / "c10-ordered.h5")
+    cli("upsample", tmp_path / "c10-ordered.h5", "--model", BILSTM, "-o", tmp_path / "o.h5")
+    assert load(tmp_path / "o.h5").n_frames == truth.n_frames
+    from trajsr.datasets import shipped_path as shipped
+    fails(cli("reorder", shipped("malonaldehyde-gfn2"), "--like", BILSTM, "-o", tmp_path / "m.h5", check=False),
+          "C3H4O2", "holds C2H6O", "another molecule")
+    fails(cli("reorder", shipped("water-tip3p"), "--like", shipped("water-tip3p"), "-o", tmp_path / "w.h5",
+              check=False), "periodic box")
+    fails(cli("reorder", tmp_path / "run.extxyz", "--like", BILSTM, "-o", tmp_path / "run.extxyz", "--force",
+              check=False), "is an input")
+    save(shuffled[:10].replace(positions=shuffled.positions[:10] * 10), tmp_path / "angstrom.h5")
+    fails(cli("reorder", tmp_path / "angstrom.h5", "--like", BILSTM, "-o", tmp_path / "a.h5", check=False),
+          "another unit")
+    no_leftovers(tmp_path, "m.h5", "w.h5", "a.h5")
+    with pytest.raises(TrajsrError, match="each of its 9 atoms once"):
+        truth.reorder_atoms([0, 0, 2, 3, 4, 5, 6, 7, 8])
+
+
 def test_shooting_never_writes_torn_molecules(coarse, cli, tmp_path):
     """A wrong --dt (10x) tears bonds in many gaps: exit 2, nothing written; the right one passes the
     guard and says which mode ran."""

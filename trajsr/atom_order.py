@@ -31,8 +31,10 @@ def check_elements(traj: Trajectory, elements, what: str = "the model") -> None:
     (another molecule of the same size, or another atom order); nothing is checked without elements."""
     if elements and traj.elements != list(elements):
         i = next(i for i, (a, b) in enumerate(zip(traj.elements, elements)) if a != b)
+        same = sorted(traj.elements) == sorted(elements)
         raise TrajsrError(f"{traj.source}: atom {i} is {traj.elements[i]}, {what} expects {elements[i]} "
-                          "(another molecule, or another atom order)")
+                          + (f"(the same atoms in another order: trajsr reorder --like lists them as {what} does)"
+                             if same else f"(another molecule: {_formula(traj.elements)}, not {_formula(elements)})"))
 
 
 def check_atoms(traj: Trajectory, elements, reference, what: str = "the model", where: str | None = None) -> None:
@@ -57,7 +59,94 @@ def check_atoms(traj: Trajectory, elements, reference, what: str = "the model", 
     if problems:
         shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
         raise TrajsrError(f"{traj.source}: its atoms are bonded otherwise than in {where}: "
-                          f"{shown} (the same elements in another order? list the atoms as {what} does)")
+                          f"{shown} (the same elements in another order? trajsr reorder --like lists them as {what} "
+                          "does)")
+
+
+def molecule_of(like) -> tuple[list, np.ndarray, str]:
+    """The molecule whose order :func:`match_atoms` lists atoms in: a trajsr ``.keras`` model's elements and
+    training geometry (read without TensorFlow), or a trajectory file's elements and first frame (nm);
+    and its name."""
+    from pathlib import Path
+    like = Path(like)
+    if like.suffix == ".keras":
+        from .modelfile import molecule
+        if not like.exists():
+            raise TrajsrError(f"{like}: no such model file")
+        elements, reference = molecule(like)
+        return elements, np.asarray(reference, float), like.name
+    from .io import load
+    traj = load(like)  # a file that names its atoms (a topology given with -t is the input's, in its order)
+    return traj.elements, traj.positions[0], like.name
+
+
+def match_atoms(traj: Trajectory, elements, reference, what: str = "the model") -> np.ndarray:
+    """The order that lists ``traj``'s atoms as a model does (atom ``k`` of the result is ``traj``'s atom
+    ``order[k]``), matched within each element (Hungarian assignment) by each atom's place in the bond graph
+    (its number of bonds to each element at each distance along the bonds, which no conformation changes),
+    ties broken by position after aligning the molecule onto the model's ``reference`` (N, 3) nm (proper
+    rotations only, so that mirror images are told apart), aligned again until the order holds. Among
+    equivalent atoms (a methyl's hydrogens) the nearest after alignment is taken. One-line error for another
+    molecule, or where the order found does not pass :func:`check_atoms`.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    from .geometry import align
+    elements = list(elements)
+    if sorted(traj.elements) != sorted(elements):
+        raise TrajsrError(f"{traj.source}: {_formula(traj.elements)}, {what} holds {_formula(elements)}: another "
+                          "molecule, which no order of its atoms makes")
+    reference = np.asarray(reference, float).reshape(len(elements), 3)
+    here, there = _median_distances(traj), _distances(reference)
+    kinds = {e: (np.flatnonzero(np.array(traj.elements) == e), np.flatnonzero(np.array(elements) == e))
+             for e in dict.fromkeys(elements)}
+    mine_graph, their_graph = _graph_profiles(here, traj.elements, kinds), _graph_profiles(there, elements, kinds)
+    order, masses = None, None
+    for _ in range(10):  # the graph decides; positions after alignment break its ties
+        if order is None:
+            moved = centred = np.zeros((len(elements), 3))
+        else:
+            aligned = align(traj.positions[0][order], reference, masses)[0]
+            centred = reference - (masses[:, None] * reference).sum(0) / masses.sum()
+            moved = aligned[np.argsort(order)]  # back to traj's own atom indices
+        new = np.empty(len(elements), int)
+        for mine, theirs in kinds.values():
+            graph = np.abs(their_graph[theirs][:, None] - mine_graph[mine][None]).sum(-1)
+            place = np.linalg.norm(centred[theirs][:, None] - moved[mine][None], axis=-1)  # nm, ≪ 1 per bond
+            rows, cols = linear_sum_assignment(graph + 0.01 * place)
+            new[theirs[rows]] = mine[cols]
+        if order is not None and np.array_equal(new, order):
+            break
+        order, masses = new, traj.reorder_atoms(new).masses
+    try:
+        check_atoms(traj.reorder_atoms(order), elements, reference, what)
+    except TrajsrError as err:
+        reason = str(err).removeprefix(f"{traj.source}: ")
+        raise TrajsrError(f"{traj.source}: no order of its atoms matches {what}'s molecule: {reason}") from None
+    return order
+
+
+def _graph_profiles(distances: np.ndarray, elements, kinds: dict) -> np.ndarray:
+    """Each atom's count of atoms of each element at each number of bonds away (N, elements × N): bonds
+    where atoms lie within :data:`BONDED` × their covalent radii."""
+    from scipy.sparse.csgraph import shortest_path
+    bonded = (distances < BONDED * _covalent_limits(elements)) & ~np.eye(len(elements), dtype=bool)
+    hops = shortest_path(bonded.astype(float), unweighted=True)
+    n = len(elements)
+    hops[~np.isfinite(hops)] = n  # another molecule of the file: farther than any path
+    counts = [(hops[:, theirs_or_mine] == k).sum(1) for theirs_or_mine in _element_indices(elements, kinds)
+              for k in range(1, n + 1)]
+    return np.stack(counts, axis=1)
+
+
+def _element_indices(elements, kinds):
+    symbols = np.array(elements)
+    return [np.flatnonzero(symbols == e) for e in kinds]
+
+
+def _formula(elements) -> str:
+    counts = {e: list(elements).count(e) for e in sorted(set(elements), key=lambda e: (e != "C", e != "H", e))}
+    return "".join(f"{e}{n if n > 1 else ''}" for e, n in counts.items())
 
 
 def _bonding_differences(traj: Trajectory, here: np.ndarray, there: np.ndarray) -> list:

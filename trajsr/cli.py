@@ -267,6 +267,26 @@ def cmd_upsample(args):
             print(f"  {summary.gaps.summary()}")
 
 
+def cmd_reorder(args):
+    from .atom_order import match_atoms, molecule_of
+    from .io import check_writable, format_for_writing, load, save
+    fmt = format_for_writing(check_writable(args.output, args.force))
+    for given in (args.input, args.like):
+        if Path(given).resolve() == Path(args.output).resolve():
+            raise TrajsrError(f"{args.output}: is an input of this command; write the reordered file elsewhere")
+    elements, reference, what = molecule_of(args.like)
+    traj = load(args.input, top=args.top, dt_fs=args.dt)
+    if traj.is_periodic:
+        raise TrajsrError(f"{args.input}: has a periodic box; reorder matches one molecule in vacuum (its molecules "
+                          "could be wrapped across the box)")
+    fmt.check_holds(args.output, traj.is_periodic, args.input)
+    order = match_atoms(traj, elements, reference, what)
+    save(traj.reorder_atoms(order), args.output, force=args.force)
+    moved = int((order != range(traj.n_atoms)).sum())
+    print(f"{args.input}: {moved} of {traj.n_atoms} atoms moved to list them as {what} does (new atom k = old atom "
+          f"order[k], order {' '.join(map(str, order))}) -> {args.output}")
+
+
 def cmd_propagate(args):
     from .io import check_writable, format_for_writing, load, save
     format_for_writing(check_writable(args.output, args.force)).check_holds(

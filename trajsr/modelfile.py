@@ -26,6 +26,31 @@ def model_kind(path) -> str:
     return next((kind for name, (kind, _) in KINDS.items() if name in names), "keras")
 
 
+def molecule(path) -> tuple[list, list]:
+    """The element symbols and the reference geometry (N × 3, nm) a trajsr model was trained on, read from
+    the file's config without loading it (no TensorFlow)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError):
+        raise TrajsrError(f"{path}: not a readable .keras model: truncated or corrupt") from None
+    found = {}
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("elements", "reference") and isinstance(value, list) and key not in found:
+                    found[key] = value
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+    walk(config)
+    if set(found) != {"elements", "reference"} or len(found["elements"]) != len(found["reference"]):
+        raise TrajsrError(f"{path}: holds no molecule (elements and reference geometry): not a trajsr model")
+    return found["elements"], found["reference"]
+
+
 def is_propagator(path) -> bool:
     """Whether ``path`` is an existing propagator ``.keras`` file (read from its config; False when it is
     unreadable, so that the loader's own error names the problem)."""

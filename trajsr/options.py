@@ -49,6 +49,14 @@ def build_parser(commands: dict) -> Parser:
     p.set_defaults(func=commands["upsample"], model=None, batch_size=2048, out_dir=None, processes=1, suffix=None,
                    uncertainty=False, max_uncertainty=None, positions_only=False)
 
+    p = sub.add_parser("reorder", help="list a trajectory's atoms in a model's order (or another file's), "
+                       "matched by their bonds and positions")
+    _add_input(p)
+    _add_output(p)
+    p.add_argument("--like", required=True, metavar="MODEL_OR_FILE",
+                   help="a trajsr .keras model (its training geometry), or a trajectory file (its first frame)")
+    p.set_defaults(func=commands["reorder"])
+
     p = sub.add_parser("evaluate", help="errors (Å) of a reconstruction over the dropped frames")
     p.add_argument("reference", help="the fine reference trajectory")
     _add_input(p, "reconstruction", "the reconstructed fine trajectory")

@@ -186,6 +186,19 @@ class Trajectory:
                             potential_energy=take(self.potential_energy), forces=take(self.forces),
                             uncertainty=take(self.uncertainty))
 
+    def reorder_atoms(self, order) -> "Trajectory":
+        """The same frames with atom ``k`` the old atom ``order[k]`` (a permutation); per-atom arrays follow,
+        the topology (residues, bonds) is dropped: its atoms would no longer match."""
+        order = np.asarray(order, int)
+        if sorted(order.tolist()) != list(range(self.n_atoms)):
+            raise TrajsrError(f"{self.source}: an atom order must list each of its {self.n_atoms} atoms once")
+
+        def take(a):
+            return None if a is None else a[:, order]
+        return self.replace(positions=self.positions[:, order], elements=[self.elements[i] for i in order],
+                            velocities=take(self.velocities), forces=take(self.forces),
+                            uncertainty=take(self.uncertainty), topology=None)
+
     def stride(self, factor: int) -> "Trajectory":
         """Keep every ``factor``-th frame, starting with the first: the coarse trajectory."""
         factor = check_factor(factor)
