@@ -111,10 +111,13 @@ def test_reorder_lists_the_atoms_as_the_model_does(cli, tmp_path):
               check=False), "periodic box")
     fails(cli("reorder", tmp_path / "run.extxyz", "--like", BILSTM, "-o", tmp_path / "run.extxyz", "--force",
               check=False), "is an input")
+    save(truth[:5].replace(velocities=None), tmp_path / "like.dcd")
+    fails(cli("reorder", tmp_path / "run.extxyz", "--like", tmp_path / "like.dcd", "-o", tmp_path / "d.h5",
+              check=False), "like.dcd", "--like takes a trajsr model or a file that names its atoms")
     save(shuffled[:10].replace(positions=shuffled.positions[:10] * 10), tmp_path / "angstrom.h5")
     fails(cli("reorder", tmp_path / "angstrom.h5", "--like", BILSTM, "-o", tmp_path / "a.h5", check=False),
           "another unit")
-    no_leftovers(tmp_path, "m.h5", "w.h5", "a.h5")
+    no_leftovers(tmp_path, "m.h5", "w.h5", "a.h5", "d.h5")
     with pytest.raises(TrajsrError, match="each of its 9 atoms once"):
         truth.reorder_atoms([0, 0, 2, 3, 4, 5, 6, 7, 8])
 

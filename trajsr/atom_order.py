@@ -76,7 +76,13 @@ def molecule_of(like) -> tuple[list, np.ndarray, str]:
         elements, reference = molecule(like)
         return elements, np.asarray(reference, float), like.name
     from .io import load
-    traj = load(like)  # a file that names its atoms (a topology given with -t is the input's, in its order)
+    try:
+        traj = load(like)  # a file that names its atoms (a topology given with -t is the input's, in its order)
+    except TrajsrError as err:
+        if "hold no atoms" not in str(err):
+            raise
+        raise TrajsrError(f"{like}: {like.suffix} files hold no atoms; --like takes a trajsr model or a file that "
+                          "names its atoms (.h5, .pdb, .xyz, .npz, ...)") from None
     return traj.elements, traj.positions[0], like.name
 
 
