@@ -51,12 +51,14 @@ def trajsr(*args):
 
 
 def long_coarse(path, frames):
-    """A coarse ethanol file (5 fs) of ``frames`` / 10 kept frames: the shipped trajectory, repeated."""
+    """A coarse ethanol file (5 fs) of ``frames`` / 10 kept frames: the shipped trajectory forwards, then
+    backwards, and so on (continuous: trajsr refuses the jump where a copy would start again)."""
     from trajsr import Trajectory, load, save
     c = load(ROOT / "datasets" / "ethanol-gfn2-seed0.h5").stride(10)
     n = frames // 10 + 1
-    reps = -(-n // c.n_frames)
-    save(Trajectory(positions=np.concatenate([c.positions] * reps)[:n], elements=c.elements,
+    there_and_back = np.concatenate([c.positions, c.positions[-2:0:-1]])
+    reps = -(-n // len(there_and_back))
+    save(Trajectory(positions=np.concatenate([there_and_back] * reps)[:n], elements=c.elements,
                     time=np.arange(n) * c.dt), path, force=True)
 
 

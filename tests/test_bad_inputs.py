@@ -144,7 +144,8 @@ def test_messages(files, cli, tmp_path):
 
 def test_sigterm_leaves_no_partial_file_and_a_stale_one_is_cleaned(files, tmp_path, ethanol):
     from trajsr import Trajectory
-    positions = np.tile(ethanol.positions[:1000], (50, 1, 1))
+    there_and_back = np.concatenate([ethanol.positions[:1000], ethanol.positions[998:0:-1]])  # continuous
+    positions = np.tile(there_and_back, (25, 1, 1))
     long = Trajectory(positions=positions, elements=ethanol.elements, time=np.arange(len(positions)) * 0.005)
     save(long, tmp_path / "long.h5")
     stale = tmp_path / "out.trajsr-partial-999999999.h5"  # left by a run that was SIGKILLed

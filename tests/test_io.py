@@ -223,7 +223,7 @@ def test_a_cut_gro_file_is_refused_naming_its_frame(tmp_path, ethanol, cli):
 def test_a_repeated_frame_is_refused_in_a_file_without_time(tmp_path, ethanol, cli):
     """A restarted run appended to a DCD repeats its last frame: with no time in the file, the spline and the
     models rebuilt a gap that stands still and one that catches up, exit 0. Whole or streamed, the seam
-    between two chunks included, the two frames are named."""
+    between two chunks included, the two frames are named; so are two runs joined (a jump)."""
     save(ethanol[:1], tmp_path / "top.pdb")
     coarse = load(shipped_path("ethanol-gfn2")).stride(10)  # 501 frames: chunks of the spline's 96 or more
     n = coarse.n_frames
@@ -237,6 +237,16 @@ def test_a_repeated_frame_is_refused_in_a_file_without_time(tmp_path, ethanol, c
     assert not (tmp_path / "o.h5").exists()
     save(coarse.replace(velocities=None, time=None), tmp_path / "whole.dcd")  # the same frames once each
     assert load(tmp_path / "whole.dcd", top=tmp_path / "top.pdb").n_frames == n
+    # two runs joined (the second one's frames moved 5 Å): a jump, named where it is
+    other = coarse.positions[:, ::-1].copy()[:, np.argsort(np.arange(9)[::-1])] + np.array([0.5, 0.0, 0.0])
+    joined = coarse.replace(positions=np.concatenate([coarse.positions[:300], other[300:]]), velocities=None,
+                            time=None, potential_energy=None)
+    save(joined, tmp_path / "joined.dcd")
+    for chunk in (5000, 300):  # inside one chunk, at the seam
+        fails(cli("upsample", tmp_path / "joined.dcd", "-t", tmp_path / "top.pdb", "--dt", 5, "--method", "spline",
+                  "--factor", 10, "--chunk", chunk, "-o", tmp_path / "o.h5", check=False),
+              "between frames 299 and 300", "two runs joined")
+    assert not (tmp_path / "o.h5").exists()
 
 
 def text_file(folder, text, name="whole.gro"):
@@ -258,8 +268,9 @@ def test_float32_times_of_long_fine_files_read_back(tmp_path, ethanol):
     check's 0.1% (0.7% at 15 ps), so a fine file trajsr itself wrote could not be read back; the check now
     allows that rounding and still finds a missing frame."""
     n = 30_001  # 15 ps at 0.5 fs
-    reps = -(-n // ethanol.n_frames)
-    fine = Trajectory(positions=np.concatenate([ethanol.positions] * reps)[:n], elements=ethanol.elements,
+    there_and_back = np.concatenate([ethanol.positions, ethanol.positions[-2:0:-1]])  # continuous, no jump
+    reps = -(-n // len(there_and_back))
+    fine = Trajectory(positions=np.concatenate([there_and_back] * reps)[:n], elements=ethanol.elements,
                       time=np.arange(n) * 0.0005)
     save(fine[:1], tmp_path / "top.pdb")
     for name in ("fine.trr", "fine.xtc"):

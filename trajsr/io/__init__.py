@@ -52,8 +52,9 @@ def check_readable(path) -> Path:
     return path
 
 
-def finish_reading(traj: Trajectory, path, top=None, dt_fs=None, first_frame: int = 0) -> Trajectory:
-    """Attach a topology, apply ``dt_fs`` (fs, counted from ``first_frame``) and check the spacing."""
+def finish_reading(traj: Trajectory, path, top=None, dt_fs=None, first_frame: int = 0, previous=None) -> Trajectory:
+    """Attach a topology, apply ``dt_fs`` (fs, counted from ``first_frame``), check the spacing and that the
+    frames follow each other (:func:`check_continuous`; ``previous``: the last positions of the chunk before)."""
     from . import mdtraj_io
     if top is not None and traj.topology is None:
         topology = mdtraj_io.load_topology(top)
@@ -71,22 +72,42 @@ def finish_reading(traj: Trajectory, path, top=None, dt_fs=None, first_frame: in
         traj = traj.replace(time=(first_frame + np.arange(traj.n_frames)) * dt_fs * PS_PER_FS)
     elif traj.time is not None and traj.n_frames > 1:
         traj.dt  # raises, naming the first bad frame, if the spacing is uneven
-    check_no_repeated_frame(traj, path, first_frame)
+    check_continuous(traj, path, first_frame, previous)
     return traj
 
 
-def check_no_repeated_frame(traj: Trajectory, path, first_frame: int = 0, previous=None) -> None:
-    """One clear error where two consecutive frames hold the same positions (``previous``: the positions
-    (N, 3) of the frame before ``traj``'s first, from the chunk before). MD never repeats a frame; a file
-    does where a restarted run was appended to it, and without time in the file nothing else shows it:
-    the rebuilt gap would stand still and the next one catch up."""
+#: a step whose largest atomic move exceeds this many times the file's typical largest move, and JUMP_NM, is a
+#: seam between two runs (in held-out, thermostatted and strided files the largest step is at most 2.5x)
+JUMP_RATIO, JUMP_NM = 10.0, 0.05
+
+
+def check_continuous(traj: Trajectory, path, first_frame: int = 0, previous=None) -> None:
+    """One clear error where the frames do not follow each other as MD frames do (``previous``: the positions
+    (N, 3) of the frame before ``traj``'s first, from the chunk before): two consecutive frames with the
+    same positions (a restarted run appended to the file repeats its last frame), or, in a file without a
+    unit cell, a step in which an atom jumps :data:`JUMP_RATIO` times as far as the file's typical largest
+    move (two runs joined, or coordinates wrapped into a box the file does not store). Without time in the
+    file nothing else shows either; the rebuilt gaps there would be wrong."""
     positions = traj.positions if previous is None else np.concatenate([previous[None], traj.positions])
+    shift = first_frame - (previous is not None)
     sums = positions.sum(axis=(1, 2))  # a cheap first look; equal sums are compared in full
     for i in np.flatnonzero(sums[1:] == sums[:-1]):
         if np.array_equal(positions[i], positions[i + 1]):
-            at = first_frame + i - (previous is not None)
-            raise TrajsrError(f"{path}: frames {at} and {at + 1} hold the same positions (a repeated frame, as "
-                              "where a restarted run was appended to the file?): remove one of them")
+            raise TrajsrError(f"{path}: frames {shift + i} and {shift + i + 1} hold the same positions (a repeated "
+                              "frame, as where a restarted run was appended to the file?): remove one of them")
+    if traj.is_periodic or len(positions) < 2:
+        return
+    moves = np.linalg.norm(np.diff(positions, axis=0), axis=-1)  # (steps, atoms) nm
+    largest = moves.max(axis=1)
+    typical = float(np.median(largest))
+    bad = np.flatnonzero((largest > JUMP_RATIO * typical) & (largest > JUMP_NM))
+    if bad.size:
+        i = int(bad[0])
+        atom = int(moves[i].argmax())
+        raise TrajsrError(f"{path}: atom {atom} ({traj.elements[atom]}) jumps {largest[i] * 10:.2f} Å between frames "
+                          f"{shift + i} and {shift + i + 1}, {largest[i] / typical:.0f}x the file's typical largest "
+                          f"step of {typical * 10:.2f} Å: two runs joined, or coordinates wrapped into a box the file "
+                          "does not store? Split the file there")
 
 
 def check_dt(dt_fs) -> float:

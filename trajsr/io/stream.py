@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..errors import TrajsrError
 from ..trajectory import Trajectory, concatenate
-from . import check_no_repeated_frame, check_readable, finish_reading, load, save
+from . import check_readable, finish_reading, load, save
 from .atomic import TemporaryOutput
 from .formats import format_for_reading, format_for_writing, warn_if_lossy
 
@@ -27,9 +27,7 @@ def iter_chunks(path, top=None, dt_fs=None, chunk: int = 5000):
         return
     n, last = 0, None
     for part in fmt.read_chunks(path, top, chunk):
-        part = finish_reading(part, path, top, dt_fs, first_frame=n)
-        if last is not None:  # the seam between two chunks
-            check_no_repeated_frame(part[:1], path, n, previous=last)
+        part = finish_reading(part, path, top, dt_fs, first_frame=n, previous=last)  # the seam before it too
         yield part
         n, last = n + part.n_frames, part.positions[-1]
     if n == 0:
