@@ -98,6 +98,7 @@ def match_atoms(traj: Trajectory, elements, reference, what: str = "the model") 
     from scipy.optimize import linear_sum_assignment
 
     from .geometry import align
+    from .physics import masses_of
     elements = list(elements)
     if sorted(traj.elements) != sorted(elements):
         raise TrajsrError(f"{traj.source}: {_formula(traj.elements)}, {what} holds {_formula(elements)}: another "
@@ -106,24 +107,23 @@ def match_atoms(traj: Trajectory, elements, reference, what: str = "the model") 
     here, there = _median_distances(traj), _distances(reference)
     kinds = {e: (np.flatnonzero(np.array(traj.elements) == e), np.flatnonzero(np.array(elements) == e))
              for e in dict.fromkeys(elements)}
-    mine_graph, their_graph = _graph_profiles(here, traj.elements, kinds), _graph_profiles(there, elements, kinds)
-    order, masses = None, None
+    mine_graph, their_graph = (_graph_profiles(here, traj.elements, list(kinds)),
+                               _graph_profiles(there, elements, list(kinds)))
+    masses = masses_of(elements)  # of the model's atoms, in its order: whatever order traj's take
+    centred = reference - (masses[:, None] * reference).sum(0) / masses.sum()
+    order = moved = None
     for _ in range(10):  # the graph decides; positions after alignment break its ties
-        if order is None:
-            moved = centred = np.zeros((len(elements), 3))
-        else:
-            aligned = align(traj.positions[0][order], reference, masses)[0]
-            centred = reference - (masses[:, None] * reference).sum(0) / masses.sum()
-            moved = aligned[np.argsort(order)]  # back to traj's own atom indices
         new = np.empty(len(elements), int)
         for mine, theirs in kinds.values():
             graph = np.abs(their_graph[theirs][:, None] - mine_graph[mine][None]).sum(-1)
-            place = np.linalg.norm(centred[theirs][:, None] - moved[mine][None], axis=-1)  # nm, ≪ 1 per bond
+            place = (0.0 if moved is None else  # nm, ≪ 1 per bond
+                     np.linalg.norm(centred[theirs][:, None] - moved[mine][None], axis=-1))
             rows, cols = linear_sum_assignment(graph + 0.01 * place)
             new[theirs[rows]] = mine[cols]
         if order is not None and np.array_equal(new, order):
             break
-        order, masses = new, traj.reorder_atoms(new).masses
+        order = new  # aligned on it, back in traj's own atom indices
+        moved = align(traj.positions[0][order], reference, masses)[0][np.argsort(order)]
     try:
         check_atoms(traj.reorder_atoms(order), elements, reference, what)
     except TrajsrError as err:
@@ -132,22 +132,16 @@ def match_atoms(traj: Trajectory, elements, reference, what: str = "the model") 
     return order
 
 
-def _graph_profiles(distances: np.ndarray, elements, kinds: dict) -> np.ndarray:
-    """Each atom's count of atoms of each element at each number of bonds away (N, elements × N): bonds
+def _graph_profiles(distances: np.ndarray, elements, symbols: list) -> np.ndarray:
+    """Each atom's count of atoms of each of ``symbols`` at each number of bonds away (N, symbols × N): bonds
     where atoms lie within :data:`BONDED` × their covalent radii."""
     from scipy.sparse.csgraph import shortest_path
-    bonded = (distances < BONDED * _covalent_limits(elements)) & ~np.eye(len(elements), dtype=bool)
-    hops = shortest_path(bonded.astype(float), unweighted=True)
     n = len(elements)
+    bonded = (distances < BONDED * _covalent_limits(elements)) & ~np.eye(n, dtype=bool)
+    hops = shortest_path(bonded.astype(float), unweighted=True)
     hops[~np.isfinite(hops)] = n  # another molecule of the file: farther than any path
-    counts = [(hops[:, theirs_or_mine] == k).sum(1) for theirs_or_mine in _element_indices(elements, kinds)
-              for k in range(1, n + 1)]
-    return np.stack(counts, axis=1)
-
-
-def _element_indices(elements, kinds):
-    symbols = np.array(elements)
-    return [np.flatnonzero(symbols == e) for e in kinds]
+    of = np.array(elements)
+    return np.stack([(hops[:, of == e] == k).sum(1) for e in symbols for k in range(1, n + 1)], axis=1)
 
 
 def _formula(elements) -> str:
