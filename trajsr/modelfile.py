@@ -17,11 +17,16 @@ KINDS = {"gap_interpolator": ("interpolate", "a super-resolution model (trajsr u
          "unroll": ("propagate", "a propagator (trajsr propagate --model)")}
 
 
+def _config(path) -> dict:
+    """The model's Keras config (``config.json`` in the ``.keras`` zip), read without loading the model."""
+    with zipfile.ZipFile(path) as archive:
+        return json.loads(archive.read("config.json"))
+
+
 def model_kind(path) -> str:
     """``"interpolate"``, ``"propagate"`` or ``"keras"`` (any other model), read from the file's
     config without loading it."""
-    with zipfile.ZipFile(path) as archive:
-        config = json.loads(archive.read("config.json"))
+    config = _config(path)
     names = {layer.get("config", {}).get("name") for layer in config.get("config", {}).get("layers", [])}
     return next((kind for name, (kind, _) in KINDS.items() if name in names), "keras")
 
@@ -30,8 +35,7 @@ def molecule(path) -> tuple[list, list]:
     """The element symbols and the reference geometry (N × 3, nm) a trajsr model was trained on, read from
     the file's config without loading it (no TensorFlow)."""
     try:
-        with zipfile.ZipFile(path) as archive:
-            config = json.loads(archive.read("config.json"))
+        config = _config(path)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError):
         raise TrajsrError(f"{path}: not a readable .keras model: truncated or corrupt") from None
     found = {}

@@ -57,6 +57,11 @@ def _result(atoms, name):
     return None if stored is None else np.asarray(stored, float)
 
 
+def complete_before(frame: int) -> str:
+    """What a file cut inside ``frame`` still holds, for its message."""
+    return f"frames 0-{frame - 1} are complete" if frame else "no frame is complete"
+
+
 def check_xyz_complete(path) -> None:
     """Refuse an XYZ text file that ends inside a frame (a copy or a run cut short): ASE drops such a
     last frame without a word where the cut falls between lines, and fails without naming it elsewhere.
@@ -92,8 +97,7 @@ def check_xyz_complete(path) -> None:
             cut = "ends inside its last atom line (shorter than the frame's others, with no end of line)"
             hint = "; if it is complete, end it with a newline"
         if cut:
-            complete = f"frames 0-{frame - 1} are complete" if frame else "no frame is complete"
-            raise TrajsrError(f"{path}: frame {frame} {cut}: the file is truncated ({complete}{hint})")
+            raise TrajsrError(f"{path}: frame {frame} {cut}: the file is truncated ({complete_before(frame)}{hint})")
         start, frame = start + 2 + n_atoms, frame + 1
 
 

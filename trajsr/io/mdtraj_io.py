@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import TrajsrError
 from ..trajectory import Trajectory, topology_from_elements
 from . import h5
-from .ase_io import check_xyz_complete
+from .ase_io import check_xyz_complete, complete_before
 
 #: Amber NetCDF stores velocities in Å / (1/20.455 ps)
 _AMBER_VELOCITY_SCALE = 20.455
@@ -146,7 +146,7 @@ def check_gro_complete(path) -> None:
     while at < len(lines):
         if at + 1 >= len(lines):
             raise TrajsrError(f"{path}: frame {frame} ends after its title line: the file is truncated "
-                              f"({_complete(frame)})")
+                              f"({complete_before(frame)})")
         try:
             n = int(lines[at + 1])
         except ValueError:
@@ -156,14 +156,14 @@ def check_gro_complete(path) -> None:
         if len(atoms) < n or cut_atom:
             where = (f"inside atom line {len(atoms)} of its {n}" if cut_atom
                      else f"after {len(atoms)} of its {n} atom lines")
-            raise TrajsrError(f"{path}: frame {frame} ends {where}: the file is truncated ({_complete(frame)})")
+            raise TrajsrError(f"{path}: frame {frame} ends {where}: the file is truncated ({complete_before(frame)})")
         if at + 2 + n >= len(lines):
             raise TrajsrError(f"{path}: frame {frame} ends before its box line: the file is truncated "
-                              f"({_complete(frame)})")
+                              f"({complete_before(frame)})")
         box, last = lines[at + 2 + n].split(), at + 2 + n == len(lines) - 1
         if last and (len(box) not in (3, 9) or not whole and len(box[-1]) < len(box[0])):
             raise TrajsrError(f"{path}: frame {frame} ends inside its box line: the file is truncated "
-                              f"({_complete(frame)})")
+                              f"({complete_before(frame)})")
         at += n + 3
         frame += 1
 
@@ -184,25 +184,21 @@ def check_mdcrd_complete(path, n_atoms: int) -> None:
         for count in per_line:
             if at == len(lines):
                 raise TrajsrError(f"{path}: frame {frame} ends after {at - start} of its {len(per_line)} lines: the "
-                                  f"file is truncated ({_complete(frame)})")
+                                  f"file is truncated ({complete_before(frame)})")
             width = len(lines[at].rstrip())
             if width != 8 * count:
                 if at == len(lines) - 1:
                     raise TrajsrError(f"{path}: frame {frame} ends inside a number (its last line holds {width} of "
-                                      f"{8 * count} characters): the file is truncated ({_complete(frame)})")
+                                      f"{8 * count} characters): the file is truncated ({complete_before(frame)})")
                 return  # not the layout this walks: mdtraj decides
             at += 1
         if at < len(lines) and len(lines[at].split()) == 3 and per_line[0] != 3:  # the frame's box
             box = lines[at].split()
             if at == len(lines) - 1 and not data.endswith(b"\n") and len(box[2]) < len(box[0]):
                 raise TrajsrError(f"{path}: frame {frame} ends inside its box line: the file is truncated "
-                                  f"({_complete(frame)})")
+                                  f"({complete_before(frame)})")
             at += 1
         frame += 1
-
-
-def _complete(frame: int) -> str:
-    return f"frames 0-{frame - 1} are complete" if frame else "no frame is complete"
 
 
 def check_complete(path, suffix, n_read: int | None) -> None:
