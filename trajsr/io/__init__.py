@@ -97,13 +97,14 @@ def check_continuous(traj: Trajectory, path, first_frame: int = 0, previous=None
                               "frame, as where a restarted run was appended to the file?): remove one of them")
     if traj.is_periodic or len(positions) < 2:
         return
-    moves = np.linalg.norm(np.diff(positions, axis=0), axis=-1)  # (steps, atoms) nm
-    largest = moves.max(axis=1)
+    largest = np.concatenate([  # each step's largest atomic move (nm), a block of frames at a time: no second
+        np.linalg.norm(np.diff(positions[lo: lo + 1001], axis=0), axis=-1).max(axis=1)  # copy of a large file
+        for lo in range(0, len(positions) - 1, 1000)])
     typical = float(np.median(largest))
     bad = np.flatnonzero((largest > JUMP_RATIO * typical) & (largest > JUMP_NM))
     if bad.size:
         i = int(bad[0])
-        atom = int(moves[i].argmax())
+        atom = int(np.linalg.norm(positions[i + 1] - positions[i], axis=-1).argmax())
         raise TrajsrError(f"{path}: atom {atom} ({traj.elements[atom]}) jumps {largest[i] * 10:.2f} Å between frames "
                           f"{shift + i} and {shift + i + 1}, {largest[i] / typical:.0f}x the file's typical largest "
                           f"step of {typical * 10:.2f} Å: two runs joined, or coordinates wrapped into a box the file "
