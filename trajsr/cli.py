@@ -16,9 +16,8 @@ from .units import ANGSTROM_PER_NM
 
 def cmd_stride(args):
     from .io import check_writable, format_for_writing, load, save
-    fmt = format_for_writing(check_writable(args.output, args.force))
+    format_for_writing(check_writable(args.output, args.force))
     traj = load(args.input, top=args.top, dt_fs=args.dt)
-    fmt.check_holds(args.output, traj.is_periodic, args.input)
     if args.factor >= traj.n_frames:
         raise TrajsrError(f"{args.input}: --factor {args.factor} would keep 1 of its {traj.n_frames} frames; "
                           "a coarse trajectory needs at least 2")
