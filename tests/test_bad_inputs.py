@@ -91,13 +91,49 @@ def test_unwritable_outputs_fail_before_any_work(files, cli):
              ("upsample", d / "c10.h5", "--method", "spline", "--factor", 10, "-o", out + ".h5"),
              ("evaluate", d / "fine.h5", d / "fine.h5", "--factor", 2, "--json", out + ".json"),
              ("train", d / "fine.h5", "--factor", 5, "-o", out + ".keras"),
-             ("propagate", "--model", "x.keras", "--start", d / "fine.h5", "--steps", 2, "-o", out + ".h5"),
+             ("propagate", "--model", MODELS / "ethanol-gfn2-prop-f10.keras", "--start", d / "fine.h5", "--steps", 2,
+              "-o", out + ".h5"),
              ("demo", "-o", out + "/demo"),
              ("datasets", "make", "ethanol-gfn2", "-o", out + "/data")]
     for args in cases:
         started = time.monotonic()
         fails(cli(*args, check=False), "/proc/trajsr-cannot-write")
         assert time.monotonic() - started < 60  # no training, no rollout happened first
+
+
+def test_missing_files_and_taken_outputs_are_named_before_tensorflow_loads(tmp_path):
+    """A typo in a file name, an output that exists or that is the input, a propagator without --factor:
+    each refused with exit 2 before any work, so before the seconds of TensorFlow's import and model loading."""
+    coarse, taken = ROOT / "datasets" / "ethanol-gfn2-seed0.h5", tmp_path / "taken.h5"
+    taken.write_bytes(b"the user's file")
+    bilstm, propagator = MODELS / "ethanol-gfn2-f10.keras", MODELS / "ethanol-gfn2-prop-f10.keras"
+    cases = [(["upsample", "nope.h5", "--model", bilstm, "-o", tmp_path / "o.h5"], "nope.h5: no such file"),
+             (["upsample", coarse, "--model", "nope.keras", "-o", tmp_path / "o.h5"], "nope.keras: no such model"),
+             (["upsample", coarse, "--model", bilstm, "-o", taken], "file exists"),
+             (["upsample", coarse, "--model", bilstm, "-t", "nope.pdb", "-o", tmp_path / "o.h5"], "nope.pdb"),
+             (["upsample", coarse, "--model", bilstm, "-o", tmp_path / "none" / "o.h5"], "does not exist"),
+             (["upsample", coarse, "--model", propagator, "-o", tmp_path / "o.h5"], "--factor"),
+             (["upsample", coarse, "--model", bilstm, "--out-dir", tmp_path / "none"], "no such directory"),
+             (["upsample", taken, "--method", "spline", "--factor", "2", "-o", taken, "--force"], "is an input"),
+             (["propagate", "--model", "nope.keras", "--start", coarse, "--steps", "2", "-o", tmp_path / "o.h5"],
+              "nope.keras"),
+             (["calibrate", bilstm, "--validation", "nope.h5", "-o", tmp_path / "c.keras"], "nope.h5"),
+             (["adapt", "nope.keras", coarse, "-o", tmp_path / "a.keras"], "nope.keras"),
+             (["train", coarse, "--task", "propagate", "--initial", "nope.keras", "--factor", "10",
+               "-o", tmp_path / "t.keras"], "nope.keras")]
+    code = ("import sys\nfrom trajsr.cli import main\n"
+            f"for argv, words in {[([str(a) for a in argv], words) for argv, words in cases]!r}:\n"
+            "    print(main(argv), words)\n"
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    *codes, loaded = proc.stdout.strip().splitlines()
+    errors = proc.stderr.strip().splitlines()
+    assert [c.split()[0] for c in codes] == ["2"] * len(cases) and len(errors) == len(cases), proc.stderr
+    for (_, words), error in zip(cases, errors):
+        assert error.startswith("trajsr: error:") and words in error, (words, error)
+    assert loaded == "False False"
+    assert taken.read_bytes() == b"the user's file"
+    no_leftovers(tmp_path, "o.h5", "c.keras", "a.keras", "t.keras")
 
 
 def test_tracebacks_are_now_one_line(files, cli, tmp_path):

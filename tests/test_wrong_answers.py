@@ -306,8 +306,8 @@ def test_datasets_make_takes_one_spelling_of_each_argument(tmp_path):
 
 def test_train_refuses_options_of_the_other_task_and_help_shows_defaults(cli, tmp_path, ethanol):
     save(ethanol[:300], tmp_path / "a.h5")
-    fails(cli("train", tmp_path / "a.h5", "--factor", 5, "--initial", "p.keras", "-o", tmp_path / "m.keras",
-              check=False), "--initial", "--task propagate")
+    fails(cli("train", tmp_path / "a.h5", "--factor", 5, "--initial", PROPAGATOR,
+              "-o", tmp_path / "m.keras", check=False), "--initial", "--task propagate")
     fails(cli("train", tmp_path / "a.h5", "--task", "propagate", "--factor", 5, "--context", 3,
               "-o", tmp_path / "m.keras", check=False), "--context", "--task interpolate")
     # an option's earlier spelling beside its current one: argparse alone would keep the last

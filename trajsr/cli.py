@@ -11,6 +11,7 @@ from . import cli_reports
 from .card import running
 from .console import import_tensorflow, terminate, xla_cache_limit_mb
 from .errors import Terminated, TrajsrError, stops_kept
+from .preflight import check_files
 from .units import ANGSTROM_PER_NM
 
 
@@ -219,7 +220,7 @@ def _best(values) -> float:
 
 def cmd_upsample(args):
     from .interpolation.baselines import get_baseline
-    from .interpolation.streaming import as_interpolator, output_path, upsample
+    from .interpolation.streaming import as_interpolator, check_targets, output_path, upsample
     if (args.model is None) == (args.method is None):
         raise TrajsrError("give either --model FILE (a trained model) or --method linear|spline|hermite")
     inputs = args.input if isinstance(args.input, list) else [args.input]
@@ -228,9 +229,15 @@ def cmd_upsample(args):
     if args.output is not None and len(inputs) > 1:
         raise TrajsrError(f"{len(inputs)} inputs: write them with --out-dir DIR, not -o")
     from .io import format_for_writing
+    if args.out_dir is not None:
+        check_targets(inputs, args.out_dir, args.suffix, args.force)
     for source in inputs:  # a format trajsr cannot write: refused before the model loads
         format_for_writing(args.output or output_path(source, args.out_dir, args.suffix))
     if args.model:
+        from .modelfile import is_propagator
+        if args.factor is None and is_propagator(args.model):  # read without TensorFlow
+            raise TrajsrError(f"shooting needs an upsampling factor (--factor): {args.model} is a propagator, whose "
+                              "dynamics fills gaps of any factor")
         import_tensorflow()
     options = dict(top=args.top, dt_fs=args.dt, force=args.force, chunk=args.chunk, uncertainty=args.uncertainty,
                    positions_only=args.positions_only,
@@ -380,6 +387,7 @@ def main(argv=None) -> int:
         xla_cache_limit_mb()  # a bad TRAJSR_XLA_CACHE_MB stops a command before it starts, not at its TF import
         # what the cards written now record; a Ctrl-C that lands in a C library's callback, raised at the next step
         with running(["trajsr", *argv]), stops_kept():
+            check_files(args)  # a missing input or an existing output: named before any work
             status = args.func(args)
     except TrajsrError as err:
         print(f"trajsr: error: {err}", file=sys.stderr)

@@ -238,15 +238,9 @@ def output_path(source, out_dir, suffix: str | None = None) -> Path:
     return Path(out_dir) / (Path(source).stem + (suffix or Path(source).suffix))
 
 
-def upsample_many(sources, model, out_dir, *, factor: int | None = None, processes: int = 1, suffix: str | None = None,
-                  batch_size: int = 2048, **options) -> list:
-    """Upsample several files into ``out_dir`` (same names; ``suffix`` changes the format), one after
-    another with one loaded model, or over ``processes`` processes (each loads the model once).
-
-    ``model`` is a baseline name (``"spline"``), an :class:`Interpolator` (one process only) or a ``.keras``
-    path; ``options`` go to :func:`upsample` (``top``, ``dt_fs``, ``force``, ``chunk``).
-    Returns the :class:`UpsampleSummary` of each file, in order.
-    """
+def check_targets(sources, out_dir, suffix: str | None = None, force: bool = False) -> list[Path]:
+    """Where :func:`upsample_many` writes each of ``sources``; one clear error, before any work, for a missing
+    ``out_dir``, two inputs of one name, an output that is its own input, or one that exists without ``force``."""
     from ..io.atomic import check_writable
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
@@ -257,7 +251,20 @@ def upsample_many(sources, model, out_dir, *, factor: int | None = None, process
     for source, target in zip(sources, targets):
         if Path(source).resolve() == target.resolve():
             raise TrajsrError(f"{target}: would overwrite its own input; choose another --out-dir")
-        check_writable(target, options.get("force", False))
+        check_writable(target, force)
+    return targets
+
+
+def upsample_many(sources, model, out_dir, *, factor: int | None = None, processes: int = 1, suffix: str | None = None,
+                  batch_size: int = 2048, **options) -> list:
+    """Upsample several files into ``out_dir`` (same names; ``suffix`` changes the format), one after
+    another with one loaded model, or over ``processes`` processes (each loads the model once).
+
+    ``model`` is a baseline name (``"spline"``), an :class:`Interpolator` (one process only) or a ``.keras``
+    path; ``options`` go to :func:`upsample` (``top``, ``dt_fs``, ``force``, ``chunk``).
+    Returns the :class:`UpsampleSummary` of each file, in order.
+    """
+    targets = check_targets(sources, out_dir, suffix, options.get("force", False))
     jobs = list(zip(map(str, sources), targets))
     if processes <= 1 or len(jobs) == 1:
         _init_worker(model, batch_size, factor, options)
