@@ -1,9 +1,13 @@
 """The model card: one format and one writer (trajsr.card) for `trajsr train` (both tasks), `adapt`,
 models/recipe.py, models/calibrate.py and the bench scripts that add their figures to a card."""
+import io
 import json
 import subprocess
 import sys
+import zipfile
 
+import h5py
+import numpy as np
 import pytest
 
 from trajsr import TrajsrError, load, save
@@ -27,6 +31,14 @@ def test_update_keeps_the_other_sections_and_records_the_command(tmp_path):
     assert not [p.name for p in tmp_path.iterdir() if p.name != "m.json"]  # written in place, nothing beside it
 
 
+def _weights(model_path) -> list:
+    """Every weight array a ``.keras`` file stores, in its order (read without Keras)."""
+    arrays = []
+    with h5py.File(io.BytesIO(zipfile.ZipFile(model_path).read("model.weights.h5")), "r") as f:
+        f.visititems(lambda name, item: arrays.append(item[()]) if isinstance(item, h5py.Dataset) else None)
+    return arrays
+
+
 def test_recipe_adds_its_sections_to_the_card_training_wrote(tmp_path):
     """models/recipe.py at tiny size, on thirds of the shipped trajectory: the card keeps what `fit` wrote
     (settings, training record, evaluation) and gains the recipe's seeds, held-out figures and command."""
@@ -36,11 +48,17 @@ def test_recipe_adds_its_sections_to_the_card_training_wrote(tmp_path):
     for seed, part in zip((1, 2, 3), (fine[:1700], fine[1700:3400], fine[3400:])):
         save(part, data / f"ethanol-gfn2-seed{seed}.h5")
     command = [sys.executable, str(ROOT / "models" / "recipe.py"), "--data", str(data), "--factor", "10",
-               "--model", "rnn", "--width", "8", "--minutes", "0.05", "--train-seeds", "1", "--valid-seeds", "2",
-               "--test-seeds", "3", "--name", "tiny", "--out", str(tmp_path)]
-    proc = subprocess.run(command, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+               "--model", "rnn", "--width", "8", "--epochs", "2", "--train-seeds", "1", "--valid-seeds", "2",
+               "--test-seeds", "3", "--name", "tiny"]
+    for out in (tmp_path, tmp_path / "again"):
+        out.mkdir(exist_ok=True)
+        proc = subprocess.run(command + ["--out", str(out)], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    # trained by epochs, the recipe run again gives the same model to the digit
+    weights = [_weights(out / "tiny.keras") for out in (tmp_path, tmp_path / "again")]
+    assert len(weights[0]) > 0 and all(np.array_equal(a, b) for a, b in zip(*weights))
     card = read_card(tmp_path / "tiny.keras")
+    assert card["training"]["epochs"] == 2 and not card["training"]["stopped_by_time_limit"]
     assert card["settings"]["model"] == "rnn" and card["training"]["files"]  # what fit wrote
     assert card["train_seeds"] == [1] and card["test_seeds"] == [3]  # what the recipe adds
     assert card["held_out"]["command"].startswith("python models/recipe.py --data")

@@ -138,7 +138,9 @@ def test_shipped_models_reproduce_their_cards(card, tmp_path):
     import shutil
 
     from trajsr.interpolation.card import shipped_check
+    from trajsr.card import UNITS
     info = json.loads(card.read_text())
+    assert info["units"] == UNITS  # the figures' units (the width is "width", as trajsr train names it)
     check = info["shipped_check"]
     copy = tmp_path / card.name  # the check rewrites the card it is given
     shutil.copy(card, copy)
