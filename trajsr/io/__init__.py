@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import TrajsrError
 from ..trajectory import Trajectory
-from ..units import FS_PER_PS, PS_PER_FS
+from ..units import ANGSTROM_PER_NM, FS_PER_PS, PS_PER_FS
 from .atomic import atomic_path, check_writable
 from .formats import FORMATS, Format, format_for_reading, format_for_writing, suffix_of, warn_if_lossy
 
@@ -105,9 +105,10 @@ def check_continuous(traj: Trajectory, path, first_frame: int = 0, previous=None
     if bad.size:
         i = int(bad[0])
         atom = int(np.linalg.norm(positions[i + 1] - positions[i], axis=-1).argmax())
-        raise TrajsrError(f"{path}: atom {atom} ({traj.elements[atom]}) jumps {largest[i] * 10:.2f} Å between frames "
+        jump, step = largest[i] * ANGSTROM_PER_NM, typical * ANGSTROM_PER_NM
+        raise TrajsrError(f"{path}: atom {atom} ({traj.elements[atom]}) jumps {jump:.2f} Å between frames "
                           f"{shift + i} and {shift + i + 1}, {largest[i] / typical:.0f}x the file's typical largest "
-                          f"step of {typical * 10:.2f} Å: two runs joined, or coordinates wrapped into a box the file "
+                          f"step of {step:.2f} Å: two runs joined, or coordinates wrapped into a box the file "
                           "does not store? Split the file there")
 
 
