@@ -104,3 +104,13 @@ def test_collecting_the_tests_imports_no_tensorflow():
             "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert out.strip().splitlines()[-1] == "False False"
+
+
+def test_tensorflow_retracing_advice_is_kept_from_python_users():
+    """trajsr traces its graphs once per batch size on purpose; TensorFlow's advice against that is dropped,
+    its other warnings are not."""
+    code = ("import trajsr.backend\nfrom trajsr.backend import tf\n"
+            "tf.get_logger().warning('5 out of the last 5 calls to <function f> triggered tf.function retracing.')\n"
+            "tf.get_logger().warning('a warning of its own')\n")
+    err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stderr
+    assert "a warning of its own" in err and "retracing" not in err
