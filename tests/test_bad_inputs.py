@@ -95,10 +95,8 @@ def test_unwritable_outputs_fail_before_any_work(files, cli):
               "-o", out + ".h5"),
              ("demo", "-o", out + "/demo"),
              ("datasets", "make", "ethanol-gfn2", "-o", out + "/data")]
-    for args in cases:
-        started = time.monotonic()
+    for args in cases:  # that no model loaded first: test_missing_files_..._before_tensorflow_loads
         fails(cli(*args, check=False), "/proc/trajsr-cannot-write")
-        assert time.monotonic() - started < 60  # no training, no rollout happened first
 
 
 def test_missing_files_and_taken_outputs_are_named_before_tensorflow_loads(tmp_path):
@@ -120,7 +118,10 @@ def test_missing_files_and_taken_outputs_are_named_before_tensorflow_loads(tmp_p
              (["calibrate", bilstm, "--validation", "nope.h5", "-o", tmp_path / "c.keras"], "nope.h5"),
              (["adapt", "nope.keras", coarse, "-o", tmp_path / "a.keras"], "nope.keras"),
              (["train", coarse, "--task", "propagate", "--initial", "nope.keras", "--factor", "10",
-               "-o", tmp_path / "t.keras"], "nope.keras")]
+               "-o", tmp_path / "t.keras"], "nope.keras"),
+             (["train", coarse, "--factor", "10", "-o", "/proc/trajsr-cannot-write.keras"], "cannot-write"),
+             (["propagate", "--model", propagator, "--start", coarse, "--steps", "2", "-o",
+               "/proc/trajsr-cannot-write.h5"], "cannot-write")]
     code = ("import sys\nfrom trajsr.cli import main\n"
             f"for argv, words in {[([str(a) for a in argv], words) for argv, words in cases]!r}:\n"
             "    print(main(argv), words)\n"
