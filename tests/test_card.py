@@ -2,8 +2,6 @@
 models/recipe.py, models/calibrate.py and the bench scripts that add their figures to a card."""
 import io
 import json
-import subprocess
-import sys
 import zipfile
 
 import h5py
@@ -47,13 +45,19 @@ def test_recipe_adds_its_sections_to_the_card_training_wrote(tmp_path):
     data.mkdir()
     for seed, part in zip((1, 2, 3), (fine[:1700], fine[1700:3400], fine[3400:])):
         save(part, data / f"ethanol-gfn2-seed{seed}.h5")
-    command = [sys.executable, str(ROOT / "models" / "recipe.py"), "--data", str(data), "--factor", "10",
-               "--model", "rnn", "--width", "8", "--epochs", "2", "--train-seeds", "1", "--valid-seeds", "2",
-               "--test-seeds", "3", "--name", "tiny"]
+    import importlib.util
+
+    def script(name):  # a script of models/, imported as a module
+        spec = importlib.util.spec_from_file_location(name, ROOT / "models" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    recipe = script("recipe")
     for out in (tmp_path, tmp_path / "again"):
         out.mkdir(exist_ok=True)
-        proc = subprocess.run(command + ["--out", str(out)], capture_output=True, text=True)
-        assert proc.returncode == 0, proc.stderr[-2000:]
+        recipe.main(["--data", str(data), "--factor", "10", "--model", "rnn", "--width", "8", "--epochs", "2",
+                     "--train-seeds", "1", "--valid-seeds", "2", "--test-seeds", "3", "--name", "tiny",
+                     "--out", str(out)])
     # trained by epochs, the recipe run again gives the same model to the digit
     weights = [_weights(out / "tiny.keras") for out in (tmp_path, tmp_path / "again")]
     assert len(weights[0]) > 0 and all(np.array_equal(a, b) for a, b in zip(*weights))
@@ -66,11 +70,7 @@ def test_recipe_adds_its_sections_to_the_card_training_wrote(tmp_path):
     assert card["held_out"]["per_trajectory"][0]["temperature_K"] > 0  # measured
     assert card["shipped_check"]["file"] == "ethanol-gfn2-seed0.h5" and "cores" in card["machine"]
     # models/calibrate.py --evaluate: the test figures in the same format, the calibration kept
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("calibrate", ROOT / "models" / "calibrate.py")
-    calibrate = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(calibrate)
-    calibrate.main(["--name", "tiny", "--out", str(tmp_path), "--evaluate", "--test", str(data / "ethanol-gfn2-seed3.h5")])
+    script("calibrate").main(["--name", "tiny", "--out", str(tmp_path), "--evaluate", "--test", str(data / "ethanol-gfn2-seed3.h5")])
     again = read_card(tmp_path / "tiny.keras")
     assert again["test_set"]["per_trajectory"][0]["model_mae_angstrom"] == pytest.approx(
         card["held_out"]["per_trajectory"][0]["model_mae_angstrom"])  # the same model on the same file
