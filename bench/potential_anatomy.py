@@ -1,0 +1,118 @@
+"""How close a Hamiltonian propagator's learned potential is to GFN2-xTB, and where its spectrum parts from it.
+
+    python bench/potential_anatomy.py      # models/ethanol-gfn2-prop-f10.keras, the held-out data/ethanol-test runs
+
+Issue 29's propagated-and-filled NVT spectrum keeps less of its intensity in the C-H stretch band than
+GFN2-xTB does (bench/filled.py). This separates three candidate causes:
+
+- the forces: mean absolute error of the learned forces against GFN2-xTB's over their RMS, on every 50th
+  frame of the held-out runs;
+- the harmonic frequencies (cm⁻¹): GFN2-xTB's finite-difference Hessian (ASE, tblite) at its minimum from
+  the first run's first frame, against the learned potential's exact Hessian at the same geometry;
+- the dynamics without a thermostat: the learned NVE from each held-out run's own first frame (same state,
+  same energy) for as long as the run, filled to 0.5 fs by the same dynamics, its pooled VDOS against the
+  run's, band by band (the sharpest comparison: each learned run has its GFN2-xTB twin's start); and half
+  of the runs against the other half (mostly their different temperatures, for scale).
+
+Writes bench/results/potential-anatomy.{md,json}.
+"""
+import argparse
+import glob
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from trajsr import ShootingInterpolator, load
+from trajsr.adapt import force_error
+from trajsr.card import command_line
+from trajsr.physics import masses_of
+from trajsr.propagation.propagator import Propagator
+from trajsr.report import table
+from trajsr.spectra import compare, spectrum
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+CM_PER_PS = 2.99792458e-2  # the speed of light, cm/ps
+
+
+def gfn2_frequencies(elements, positions_nm):
+    """GFN2-xTB's harmonic frequencies (cm⁻¹, the 3N − 6 largest) and its minimum (nm), from ``positions_nm``."""
+    from ase import Atoms
+    from ase.optimize import BFGS
+    from ase.vibrations import Vibrations
+    from tblite.ase import TBLite
+    atoms = Atoms(elements, positions=positions_nm * 10)
+    atoms.calc = TBLite(method="GFN2-xTB", verbosity=0)
+    BFGS(atoms, logfile=None).run(fmax=1e-4, steps=500)
+    with tempfile.TemporaryDirectory() as cache:  # ASE's displaced-geometry files
+        vib = Vibrations(atoms, name=str(Path(cache) / "vib"), delta=0.005)
+        vib.run()
+        frequencies = np.sort(np.real(vib.get_frequencies()))[6:]
+    return frequencies, atoms.get_positions() / 10
+
+
+def learned_frequencies(step, elements, positions_nm):
+    """The learned potential's harmonic frequencies (cm⁻¹, the 3N − 6 largest) at ``positions_nm``."""
+    import tensorflow as tf
+    _, jacobian = step.acceleration_and_jacobian(tf.constant(positions_nm[None], tf.float32))
+    root_m = np.sqrt(np.repeat(masses_of(elements), 3))
+    weighted = root_m[:, None] * -jacobian.numpy()[0].astype(np.float64) / root_m[None, :]  # M^-1/2 H M^-1/2
+    omega2 = np.sort(np.linalg.eigvalsh(0.5 * (weighted + weighted.T)))[6:]  # 1/ps²
+    return np.sign(omega2) * np.sqrt(np.abs(omega2)) / (2 * np.pi * CM_PER_PS)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=str(ROOT / "models" / "ethanol-gfn2-prop-f10.keras"))
+    p.add_argument("--runs", default=str(ROOT / "data" / "ethanol-test" / "*" / "*.h5"), help="held-out NVE runs")
+    args = p.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # tblite beside TensorFlow
+    files = sorted(glob.glob(args.runs))
+    refs = [load(f) for f in files]
+    n = min(r.n_frames for r in refs)
+    refs = [r[:n] for r in refs]
+    prop = Propagator.load(args.model)
+    step = prop.layer
+    forces = force_error(step, [r[::50] for r in refs])
+    reference, minimum = gfn2_frequencies(refs[0].elements, refs[0].positions[0])
+    learned = learned_frequencies(step, refs[0].elements, minimum)
+    runs = prop.run(np.stack([r.positions[0] for r in refs]), np.stack([r.velocities[0] for r in refs]),
+                    (n - 1) // prop.factor)
+    filled = [ShootingInterpolator(step).interpolate(r, prop.factor) for r in runs]
+    half = len(refs) // 2
+
+    def bands(mine, theirs):
+        c = compare(spectrum(mine, "velocities"), spectrum(theirs, "velocities"))
+        return dict(overlap=c["overlap"], bands={b: v["ratio"] for b, v in c["bands"].items()})
+    comparisons = {"learned NVE (filled to 0.5 fs) against GFN2-xTB, all runs": bands(filled, refs),
+                   "GFN2-xTB first half of the runs against the second": bands(refs[:half], refs[half:]),
+                   "learned first half against GFN2-xTB second half": bands(filled[:half], refs[half:]),
+                   "learned second half against GFN2-xTB first half": bands(filled[half:], refs[:half])}
+    result = dict(command=command_line("bench/potential_anatomy.py"), model=Path(args.model).name,
+                  runs=[Path(f).name for f in files], ps_per_run=float(refs[0].time[-1] - refs[0].time[0]),
+                  force_mae_over_rms=forces, frequencies_cm1=dict(gfn2=reference.tolist(), learned=learned.tolist()),
+                  nve=comparisons)
+    names = [b for b, r in comparisons[next(iter(comparisons))]["bands"].items() if r is not None]
+    rows = [[label, f"{c['overlap']:.3f}", *[f"{c['bands'][b]:.2f}" for b in names]] for label, c in comparisons.items()]
+    ratio = learned / reference
+    lines = [f"# The learned potential against GFN2-xTB: `{result['model']}`", "",
+             f"Command: `{result['command']}`. {len(refs)} held-out GFN2-xTB NVE runs of {result['ps_per_run']:g} ps.",
+             "", f"Forces: mean absolute error {forces:.2%} of the forces' RMS (every 50th frame).", "",
+             "Harmonic frequencies at GFN2-xTB's minimum (cm⁻¹), learned over GFN2-xTB: "
+             f"{ratio.min():.3f}-{ratio.max():.3f}; above 2500 cm⁻¹ (the X-H stretches) "
+             f"{ratio[reference > 2500].min():.3f}-{ratio[reference > 2500].max():.3f}.", "",
+             table(["mode", "GFN2-xTB", "learned", "ratio"],
+                   [[i + 1, f"{r:.1f}", f"{m:.1f}", f"{m / r:.3f}"] for i, (r, m) in enumerate(zip(reference, learned))]),
+             "", "NVE from each run's own first frame, pooled VDOS over 300-4000 cm⁻¹ (band intensity relative "
+             "to the second spectrum):", "", table(["spectra", "overlap", *[f"{b} band" for b in names]], rows)]
+    text = "\n".join(lines)
+    print(text)
+    (RESULTS / "potential-anatomy.md").write_text(text + "\n")
+    (RESULTS / "potential-anatomy.json").write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
