@@ -189,6 +189,6 @@ def _distances(positions: np.ndarray) -> np.ndarray:
 
 def _covalent_limits(elements) -> np.ndarray:
     """Sums of covalent radii (N, N) nm (ASE's table)."""
-    from ase.data import atomic_numbers, covalent_radii
-    radii = np.array([covalent_radii[atomic_numbers[e]] for e in elements]) / ANGSTROM_PER_NM
+    from .physics import covalent_radii_of
+    radii = covalent_radii_of(elements)
     return radii[:, None] + radii[None, :]

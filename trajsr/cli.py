@@ -16,8 +16,8 @@ from .units import ANGSTROM_PER_NM
 
 
 def cmd_stride(args):
-    from .io import check_writable, format_for_writing, load, save
-    format_for_writing(check_writable(args.output, args.force))
+    from .io import format_for_writing, load, save
+    format_for_writing(args.output)  # that it can be written: checked with every command's files (preflight)
     traj = load(args.input, top=args.top, dt_fs=args.dt)
     if args.factor >= traj.n_frames:
         raise TrajsrError(f"{args.input}: --factor {args.factor} would keep 1 of its {traj.n_frames} frames; "
@@ -275,11 +275,10 @@ def cmd_upsample(args):
 
 def cmd_reorder(args):
     from .atom_order import match_atoms, molecule_of
-    from .io import check_writable, format_for_writing, load, save
-    fmt = format_for_writing(check_writable(args.output, args.force))
-    for given in (args.input, args.like):
-        if Path(given).resolve() == Path(args.output).resolve():
-            raise TrajsrError(f"{args.output}: is an input of this command; write the reordered file elsewhere")
+    from .io import format_for_writing, load, save
+    fmt = format_for_writing(args.output)  # writable and not the input: checked before (preflight)
+    if Path(args.like).resolve() == Path(args.output).resolve():
+        raise TrajsrError(f"{args.output}: is an input of this command; write the reordered file elsewhere")
     elements, reference, what = molecule_of(args.like)
     traj = load(args.input, top=args.top, dt_fs=args.dt)
     if traj.is_periodic:
@@ -294,8 +293,8 @@ def cmd_reorder(args):
 
 
 def cmd_propagate(args):
-    from .io import check_writable, format_for_writing, load, save
-    format_for_writing(check_writable(args.output, args.force)).check_holds(
+    from .io import format_for_writing, load, save
+    format_for_writing(args.output).check_holds(  # writable: checked before (preflight)
         args.output, False, "a propagated molecule")  # rollouts carry no unit cell
     if args.thermostat and args.temperature is None:
         raise TrajsrError(f"--thermostat {args.thermostat} needs --temperature (K)")

@@ -25,6 +25,12 @@ def masses_of(elements) -> np.ndarray:
     return atomic_masses[[atomic_numbers[e] for e in elements]] if len(elements) else np.ones(0)
 
 
+def covalent_radii_of(elements) -> np.ndarray:
+    """Covalent radii in nm of element symbols (ASE's table)."""
+    from ase.data import atomic_numbers, covalent_radii
+    return covalent_radii[[atomic_numbers[e] for e in elements]] / ANGSTROM_PER_NM
+
+
 def kinetic_energy(velocities: np.ndarray, masses: np.ndarray) -> np.ndarray:
     """Σ ½ m v² in kJ/mol over atoms, for velocities (..., N, 3) in nm/ps."""
     return 0.5 * np.einsum("a,...ai->...", np.asarray(masses, np.float64), np.asarray(velocities) ** 2)

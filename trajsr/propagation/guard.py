@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..physics import temperature
+from ..physics import covalent_radii_of, temperature
 from ..trajectory import Trajectory
 from ..units import ANGSTROM_PER_NM
 
@@ -39,8 +39,7 @@ class Guard:
         self.lengths = (np.linalg.norm(positions[self.bonds[:, 0]] - positions[self.bonds[:, 1]], axis=-1)
                         if len(self.bonds) else np.zeros(0))
         self.max_temperature = 10 * start_temperature + 1000
-        from ase.data import atomic_numbers, covalent_radii
-        self.radii = np.array([covalent_radii[atomic_numbers[e]] for e in self.elements]) / ANGSTROM_PER_NM  # nm
+        self.radii = covalent_radii_of(self.elements)  # nm
         self.heavy = np.array([e != "H" for e in self.elements])
 
     def check(self, xs, vs, done, stride_fs):
