@@ -200,8 +200,14 @@ def test_sigterm_leaves_no_partial_file_and_a_stale_one_is_cleaned(files, tmp_pa
     no_leftovers(tmp_path, "out.h5")
 
 
-def test_python_api_checks(ethanol):
+def test_python_api_checks(ethanol, tmp_path):
     from trajsr import Propagator
+    trajsr.save(ethanol.stride(10), tmp_path / "coarse.h5")
+    before = (tmp_path / "coarse.h5").read_bytes()
+    with pytest.raises(TrajsrError, match="is the coarse file"):  # force=True must not replace the input
+        trajsr.upsample(tmp_path / "coarse.h5", trajsr.get_baseline("spline"), tmp_path / "coarse.h5", factor=10,
+                        force=True)
+    assert (tmp_path / "coarse.h5").read_bytes() == before
     from trajsr.propagation.rescale import calculator_from
     prop = Propagator.load(MODELS / "ethanol-gfn2-prop-f10.keras")
     x, v = ethanol.positions[0], ethanol.velocities[0]

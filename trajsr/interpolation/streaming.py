@@ -109,7 +109,7 @@ def upsample(coarse_path, model, output, *, factor: int | None = None, top=None,
     model : Interpolator, path or keras.Model
         A baseline (``trajsr.get_baseline("spline")``) or a trained super-resolution model.
     output : path
-        Fine trajectory to write; never overwritten without ``force``.
+        Fine trajectory to write; never overwritten without ``force``, and never the coarse file itself.
     factor : int, optional
         Upsampling factor; a trained model's own factor by default (baselines need it).
     top : path, optional
@@ -128,6 +128,8 @@ def upsample(coarse_path, model, output, *, factor: int | None = None, top=None,
     positions_only : bool
         Ignore the velocities the file stores (rebuild from positions alone).
     """
+    if Path(output).resolve() == Path(coarse_path).resolve():  # --force must not replace the user's coarse file
+        raise TrajsrError(f"{output}: is the coarse file being upsampled; write the output elsewhere")
     interp = as_interpolator(model, batch_size)
     factor = _factor_of(interp, factor)
     overlap = 2 * interp.context
