@@ -24,6 +24,7 @@ DATA = ROOT / "data"
 NVE = ["--md-steps", "20000"]                                                 # 10 ps, every 0.5 fs step kept
 NVT = ["--thermostat", "bussi", "--save-every", "10", "--md-steps", "50000"]  # 25 ps Bussi, every 5 fs
 NVT_FINE = ["--thermostat", "bussi", "--md-steps", "50000"]                   # 25 ps Bussi, every 0.5 fs step
+LANGEVIN_FINE = ["--thermostat", "langevin", "--tau-fs", "500", "--md-steps", "50000"]  # 25 ps at 2/ps, every step
 
 
 def span(lo, hi):
@@ -58,7 +59,8 @@ FOLDERS = [
     *[(f"ethanol-more/t{t}", "ethanol-gfn2", t, span(4001 + t, 4027 + t), NVE) for t in (300, 500, 700)],
     *[(f"ethanol-nvt-vib/t{t}", "ethanol-gfn2", t, span(t // 100 * 1000 + 101, t // 100 * 1000 + 116), NVT)
       for t in (300, 500, 700)],
-    ("ethanol-nvt-fine/t500", "ethanol-gfn2", 500, span(5101, 5116), NVT_FINE),   # spectra up to 4000 cm⁻¹
+    ("ethanol-nvt-fine/t500", "ethanol-gfn2", 500, span(5101, 5132), NVT_FINE),   # spectra up to 4000 cm⁻¹
+    ("ethanol-nvt-langevin/t500", "ethanol-gfn2", 500, span(5151, 5158), LANGEVIN_FINE),  # modes' energy reshuffled
     # never trained on, never tested on: what shooting's uncertainty is calibrated on (bench/uncertainty.py)
     *[(f"ethanol-calib/t{t}", "ethanol-gfn2", t, [9001 + t, 9002 + t], NVE) for t in (300, 500, 700)],
     *[(f"ethanol-gfn1/t{t}", "ethanol-gfn1", t, [7001 + t, 7002 + t], NVE) for t in (300, 500, 700)],  # another level

@@ -131,7 +131,7 @@ def section(name):
         others = sorted((ROOT / "bench" / "results").glob(f"{name}-*.md"))
         text = section_of_file(ROOT / "bench" / "results" / f"{name}.md")
         return "\n\n".join([text] + [subsection(p) for p in others])
-    if name in ("langevin-floor", "shooting-anatomy"):  # inside a prose section: a bold title
+    if name in ("langevin-floor", "shooting-anatomy", "potential-anatomy"):  # inside a prose section: a bold title
         path = ROOT / "bench" / "results" / f"{name}.md"
         return subsection(path) if path.exists() else f"(not run yet: `bench/results/{name}.md` is missing)"
     return section_of_file(ROOT / "bench" / "results" / f"{name}.md")
@@ -151,7 +151,7 @@ def main():
     text = readme.read_text()
     for name in ("models", "baselines", "superres", "shooting", "shooting-velocities", "uncertainty",
                  "shooting-uncertainty", "shooting-anatomy", "propagator", "spectra-summary", "spectra", "filled",
-                 "langevin-floor", "adapt", "water", "speed", "scaling"):
+                 "potential-anatomy", "langevin-floor", "adapt", "water", "speed", "scaling"):
         marker = f"<!-- {name} -->"
         pattern = re.compile(re.escape(marker) + r".*?(?=\n## |\n### |\n<!-- |\Z)", re.S)
         text = pattern.sub(lambda m: marker + "\n\n" + section(name) + "\n", text)
