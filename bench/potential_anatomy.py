@@ -2,8 +2,8 @@
 
     python bench/potential_anatomy.py      # models/ethanol-gfn2-prop-f10.keras, the held-out data/ethanol-test runs
 
-Issue 29's propagated-and-filled NVT spectrum keeps less of its intensity in the C-H stretch band than
-GFN2-xTB does (bench/filled.py). This separates three candidate causes:
+Where a spectrum of the learned dynamics parts from GFN2-xTB's, three things can be at fault, and this
+separates them (bench/filled.py judges the thermostatted spectrum itself):
 
 - the forces: mean absolute error of the learned forces against GFN2-xTB's over their RMS, on every 50th
   frame of the held-out runs;

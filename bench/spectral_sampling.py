@@ -39,6 +39,12 @@ def figures(mine, theirs) -> dict:
                 bands={b: v["ratio"] for b, v in c["bands"].items() if v["ratio"] is not None})
 
 
+def band_shares(spec) -> dict:
+    """Each band's share of ``spec``'s area over the compared range (300-4000 cm⁻¹ or its Nyquist limit)."""
+    c = compare(spec, spec)
+    return {b: float(v["reference_share"]) for b, v in c["bands"].items() if v.get("reference_share") is not None}
+
+
 def floor_draws(reference, draws: int, rng) -> list:
     """The reference against itself: ``draws`` random splits of its runs into two disjoint halves."""
     k = len(reference) // 2
@@ -71,6 +77,15 @@ def bootstrap(model, reference, draws: int, rng) -> list:
     return out
 
 
+def paired_bootstrap(model, reference, draws: int, rng) -> list:
+    """Runs paired one to one (each model run started from its reference twin's state), resampled as pairs."""
+    out = []
+    for _ in range(draws):
+        pick = rng.integers(len(reference), size=len(reference))
+        out.append(figures([model[i] for i in pick], [reference[i] for i in pick]))
+    return out
+
+
 def spread(values) -> dict:
     """Median and the 5th and 95th percentiles."""
     low, median, high = np.percentile(np.asarray(values, float), [5, 50, 95])
@@ -87,18 +102,3 @@ def summarize(draws: list) -> dict:
 def cell(s: dict, digits: int = 2) -> str:
     """``median [p5-p95]`` of a :func:`spread`."""
     return f"{s['median']:.{digits}f} [{s['p5']:.{digits}f}-{s['p95']:.{digits}f}]"
-
-
-def paired_bootstrap(model, reference, draws: int, rng) -> list:
-    """Runs paired one to one (each model run started from its reference twin's state), resampled as pairs."""
-    out = []
-    for _ in range(draws):
-        pick = rng.integers(len(reference), size=len(reference))
-        out.append(figures([model[i] for i in pick], [reference[i] for i in pick]))
-    return out
-
-
-def band_shares(spec) -> dict:
-    """Each band's share of ``spec``'s area over the compared range (300-4000 cm⁻¹ or its Nyquist limit)."""
-    c = compare(spec, spec)
-    return {b: float(v["reference_share"]) for b, v in c["bands"].items() if v.get("reference_share") is not None}
