@@ -102,6 +102,9 @@ def main():
                          "'ethanol-nvt-fine/*' makes them")
     if args.replicas < 1 or args.draws < 1:
         raise SystemExit(f"--replicas and --draws must be at least 1, got {args.replicas} and {args.draws}")
+    if not (args.temperature > 0 and args.tau_fs > 0 and args.equilibration_fs >= 0):
+        raise SystemExit(f"--temperature (K) and --tau-fs (fs) must be positive and --equilibration-fs (fs) at least "
+                         f"0, got {args.temperature:g}, {args.tau_fs:g} and {args.equilibration_fs:g}")
     refs = [load(f) for f in files]
     n = min(r.n_frames for r in refs)
     refs = [r[:n] for r in refs]
