@@ -34,8 +34,7 @@ from trajsr.physics import masses_of
 from trajsr.propagation.propagator import Propagator
 from trajsr.report import table
 
-from spectral_sampling import (cell, floor_draws, model_draws, paired_bootstrap, per_run,  # bench/ beside this
-                               summarize)
+from spectral_sampling import bootstrap, cell, floor_draws, model_draws, per_run, summarize  # bench/ beside this
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -92,7 +91,7 @@ def main():
     rng = np.random.default_rng(0)
     comparisons = {
         "learned NVE (filled to 0.5 fs) against GFN2-xTB, each run with its twin (pairs resampled)":
-            summarize(paired_bootstrap(learned_spectra, reference_spectra, DRAWS, rng)),
+            summarize(bootstrap(learned_spectra, reference_spectra, DRAWS, rng, paired=True)),
         "GFN2-xTB against itself: half of the runs against the other half (random halves)":
             summarize(floor_draws(reference_spectra, DRAWS, rng)),
         "learned half against GFN2-xTB half (random halves)":

@@ -67,22 +67,16 @@ def model_draws(model, reference, draws: int, rng) -> list:
     return out
 
 
-def bootstrap(model, reference, draws: int, rng) -> list:
-    """All model runs against all reference runs, each side's runs resampled with replacement."""
+def bootstrap(model, reference, draws: int, rng, paired: bool = False) -> list:
+    """All model runs against all reference runs, each side's runs resampled with replacement; ``paired``:
+    runs paired one to one (each model run started from its reference twin's state), resampled as pairs."""
     out = []
     for _ in range(draws):
-        mine = rng.integers(len(model), size=len(model))
-        theirs = rng.integers(len(reference), size=len(reference))
+        if paired:
+            mine = theirs = rng.integers(len(reference), size=len(reference))
+        else:
+            mine, theirs = rng.integers(len(model), size=len(model)), rng.integers(len(reference), size=len(reference))
         out.append(figures([model[i] for i in mine], [reference[i] for i in theirs]))
-    return out
-
-
-def paired_bootstrap(model, reference, draws: int, rng) -> list:
-    """Runs paired one to one (each model run started from its reference twin's state), resampled as pairs."""
-    out = []
-    for _ in range(draws):
-        pick = rng.integers(len(reference), size=len(reference))
-        out.append(figures([model[i] for i in pick], [reference[i] for i in pick]))
     return out
 
 
