@@ -29,16 +29,17 @@ import numpy as np
 from trajsr import ShootingInterpolator, load
 from trajsr.adapt import force_error
 from trajsr.card import command_line
+from trajsr.datasets.xtb import gfn2_calculator
 from trajsr.observables import kinetic_temperature
 from trajsr.physics import masses_of
 from trajsr.propagation.propagator import Propagator
 from trajsr.report import table
+from trajsr.units import ANGSTROM_PER_NM, INVERSE_CM_PER_THZ
 
 from spectral_sampling import bootstrap, cell, floor_draws, model_draws, per_run, summarize  # bench/ beside this
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-CM_PER_PS = 2.99792458e-2  # the speed of light, cm/ps
 #: random draws of the runs behind each spectral comparison
 DRAWS = 400
 
@@ -48,15 +49,14 @@ def gfn2_frequencies(elements, positions_nm):
     from ase import Atoms
     from ase.optimize import BFGS
     from ase.vibrations import Vibrations
-    from tblite.ase import TBLite
-    atoms = Atoms(elements, positions=positions_nm * 10)
-    atoms.calc = TBLite(method="GFN2-xTB", verbosity=0)
+    atoms = Atoms(elements, positions=positions_nm * ANGSTROM_PER_NM)
+    atoms.calc = gfn2_calculator()
     BFGS(atoms, logfile=None).run(fmax=1e-4, steps=500)
     with tempfile.TemporaryDirectory() as cache:  # ASE's displaced-geometry files
         vib = Vibrations(atoms, name=str(Path(cache) / "vib"), delta=0.005)
         vib.run()
         frequencies = np.sort(np.real(vib.get_frequencies()))[6:]
-    return frequencies, atoms.get_positions() / 10
+    return frequencies, atoms.get_positions() / ANGSTROM_PER_NM
 
 
 def learned_frequencies(step, elements, positions_nm):
@@ -66,7 +66,7 @@ def learned_frequencies(step, elements, positions_nm):
     root_m = np.sqrt(np.repeat(masses_of(elements), 3))
     weighted = root_m[:, None] * -jacobian.numpy()[0].astype(np.float64) / root_m[None, :]  # M^-1/2 H M^-1/2
     omega2 = np.sort(np.linalg.eigvalsh(0.5 * (weighted + weighted.T)))[6:]  # 1/ps²
-    return np.sign(omega2) * np.sqrt(np.abs(omega2)) / (2 * np.pi * CM_PER_PS)
+    return np.sign(omega2) * np.sqrt(np.abs(omega2)) / (2 * np.pi) * INVERSE_CM_PER_THZ  # 1/ps = THz
 
 
 def main():

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import TrajsrError
+from .physics import covalent_radii_of
 from .trajectory import Trajectory
 from .units import ANGSTROM_PER_NM
 
@@ -189,6 +190,5 @@ def _distances(positions: np.ndarray) -> np.ndarray:
 
 def _covalent_limits(elements) -> np.ndarray:
     """Sums of covalent radii (N, N) nm (ASE's table)."""
-    from .physics import covalent_radii_of
     radii = covalent_radii_of(elements)
     return radii[:, None] + radii[None, :]
